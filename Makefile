@@ -1,0 +1,61 @@
+# Thin wrapper over CMake so the README's commands are `make run` and `make check`.
+# Everything real lives in CMakeLists.txt.
+BUILD      ?= build
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE      ?= cmake
+CTEST      ?= ctest
+PREFIX     ?= /usr/local
+FUZZ_SECONDS ?= 60
+RUN_ARGS   ?= demo
+
+CTEST_ARGS = --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)')
+
+.PHONY: all check run asan tsan fuzz bench install clean check-vm
+
+all: $(BUILD)/CMakeCache.txt
+	$(CMAKE) --build $(BUILD) -j$(JOBS)
+
+$(BUILD)/CMakeCache.txt:
+	$(CMAKE) -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+
+check: all
+	$(CTEST) --test-dir $(BUILD) $(CTEST_ARGS)
+
+run: all
+	./$(BUILD)/viommu $(RUN_ARGS)
+
+asan:
+	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVIOMMU_SANITIZE=ON
+	$(CMAKE) --build build-asan -j$(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+	  $(CTEST) --test-dir build-asan $(CTEST_ARGS)
+
+tsan:
+	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DVIOMMU_TSAN=ON
+	$(CMAKE) --build build-tsan -j$(JOBS)
+	$(CTEST) --test-dir build-tsan $(CTEST_ARGS)
+
+# libFuzzer targets need clang; each runs for FUZZ_SECONDS on its corpus.
+fuzz:
+	@command -v clang >/dev/null || { echo "make fuzz needs clang (apt-get install clang)"; exit 1; }
+	CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DVIOMMU_FUZZ=ON -DBUILD_TESTING=OFF
+	$(CMAKE) --build build-fuzz -j$(JOBS)
+	@set -e; for f in build-fuzz/fuzz_*; do \
+	  n=$${f#build-fuzz/fuzz_}; mkdir -p build-fuzz/corpus-$$n; \
+	  echo "== $$f ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$n fuzz/corpus/$$n; \
+	done
+
+bench:
+	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
+	$(CMAKE) --build build-bench -j$(JOBS)
+	@set -e; for b in build-bench/bench_*; do echo "== $$b"; $$b $(BENCH_ARGS); done
+
+install: all
+	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)
+
+check-vm: all
+	./tests/vm/run.sh
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz build-bench

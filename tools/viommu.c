@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+/* viommu: command-line front end to the library. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <viommu/common.h>
+
+#include "cli.h"
+
+extern const struct vi_cli_command __start_viommu_cli_cmds[];
+extern const struct vi_cli_command __stop_viommu_cli_cmds[];
+
+#define for_each_command(c) \
+	for (const struct vi_cli_command *c = __start_viommu_cli_cmds; c < __stop_viommu_cli_cmds; c++)
+
+static const struct vi_cli_command *find_command(const char *name)
+{
+	for_each_command(c)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static void print_help(FILE *f)
+{
+	fprintf(f, "usage: viommu [--help] [--version] COMMAND [ARGS...]\n\n"
+		   "viommu %s: the DMA-remapping (IOMMU) stack for VMMs and userspace drivers.\n\n"
+		   "Commands:\n", viommu_version());
+	for_each_command(c)
+		fprintf(f, "  %-10s %-34s %s\n", c->name, c->args, c->help);
+	fprintf(f, "\nNumbers are decimal or 0x hex, with an optional K, M, G or T suffix.\n"
+		   "'viommu COMMAND --help' describes one command. See viommu(1).\n");
+}
+
+int vi_cli_usage(const char *cmd, const char *fmt, ...)
+{
+	const struct vi_cli_command *c = cmd ? find_command(cmd) : NULL;
+	va_list ap;
+
+	fprintf(stderr, "viommu%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	if (c)
+		fprintf(stderr, "usage: viommu %s %s\n", c->name, c->args);
+	else
+		fprintf(stderr, "Try 'viommu --help'.\n");
+	return VI_EXIT_USAGE;
+}
+
+bool vi_cli_parse_u64(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	unsigned shift = 0;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'K': case 'k': shift = 10; end++; break;
+	case 'M': case 'm': shift = 20; end++; break;
+	case 'G': case 'g': shift = 30; end++; break;
+	case 'T': case 't': shift = 40; end++; break;
+	default: break;
+	}
+	if (*end)
+		return false;
+	if (shift && v > (UINT64_MAX >> shift))
+		return false;
+	*out = (uint64_t)v << shift;
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	const struct vi_cli_command *c;
+
+	if (argc < 2)
+		return print_help(stderr), VI_EXIT_USAGE;
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		print_help(stdout);
+		return VI_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("viommu %s\n", viommu_version());
+		return VI_EXIT_OK;
+	}
+	if (argv[1][0] == '-')
+		return vi_cli_usage(NULL, "unknown option '%s'", argv[1]);
+	c = find_command(argv[1]);
+	if (!c)
+		return vi_cli_usage(NULL, "unknown command '%s'", argv[1]);
+	if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+		printf("usage: viommu %s %s\n%s\n", c->name, c->args, c->help);
+		return VI_EXIT_OK;
+	}
+	return c->run(argc - 1, argv + 1);
+}

@@ -226,7 +226,8 @@ static int sweep(struct vi_occ *occ, size_t n, struct vi_out *o)
 
 	if (!h.a)
 		return -ENOMEM;
-	qsort(occ, n, sizeof(*occ), occ_cmp);
+	if (n)
+		qsort(occ, n, sizeof(*occ), occ_cmp);
 	for (;;) {
 		size_t t;
 		uint64_t end;

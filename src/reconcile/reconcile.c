@@ -30,6 +30,8 @@
 
 #define PROT_MASK (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE)
 
+struct range { uint64_t first, last; };
+
 /* One attached backend and what the reconciler mapped in it. */
 struct recon_backend {
 	struct viommu_host *h;
@@ -65,7 +67,7 @@ struct viommu_recon {
 	struct viommu_flatview *view;
 	struct recon_backend *backends;
 	/* ranges the current commit changed (merged, ascending) */
-	struct { uint64_t first, last; } *dirty;
+	struct range *dirty;
 	size_t ndirty, dirty_cap;
 	bool view_emptied;		/* no diff entry of this commit has a new side */
 	bool dirty_oom;			/* could not record a range: reconcile everything */
@@ -114,6 +116,53 @@ static unsigned section_prot(const struct viommu_mr_section *s)
 static uint64_t section_delta(const struct viommu_mr_section *s)
 {
 	return (uint64_t)(uintptr_t)s->host - s->first;
+}
+
+/*
+ * A run: mappable sections with one translation (same kind, delta and
+ * permissions), glued where they meet inside a page. Such a page can only be
+ * mapped whole, so whether it is mapped must not depend on where the
+ * sections meet (a change the diff calls "unchanged" can move that point).
+ * Runs still break at page-aligned section boundaries: different regions
+ * keep different host extents, so a later change to one never bisects the
+ * other's.
+ */
+struct run {
+	uint64_t first, last;
+	const struct viommu_mr_section *s;	/* the first section: kind, delta, prot, name */
+	bool unmergeable;
+};
+
+static bool same_translation(const struct viommu_mr_section *a, const struct viommu_mr_section *b)
+{
+	return a->kind == b->kind && section_delta(a) == section_delta(b) && section_prot(a) == section_prot(b);
+}
+
+/* The next run at or after section *idx that starts at or before @last; *idx moves past it. */
+static bool next_run(const struct viommu_recon *r, uint64_t pm, size_t *idx, uint64_t last, struct run *out)
+{
+	const struct viommu_flatview *v = r->view;
+	const struct viommu_mr_section *s = NULL;
+
+	for (; *idx < view_count(v); (*idx)++) {
+		s = viommu_flatview_section(v, *idx);
+		if (s->first > last)
+			return false;
+		if (mappable(r, s))
+			break;
+	}
+	if (!s || *idx >= view_count(v))
+		return false;
+	*out = (struct run){ .first = s->first, .last = s->last, .s = s, .unmergeable = s->unmergeable };
+	for ((*idx)++; *idx < view_count(v); (*idx)++) {
+		const struct viommu_mr_section *t = viommu_flatview_section(v, *idx);
+		if (out->last == UINT64_MAX || t->first != out->last + 1 || !mappable(r, t) ||
+		    !same_translation(out->s, t) || (t->first & pm) == 0)
+			break;
+		out->last = t->last;
+		out->unmergeable |= t->unmergeable;
+	}
+	return true;
 }
 
 /* ---- reports and statistics -------------------------------------------- */
@@ -247,22 +296,26 @@ static void map_piece(struct viommu_recon *r, struct recon_backend *b, struct pe
 		       b, s, false);
 		return;
 	}
-	if (!ram && ((s->first & pm) || ((s->last + 1) & pm))) {
-		/* QEMU skips a misaligned RAM device whole; so do we, but say so */
-		report(r, VIOMMU_RECON_SKIP_UNALIGNED_DEVICE, -EINVAL, a, z, b, s, false);
-		return;
-	}
+	/*
+	 * Whole pages only. Unlike QEMU, which skips a misaligned RAM device
+	 * whole, every whole page is mapped and only the partial ones are
+	 * reported: that keeps whether a page is mapped a property of the page
+	 * alone, so a change elsewhere in the section can never alter it.
+	 */
 	a2 = (a + pm) & ~pm;
 	z2 = z == UINT64_MAX ? z : ((z + 1) & ~pm) - 1;
 	if (a2 < a || z2 > z || a2 > z2) {
 		/* no whole page in the piece (a2 or z2 wrapped, or they crossed) */
-		report(r, VIOMMU_RECON_ERR_UNALIGNED_RAM, -EINVAL, a, z, b, s, false);
+		report(r, ram ? VIOMMU_RECON_ERR_UNALIGNED_RAM : VIOMMU_RECON_SKIP_UNALIGNED_DEVICE, -EINVAL, a, z,
+		       b, s, false);
 		return;
 	}
 	if (a2 != a)
-		report(r, VIOMMU_RECON_ERR_UNALIGNED_RAM, -EINVAL, a, a2 - 1, b, s, false);
+		report(r, ram ? VIOMMU_RECON_ERR_UNALIGNED_RAM : VIOMMU_RECON_SKIP_UNALIGNED_DEVICE, -EINVAL, a,
+		       a2 - 1, b, s, false);
 	if (z2 != z)
-		report(r, VIOMMU_RECON_ERR_UNALIGNED_RAM, -EINVAL, z2 + 1, z, b, s, false);
+		report(r, ram ? VIOMMU_RECON_ERR_UNALIGNED_RAM : VIOMMU_RECON_SKIP_UNALIGNED_DEVICE, -EINVAL,
+		       z2 + 1, z, b, s, false);
 
 	/* Split by the usable ranges; what falls outside them is reserved. */
 	uint64_t cur = a2;
@@ -295,20 +348,26 @@ struct gap { uint64_t first, last; };
 /* Map everything the view says is mappable in [first, last] and the record lacks. */
 static void map_missing(struct viommu_recon *r, struct recon_backend *b, uint64_t first, uint64_t last)
 {
-	const struct viommu_mr_section *s, *prev = NULL;
+	const struct viommu_mr_section *prev = NULL;
 	struct pending p = { 0 };
+	size_t idx = view_lower(r->view, first);
+	struct run run;
 
-	for_each_section(r->view, i, s, first, last) {
+	while (next_run(r, b->page - 1, &idx, last, &run)) {
 		struct viommu_rangemap_iter it;
 		struct gap gaps_small[8], *gaps = gaps_small;
 		size_t ngaps = 0, cap = VI_ARRAY_SIZE(gaps_small);
+		struct viommu_mr_section s = *run.s;
 		uint64_t a, z, cur;
 		bool end = false;
 
-		if (!mappable(r, s))
-			continue;
-		a = VI_MAX(s->first, first);
-		z = VI_MIN(s->last, last);
+		/* the run as one section: its bounds, the first section's translation */
+		s.first = run.first;
+		s.last = run.last;
+		s.host = (void *)(uintptr_t)(section_delta(run.s) + run.first);
+		s.unmergeable = run.unmergeable;
+		a = VI_MAX(run.first, first);
+		z = VI_MIN(run.last, last);
 		cur = a;
 		/* The record changes while we map: collect the gaps first. */
 		viommu_rangemap_for_each(&it, b->maps, a, z) {
@@ -332,18 +391,17 @@ static void map_missing(struct viommu_recon *r, struct recon_backend *b, uint64_
 			cur = it.entry.last + 1;
 		}
 		if (!end) {
-			if (ngaps == cap) {
+			if (ngaps == cap)
 				/* out of memory for the gap list: map what we have, report the rest */
-				report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, cur, z, b, s, false);
-			} else {
+				report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, cur, z, b, &s, false);
+			else
 				gaps[ngaps++] = (struct gap){ cur, z };
-			}
 		}
 		for (size_t k = 0; k < ngaps; k++)
-			map_piece(r, b, &p, s, gaps[k].first, gaps[k].last);
+			map_piece(r, b, &p, &s, gaps[k].first, gaps[k].last);
 		if (gaps != gaps_small)
 			free(gaps);
-		prev = s;
+		prev = run.s;
 	}
 	flush_pending(r, b, &p, prev);
 }
@@ -378,41 +436,88 @@ static uint64_t unchanged_bytes(const struct viommu_recon *r, uint64_t first, ui
 	return n;
 }
 
-static void reconcile_range(struct viommu_recon *r, struct recon_backend *b, uint64_t first, uint64_t last)
+/*
+ * Reconcile over the sorted, disjoint ranges @d. Each work range grows to
+ * cover the stale host extents it touches (and the changed ranges those
+ * touch in turn), so that after the stale extents are unmapped one fill pass
+ * maps every run whole: the fewest calls, and the unchanged remainders of the
+ * stale extents are back as soon as their work range is filled.
+ */
+static void reconcile(struct viommu_recon *r, struct recon_backend *b, const struct range *d, size_t n)
 {
-	struct viommu_rangemap_iter it;
-	struct viommu_range_entry *stale = NULL;
-	size_t n = 0, cap = 0;
+	size_t i = 0;
 
-	/* Collect the host extents that no longer translate as the view says. */
-	viommu_rangemap_for_each(&it, b->maps, first, last) {
-		if (extent_matches(r, it.entry.first, it.entry.last, it.entry.value))
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			struct viommu_range_entry *ns = realloc(stale, nc * sizeof(*ns));
-			if (!ns) {
-				report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, it.entry.first, last, b, NULL, true);
-				break;
+	const uint64_t pm = b->page - 1;
+
+	while (i < n) {
+		/*
+		 * Work in whole pages: a changed range may end inside a page whose
+		 * other part also changed or is mapped; host extents are whole
+		 * pages, so the widening costs nothing.
+		 */
+		uint64_t wf = d[i].first & ~pm, wl = d[i].last | pm;
+		struct viommu_rangemap_iter it;
+		struct viommu_range_entry *stale = NULL;
+		size_t ns = 0, cap = 0;
+		bool grew;
+
+		i++;
+		do {
+			grew = false;
+			/* stale extents that overlap or touch: a run may continue into them */
+			viommu_rangemap_for_each(&it, b->maps, wf ? wf - 1 : 0, wl == UINT64_MAX ? wl : wl + 1) {
+				if (extent_matches(r, it.entry.first, it.entry.last, it.entry.value))
+					continue;
+				if (it.entry.first < wf) {
+					wf = it.entry.first;
+					grew = true;
+				}
+				if (it.entry.last > wl) {
+					wl = it.entry.last;
+					grew = true;
+				}
 			}
-			stale = ns;
-			cap = nc;
+			while (i < n && wl != UINT64_MAX && (d[i].first & ~pm) <= wl + 1) {
+				wl = VI_MAX(wl, d[i].last | pm);
+				i++;
+				grew = true;
+			}
+		} while (grew);
+
+		viommu_rangemap_for_each(&it, b->maps, wf, wl) {
+			if (extent_matches(r, it.entry.first, it.entry.last, it.entry.value))
+				continue;
+			if (ns == cap) {
+				size_t nc = cap ? cap * 2 : 16;
+				struct viommu_range_entry *nst = realloc(stale, nc * sizeof(*nst));
+				if (!nst) {
+					report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, it.entry.first, wl, b, NULL, true);
+					break;
+				}
+				stale = nst;
+				cap = nc;
+			}
+			stale[ns++] = it.entry;
 		}
-		stale[n++] = it.entry;
-	}
-	for (size_t k = 0; k < n; k++) {
-		uint64_t keep = unchanged_bytes(r, stale[k].first, stale[k].last, stale[k].value);
-		if (host_unmap(r, b, stale[k].first, stale[k].last))
-			continue;
-		if (keep) {
-			b->st.windows++;
-			b->st.window_bytes += keep;
+		for (size_t k = 0; k < ns; k++) {
+			uint64_t keep = unchanged_bytes(r, stale[k].first, stale[k].last, stale[k].value);
+			if (host_unmap(r, b, stale[k].first, stale[k].last))
+				continue;
+			if (keep) {
+				b->st.windows++;
+				b->st.window_bytes += keep;
+			}
 		}
-		/* Shortest window: what is still valid goes back at once. */
-		map_missing(r, b, stale[k].first, stale[k].last);
+		free(stale);
+		map_missing(r, b, wf, wl);
 	}
-	free(stale);
-	map_missing(r, b, first, last);
+}
+
+static void reconcile_all(struct viommu_recon *r, struct recon_backend *b)
+{
+	const struct range all = { 0, UINT64_MAX };
+
+	reconcile(r, b, &all, 1);
 }
 
 /* ---- the naive policy (QEMU's VFIO listener) ---------------------------- */
@@ -530,10 +635,9 @@ static void recon_commit(struct viommu_memory_listener *l, struct viommu_as *as)
 		if (r->opts.policy == VIOMMU_RECON_NAIVE) {
 			naive_commit(r, b, old);
 		} else if (r->dirty_oom) {
-			reconcile_range(r, b, 0, UINT64_MAX);
+			reconcile_all(r, b);
 		} else {
-			for (size_t k = 0; k < r->ndirty; k++)
-				reconcile_range(r, b, r->dirty[k].first, r->dirty[k].last);
+			reconcile(r, b, r->dirty, r->ndirty);
 		}
 	}
 	if (old)
@@ -643,7 +747,7 @@ VIOMMU_API int viommu_recon_attach(struct viommu_recon *r, struct viommu_host *h
 	*tail = b;
 	/* The full current mapping, from the model: never a replay of history. */
 	r->status = 0;
-	reconcile_range(r, b, 0, UINT64_MAX);
+	reconcile_all(r, b);
 	return r->status ? vi_errno(r->status) : 0;
 }
 
@@ -686,7 +790,7 @@ VIOMMU_API int viommu_recon_resync(struct viommu_recon *r)
 		return vi_errno(-EINVAL);
 	r->status = 0;
 	for (struct recon_backend *b = r->backends; b; b = b->next)
-		reconcile_range(r, b, 0, UINT64_MAX);
+		reconcile_all(r, b);
 	return r->status ? vi_errno(r->status) : 0;
 }
 
@@ -755,7 +859,6 @@ static void check_mapping(const struct viommu_host_mapping *hm, void *ctx)
 VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h, struct viommu_recon_report *where)
 {
 	struct check_ctx c = { .r = r };
-	const struct viommu_mr_section *s;
 	long n;
 
 	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM)
@@ -769,37 +872,39 @@ VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h,
 		c.last = UINT64_MAX;
 	}
 	/* Coverage: every page the reconciler can map is mapped. */
-	for_each_section(r->view, i, s, 0, UINT64_MAX) {
-		uint64_t pm = c.b->page - 1, a, z;
-		if (c.rc)
-			break;
-		if (!mappable(r, s) || (section_delta(s) & pm))
-			continue;
-		if (s->kind == VIOMMU_MR_RAM_DEVICE && ((s->first & pm) || ((s->last + 1) & pm)))
-			continue;
-		a = (s->first + pm) & ~pm;
-		z = s->last == UINT64_MAX ? s->last : ((s->last + 1) & ~pm) - 1;
-		if (a < s->first || a > z)
-			continue;
-		for (uint32_t k = 0; k < c.b->nranges && !c.rc; k++) {
-			uint64_t lo = VI_MAX(a, c.b->ranges[k].first), hi = VI_MIN(z, c.b->ranges[k].last), x = lo;
-			uint64_t vaddr;
-			unsigned prot;
-			if (lo > hi)
+	{
+		uint64_t pm = c.b->page - 1;
+		size_t idx = 0;
+		struct run run;
+
+		while (!c.rc && next_run(r, pm, &idx, UINT64_MAX, &run)) {
+			uint64_t a, z, delta = section_delta(run.s);
+			if (delta & pm)
 				continue;
-			while (!c.rc) {
-				struct viommu_range_entry e;
-				if (!viommu_rangemap_find(c.b->maps, x, &e) ||
-				    viommu_host_sim_translate(h, x, &vaddr, &prot) ||
-				    vaddr != (uint64_t)(uintptr_t)s->host + (x - s->first) || prot != section_prot(s)) {
-					c.rc = -EIO;
-					c.first = x;
-					c.last = hi;
-					break;
+			a = (run.first + pm) & ~pm;
+			z = run.last == UINT64_MAX ? run.last : ((run.last + 1) & ~pm) - 1;
+			if (a < run.first || z > run.last || a > z)
+				continue;
+			for (uint32_t k = 0; k < c.b->nranges && !c.rc; k++) {
+				uint64_t lo = VI_MAX(a, c.b->ranges[k].first), hi = VI_MIN(z, c.b->ranges[k].last), x = lo;
+				uint64_t vaddr;
+				unsigned prot;
+				if (lo > hi)
+					continue;
+				while (!c.rc) {
+					struct viommu_range_entry e;
+					if (!viommu_rangemap_find(c.b->maps, x, &e) ||
+					    viommu_host_sim_translate(h, x, &vaddr, &prot) || vaddr != delta + x ||
+					    prot != section_prot(run.s)) {
+						c.rc = -EIO;
+						c.first = x;
+						c.last = hi;
+						break;
+					}
+					if (e.last >= hi)
+						break;
+					x = e.last + 1;
 				}
-				if (e.last >= hi)
-					break;
-				x = e.last + 1;
 			}
 		}
 	}

@@ -249,6 +249,9 @@ static int substitute(struct scn *s, const char *in, size_t n, char *out, size_t
 		if (in[i] == '{') {
 			char ex[128];
 			size_t j = i + 1, e = 0;
+
+			if (!memchr(in + i, '}', n - i))
+				return fail(s, -EINVAL, "unterminated '{'");
 			uint64_t v = 0;
 			int w, rc;
 			while (j < n && in[j] != '}') {
@@ -394,6 +397,8 @@ static int open_backend(struct scn *s, const char *spec, struct viommu_host **ou
 	if (strlen(spec) >= sizeof(buf))
 		return fail(s, -EINVAL, "backend '%s' is too long", spec);
 	strcpy(buf, spec);
+	if (s->o->sim_only && strncmp(buf, "sim:", 4))
+		return fail(s, -EPERM, "only simulated backends here, not '%s'", spec);
 	opt = strchr(buf, ',');
 	if (opt)
 		*opt++ = 0;
@@ -969,8 +974,9 @@ static int run_lines(struct scn *s)
 		int n;
 
 		s->lineno = (unsigned)i + 1;
-		if (++s->res->lines > VI_SCN_MAX_STEPS)
-			return fail(s, -E2BIG, "more than %llu lines executed", (unsigned long long)VI_SCN_MAX_STEPS);
+		if (++s->res->lines > (s->o->max_steps ? s->o->max_steps : VI_SCN_MAX_STEPS))
+			return fail(s, -E2BIG, "more than %llu lines executed",
+				    (unsigned long long)(s->o->max_steps ? s->o->max_steps : VI_SCN_MAX_STEPS));
 		if (s->lines[i].n > VI_SCN_MAX_LINE)
 			return fail(s, -EINVAL, "line longer than %d bytes", VI_SCN_MAX_LINE);
 		if ((rc = substitute(s, s->lines[i].p, s->lines[i].n, buf, sizeof(buf))))

@@ -39,6 +39,10 @@ struct vi_scn_opts {
 	int policy;
 	/* Called after each commit that changed the view (may be NULL). */
 	void (*on_commit)(void *ctx, const struct vi_scn_commit *c);
+	/* Lines executed at most (0: VI_SCN_MAX_STEPS). */
+	uint64_t max_steps;
+	/* Refuse real backends (tests and fuzzing stay hermetic). */
+	bool sim_only;
 	/* Called for each reconciler report (may be NULL). */
 	void (*on_report)(void *ctx, unsigned line, const struct viommu_recon_report *r);
 	void *ctx;

@@ -20,6 +20,7 @@ static void as_destroy(struct viommu_as *as)
 {
 	viommu_flatview_put(as->view);
 	viommu_flatview_put(as->next_view);
+	free(as->diff);
 	pthread_mutex_destroy(&as->view_lock);
 	free(as->name);
 	free(as);
@@ -53,6 +54,7 @@ VIOMMU_API void viommu_memory_free(struct viommu_memory *m)
 		m->lst_head = n->next;
 		free(n);
 	}
+	vi_scratch_free(&m->scratch);
 	free(m);
 }
 
@@ -154,46 +156,32 @@ static int memory_update(struct viommu_memory *m)
 	int err = 0;
 
 	for (as = m->as_head; as && !err; as = as->next) {
-		err = vi_flatview_render(as, &as->next_view);
+		as->has_diff = false;
+		err = vi_flatview_render(as, &m->scratch, as->view->n, &as->next_view);
 		if (!err && views_equal(as->view, as->next_view)) {
 			viommu_flatview_put(as->next_view);
 			as->next_view = NULL;
 		}
+		if (!err && as->next_view && as_has_listener(m, as)) {
+			err = vi_flatview_diff_into(as->view, as->next_view, &as->diff, &as->diff_cap, &as->ndiff);
+			as->has_diff = !err;
+		}
 	}
-	/* Diffs for the changed views, still before publishing anything. */
-	struct vi_pending { struct viommu_mr_diff *d; size_t n; } *pd = NULL;
-	size_t nas = 0, k = 0;
-
-	for (as = m->as_head; as; as = as->next)
-		nas++;
-	if (!err) {
-		pd = calloc(nas ? nas : 1, sizeof(*pd));
-		if (!pd)
-			err = -ENOMEM;
-	}
-	for (as = m->as_head, k = 0; as && !err; as = as->next, k++)
-		if (as->next_view && as_has_listener(m, as))
-			err = viommu_flatview_diff(as->view, as->next_view, &pd[k].d, &pd[k].n);
 	if (err) {
-		for (as = m->as_head, k = 0; as; as = as->next, k++) {
+		for (as = m->as_head; as; as = as->next) {
 			viommu_flatview_put(as->next_view);
 			as->next_view = NULL;
-			if (pd)
-				free(pd[k].d);
 		}
-		free(pd);
 		return err;
 	}
-	for (as = m->as_head, k = 0; as; as = as->next, k++) {
+	for (as = m->as_head; as; as = as->next) {
 		if (!as->next_view)
 			continue;
 		publish(as, as->next_view);
 		as->next_view = NULL;
-		if (pd[k].d)
-			notify(m, as, pd[k].d, pd[k].n, NULL);
-		free(pd[k].d);
+		if (as->has_diff)
+			notify(m, as, as->diff, as->ndiff, NULL);
 	}
-	free(pd);
 	m->pending = false;
 	m->generation++;
 	return 0;

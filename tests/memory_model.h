@@ -38,6 +38,7 @@ struct mm_node {
 	int target;		/* alias */
 	uint64_t aoff;		/* alias offset, pages */
 	uint64_t host;		/* RAM: page of the host buffer */
+	bool has_as;		/* an address-space root: cannot be freed */
 };
 
 /* What one page translates to. */
@@ -53,6 +54,8 @@ struct mm_tr {
 struct mm_model {
 	struct viommu_memory *m;
 	struct viommu_as *as;
+	struct viommu_as *as2;	/* a second space rooted at node 1, which may sit inside node 0 */
+	struct mm_tr *cur2;
 	struct mm_node n[MM_MAXN];
 	bool used[MM_MAXN];
 	uint64_t pages;		/* size of the root container */
@@ -151,13 +154,13 @@ static struct mm_tr mm_visible(const struct mm_model *mm, const struct mm_order 
 	return t;
 }
 
-static void mm_render_model(const struct mm_model *mm, struct mm_tr *out)
+static void mm_render_model(const struct mm_model *mm, int root, struct mm_tr *out)
 {
 	static struct mm_order o;
 
 	mm_build_order(mm, &o);
 	for (uint64_t p = 0; p < mm->pages; p++)
-		out[p] = mm_visible(mm, &o, 0, p, false, false);
+		out[p] = mm_visible(mm, &o, root, p, false, false);
 }
 
 /* ---- listeners that check the diff against the model ---- */
@@ -225,18 +228,25 @@ static int mm_init(struct mm_model *mm, uint64_t pages)
 	mm->cur = calloc(pages, sizeof(struct mm_tr));
 	mm->prev = calloc(pages, sizeof(struct mm_tr));
 	mm->shadow = calloc(pages, sizeof(struct mm_tr));
+	mm->cur2 = calloc(pages, sizeof(struct mm_tr));
 	mm->m = viommu_memory_new();
-	if (!mm->hostbuf || !mm->cur || !mm->prev || !mm->shadow || !mm->m)
+	if (!mm->hostbuf || !mm->cur || !mm->prev || !mm->shadow || !mm->cur2 || !mm->m)
 		return -1;
 	mm->n[0] = (struct mm_node){ .kind = VIOMMU_MR_CONTAINER, .size = pages, .parent = -1, .enabled = true };
 	mm->n[0].mr = viommu_mr_new_container(mm->m, "root", pages * MM_PAGE);
 	mm->used[0] = true;
+	mm->n[0].has_as = true;
 	mm->as = viommu_as_new(mm->m, "as", mm->n[0].mr);
-	if (!mm->n[0].mr || !mm->as)
+	mm->n[1] = (struct mm_node){ .kind = VIOMMU_MR_CONTAINER, .size = pages, .parent = -1, .enabled = true,
+				     .has_as = true };
+	mm->n[1].mr = viommu_mr_new_container(mm->m, "root2", pages * MM_PAGE);
+	mm->used[1] = true;
+	mm->as2 = viommu_as_new(mm->m, "as2", mm->n[1].mr);
+	if (!mm->n[0].mr || !mm->as || !mm->n[1].mr || !mm->as2)
 		return -1;
 	mm->ldiff = (struct viommu_memory_listener){ .size = sizeof(mm->ldiff), .as = mm->as, .opaque = mm,
 						     .diff = mm_on_diff };
-	mm->lqemu = (struct viommu_memory_listener){ .size = sizeof(mm->lqemu), .opaque = mm, .priority = 1,
+	mm->lqemu = (struct viommu_memory_listener){ .size = sizeof(mm->lqemu), .as = mm->as, .opaque = mm, .priority = 1,
 						     .region_add = mm_on_add, .region_del = mm_on_del,
 						     .region_nop = mm_on_nop };
 	if (viommu_memory_listener_register(mm->m, &mm->ldiff) || viommu_memory_listener_register(mm->m, &mm->lqemu))
@@ -251,6 +261,7 @@ static void mm_fini(struct mm_model *mm)
 	free(mm->cur);
 	free(mm->prev);
 	free(mm->shadow);
+	free(mm->cur2);
 	free(mm->d);
 }
 
@@ -331,7 +342,7 @@ static void mm_op_free(struct mm_model *mm, int i)
 	if (i == 0 || !mm->used[i])
 		return;
 	int r = viommu_mr_free(mm->n[i].mr);
-	if (mm->n[i].parent >= 0 || mm_has_users(mm, i)) {
+	if (mm->n[i].parent >= 0 || mm_has_users(mm, i) || mm->n[i].has_as) {
 		MM_CHECK(r == -EBUSY);
 		return;
 	}
@@ -462,8 +473,31 @@ static void mm_check_commit(struct mm_model *mm)
 
 	mm->prev = mm->cur;
 	mm->cur = t;
-	mm_render_model(mm, mm->cur);
+	mm_render_model(mm, 0, mm->cur);
 	mm->commits++;
+
+	/* The second space: its view alone, page by page. */
+	{
+		struct viommu_flatview *v2 = viommu_as_get_flatview(mm->as2);
+		uint64_t q = 0;
+
+		mm_render_model(mm, 1, mm->cur2);
+		for (size_t i = 0; i < viommu_flatview_count(v2); i++) {
+			const struct viommu_mr_section *s = viommu_flatview_section(v2, i);
+
+			MM_CHECK(s->last / MM_PAGE < mm->pages);
+			for (; q < s->first / MM_PAGE; q++)
+				MM_CHECK(!mm->cur2[q].present);
+			for (; q <= s->last / MM_PAGE; q++) {
+				struct mm_tr x = mm_tr_of_section(s, q * MM_PAGE);
+
+				MM_CHECK(mm_tr_same(&mm->cur2[q], &x));
+			}
+		}
+		for (; q < mm->pages; q++)
+			MM_CHECK(!mm->cur2[q].present);
+		viommu_flatview_put(v2);
+	}
 
 	for (size_t i = 0; i < nsec; i++) {
 		const struct viommu_mr_section *s = viommu_flatview_section(v, i);

@@ -45,8 +45,8 @@ static void check_view(struct viommu_as *as, const struct expect *e, size_t n, i
 }
 
 #define CHECK_VIEW(as, ...) do {						\
-	const struct expect e_[] = { __VA_ARGS__ };			\
-	check_view(as, e_, sizeof(e_) / sizeof(e_[0]), __LINE__);		\
+	const struct expect e_[] = { { 0, 0, NULL, 0 }, __VA_ARGS__ };	\
+	check_view(as, e_ + 1, sizeof(e_) / sizeof(e_[0]) - 1, __LINE__);	\
 } while (0)
 
 /*
@@ -225,6 +225,45 @@ static void test_full_space(void)
 	viommu_memory_free(m);
 }
 
+/*
+ * Changes reach every address space that can see them: through an alias of a
+ * detached container, and in a space whose root is itself a subregion of
+ * another space's root (a commit re-renders only the spaces a change can reach).
+ */
+static void test_reach(void)
+{
+	struct viommu_memory *m = viommu_memory_new();
+	struct viommu_mr *root = viommu_mr_new_container(m, "root", 0x100000);
+	struct viommu_mr *lib = viommu_mr_new_container(m, "lib", 0x10000);	/* detached */
+	struct viommu_mr *win = viommu_mr_new_alias(m, "win", lib, 0x1000, 0x2000);
+	struct viommu_mr *sub = viommu_mr_new_container(m, "sub", 0x10000);
+	struct viommu_mr *r1 = viommu_mr_new_ram(m, "r1", 0x1000, HOST(0x100000));
+	struct viommu_mr *r2 = viommu_mr_new_ram(m, "r2", 0x1000, HOST(0x200000));
+	struct viommu_as *as = viommu_as_new(m, "as", root);
+	struct viommu_as *as_sub = viommu_as_new(m, "as-sub", sub);
+
+	T_EQ(viommu_mr_add_subregion(root, 0x40000, win, 0), 0);
+	T_EQ(viommu_mr_add_subregion(root, 0x80000, sub, 0), 0);
+	CHECK_VIEW(as);
+	T_EQ(viommu_mr_add_subregion(lib, 0x2000, r1, 0), 0);
+	CHECK_VIEW(as, { 0x41000, 0x41fff, r1, 0 });
+	T_EQ(viommu_mr_set_size(r1, 0x800), 0);
+	CHECK_VIEW(as, { 0x41000, 0x417ff, r1, 0 });
+	T_EQ(viommu_mr_add_subregion(sub, 0x3000, r2, 0), 0);
+	CHECK_VIEW(as, { 0x41000, 0x417ff, r1, 0 }, { 0x83000, 0x83fff, r2, 0 });
+	CHECK_VIEW(as_sub, { 0x3000, 0x3fff, r2, 0 });
+	T_EQ(viommu_mr_set_enabled(r2, false), 0);
+	CHECK_VIEW(as, { 0x41000, 0x417ff, r1, 0 });
+	CHECK_VIEW(as_sub);
+	/* A region freed inside a transaction stays valid for the old view's listeners until the commit. */
+	T_EQ(viommu_memory_begin(m), 0);
+	T_EQ(viommu_mr_del_subregion(lib, r1), 0);
+	T_EQ(viommu_mr_free(r1), 0);
+	T_EQ(viommu_memory_commit(m), 0);
+	CHECK_VIEW(as);
+	viommu_memory_free(m);
+}
+
 /* ---- accessors ---- */
 
 struct mmio_dev {
@@ -378,6 +417,7 @@ int main(void)
 	test_pc_memory_map();
 	test_same_priority();
 	test_full_space();
+	test_reach();
 	test_accessors();
 	return t_done();
 }

@@ -48,6 +48,12 @@ VIOMMU_API void viommu_memory_free(struct viommu_memory *m)
 		m->regions = mr->all_next;
 		mr_destroy(mr);
 	}
+	while (m->zombies) {
+		struct viommu_mr *mr = m->zombies;
+
+		m->zombies = mr->all_next;
+		mr_destroy(mr);
+	}
 	while (m->lst_head) {
 		struct vi_listener_node *n = m->lst_head;
 
@@ -157,6 +163,8 @@ static int memory_update(struct viommu_memory *m)
 
 	for (as = m->as_head; as && !err; as = as->next) {
 		as->has_diff = false;
+		if (!m->all_dirty && !as->dirty)
+			continue;
 		err = vi_flatview_render(as, &m->scratch, as->view->n, &as->next_view);
 		if (!err && views_equal(as->view, as->next_view)) {
 			viommu_flatview_put(as->next_view);
@@ -181,6 +189,16 @@ static int memory_update(struct viommu_memory *m)
 		as->next_view = NULL;
 		if (as->has_diff)
 			notify(m, as, as->diff, as->ndiff, NULL);
+	}
+	for (as = m->as_head; as; as = as->next)
+		as->dirty = false;
+	m->all_dirty = false;
+	/* No published view names a freed region any more. */
+	while (m->zombies) {
+		struct viommu_mr *mr = m->zombies;
+
+		m->zombies = mr->all_next;
+		mr_destroy(mr);
 	}
 	m->pending = false;
 	m->generation++;
@@ -229,6 +247,28 @@ static int mutation_end(struct viommu_memory *m, bool changed)
 	if (--m->depth || !m->pending)
 		return 0;
 	return memory_update(m);
+}
+
+/*
+ * Record which address spaces a change at @mr can reach, so a commit renders
+ * only those. @mr reaches a space if the space's root is @mr or one of its
+ * ancestors; if any of them is an alias target, the change may show through
+ * the alias anywhere, so every space is re-rendered.
+ */
+static void mark_dirty(struct viommu_mr *mr)
+{
+	struct viommu_memory *m = mr->m;
+
+	for (; mr && !m->all_dirty; mr = mr->parent) {
+		if (mr->alias_users) {
+			m->all_dirty = true;
+			return;
+		}
+		if (mr->as_users)
+			for (struct viommu_as *as = m->as_head; as; as = as->next)
+				if (as->root == mr)
+					as->dirty = true;
+	}
 }
 
 /* ---- regions ---- */
@@ -359,6 +399,12 @@ VIOMMU_API int viommu_mr_free(struct viommu_mr *mr)
 		m->regions = mr->all_next;
 	if (mr->all_next)
 		mr->all_next->all_prev = mr->all_prev;
+	if (m->depth || m->pending) {
+		/* The published views may still name it until the next commit. */
+		mr->all_next = m->zombies;
+		m->zombies = mr;
+		return 0;
+	}
 	mr_destroy(mr);
 	return 0;
 }
@@ -441,6 +487,7 @@ VIOMMU_API int viommu_mr_add_subregion(struct viommu_mr *parent, uint64_t offset
 	sub->addr = offset;
 	sub->priority = priority;
 	link_child(parent, sub);
+	mark_dirty(sub);
 	err = mutation_end(parent->m, true);
 	if (err == -ELOOP && !parent->m->depth) {
 		/* Implied commit: undo so the model stays renderable (still pending: harmless). */
@@ -460,6 +507,7 @@ VIOMMU_API int viommu_mr_del_subregion(struct viommu_mr *parent, struct viommu_m
 	err = mutation_begin(parent->m);
 	if (err)
 		return vi_errno(err);
+	mark_dirty(sub);
 	unlink_child(sub);
 	return vi_errno(mutation_end(parent->m, true));
 }
@@ -476,6 +524,8 @@ VIOMMU_API int viommu_mr_set_##field(struct viommu_mr *mr, type v)			\
 		return vi_errno(err);							\
 	bool changed = mr->field != v;							\
 	mr->field = v;									\
+	if (changed)									\
+		mark_dirty(mr);								\
 	return vi_errno(mutation_end(mr->m, changed));					\
 }
 
@@ -511,6 +561,8 @@ VIOMMU_API int viommu_mr_set_size(struct viommu_mr *mr, uint64_t size)
 		return vi_errno(err);
 	bool changed = mr->last != size - 1;
 	mr->last = size - 1;
+	if (changed)
+		mark_dirty(mr);
 	return vi_errno(mutation_end(mr->m, changed));
 }
 
@@ -530,6 +582,7 @@ VIOMMU_API int viommu_mr_set_address(struct viommu_mr *mr, uint64_t offset)
 
 		unlink_child(mr);
 		link_child(p, mr);
+		mark_dirty(mr);
 	}
 	return vi_errno(mutation_end(mr->m, mr->parent != NULL));
 }
@@ -546,6 +599,8 @@ VIOMMU_API int viommu_mr_set_alias_offset(struct viommu_mr *mr, uint64_t offset)
 		return vi_errno(err);
 	bool changed = mr->alias_offset != offset;
 	mr->alias_offset = offset;
+	if (changed)
+		mark_dirty(mr);
 	return vi_errno(mutation_end(mr->m, changed));
 }
 
@@ -587,6 +642,7 @@ VIOMMU_API struct viommu_as *viommu_as_new(struct viommu_memory *m, const char *
 	else
 		m->as_head = as;
 	m->as_tail = as;
+	as->dirty = true;
 	m->depth++;
 	err = mutation_end(m, true);
 	if (err && !m->depth) {
@@ -621,6 +677,21 @@ VIOMMU_API int viommu_as_free(struct viommu_as *as)
 		as->next->prev = as->prev;
 	else
 		m->as_tail = as->prev;
+	/* Listeners filtered to this space are done: a later space may reuse its address. */
+	for (struct vi_listener_node *x = m->lst_head, *nx; x; x = nx) {
+		nx = x->next;
+		if (x->l->as != as)
+			continue;
+		if (x->prev)
+			x->prev->next = x->next;
+		else
+			m->lst_head = x->next;
+		if (x->next)
+			x->next->prev = x->prev;
+		else
+			m->lst_tail = x->prev;
+		free(x);
+	}
 	as->root->as_users--;
 	as_destroy(as);
 	return 0;

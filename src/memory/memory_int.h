@@ -75,6 +75,7 @@ struct viommu_as {
 	pthread_mutex_t view_lock;
 	struct viommu_flatview *view;
 	struct viommu_flatview *next_view;	/* rendered, not yet published */
+	bool dirty;				/* a change may have reached this space */
 	struct viommu_mr_diff *diff;		/* its diff (reused buffer) */
 	size_t diff_cap, ndiff;
 	bool has_diff;
@@ -95,7 +96,9 @@ struct viommu_memory {
 	uint64_t generation;
 	struct vi_scratch scratch;
 	unsigned long listener_seq;
+	bool all_dirty;				/* a change may have reached any space */
 	struct viommu_mr *regions;
+	struct viommu_mr *zombies;		/* freed while a view may still name them */
 	struct viommu_as *as_head, *as_tail;
 	struct vi_listener_node *lst_head, *lst_tail;	/* ascending priority, then seq */
 };

@@ -135,6 +135,8 @@ struct viommu_mr_diff {
  *   each changed entry and region_nop for each unchanged entry; then commit.
  * Any callback may be NULL. Listeners run in ascending @priority (equal:
  * registration order), except the delete pass, which runs in descending order.
+ * A listener filtered to an address space is unregistered when that space is
+ * freed (after it has seen the removal of everything).
  */
 struct viommu_memory_listener {
 	size_t size;		/* sizeof(struct viommu_memory_listener) */
@@ -196,7 +198,10 @@ VIOMMU_API struct viommu_mr *viommu_mr_new_container(struct viommu_memory *m, co
 
 /*
  * Free a region. 0; -EBUSY if it is still a subregion, has subregions, is an
- * alias target or an address-space root. NULL is allowed (returns 0).
+ * alias target or an address-space root. NULL is allowed (returns 0). Inside
+ * a transaction (or with a failed commit pending) the memory is released at
+ * the next successful commit, so listeners of that commit may still look at
+ * the region through old sections.
  */
 VIOMMU_API int viommu_mr_free(struct viommu_mr *mr);
 
@@ -290,7 +295,9 @@ VIOMMU_API bool viommu_mr_section_same_translation(const struct viommu_mr_sectio
 /*
  * Register @l; it immediately receives the current state of every matching
  * address space (a replay as adds). 0; -EINVAL (bad size, or an address
- * space of another model); -EEXIST (already registered); -EBUSY; -ENOMEM.
+ * space of another model); -EEXIST (already registered); -EBUSY; -ENOMEM
+ * (the listener is then not registered, though it may have seen the replay of
+ * some address spaces).
  */
 VIOMMU_API int viommu_memory_listener_register(struct viommu_memory *m, struct viommu_memory_listener *l);
 /* Unregister; @l first sees the removal of everything. 0, -ENOENT, -EBUSY. */

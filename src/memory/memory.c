@@ -66,6 +66,19 @@ VIOMMU_API void viommu_memory_free(struct viommu_memory *m)
 
 /* ---- notification ---- */
 
+static void unlink_listener(struct viommu_memory *m, struct vi_listener_node *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		m->lst_head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else
+		m->lst_tail = n->prev;
+	free(n);
+}
+
 static bool listener_wants(const struct viommu_memory_listener *l, const struct viommu_as *as)
 {
 	return !l->as || l->as == as;
@@ -680,17 +693,8 @@ VIOMMU_API int viommu_as_free(struct viommu_as *as)
 	/* Listeners filtered to this space are done: a later space may reuse its address. */
 	for (struct vi_listener_node *x = m->lst_head, *nx; x; x = nx) {
 		nx = x->next;
-		if (x->l->as != as)
-			continue;
-		if (x->prev)
-			x->prev->next = x->next;
-		else
-			m->lst_head = x->next;
-		if (x->next)
-			x->next->prev = x->prev;
-		else
-			m->lst_tail = x->prev;
-		free(x);
+		if (x->l->as == as)
+			unlink_listener(m, x);
 	}
 	as->root->as_users--;
 	as_destroy(as);
@@ -746,6 +750,7 @@ static int replay(struct viommu_memory *m, struct viommu_memory_listener *l, boo
 VIOMMU_API int viommu_memory_listener_register(struct viommu_memory *m, struct viommu_memory_listener *l)
 {
 	struct vi_listener_node *n, *x;
+	int err;
 
 	if (!m || !l || l->size < sizeof(*l) || (l->as && l->as->m != m))
 		return vi_errno(-EINVAL);
@@ -770,7 +775,10 @@ VIOMMU_API int viommu_memory_listener_register(struct viommu_memory *m, struct v
 		x->prev = n;
 	else
 		m->lst_tail = n;
-	return vi_errno(replay(m, l, true));
+	err = replay(m, l, true);
+	if (err)
+		unlink_listener(m, n);
+	return vi_errno(err);
 }
 
 VIOMMU_API int viommu_memory_listener_unregister(struct viommu_memory *m, struct viommu_memory_listener *l)
@@ -785,14 +793,6 @@ VIOMMU_API int viommu_memory_listener_unregister(struct viommu_memory *m, struct
 	if (!n)
 		return vi_errno(-ENOENT);
 	replay(m, l, false);
-	if (n->prev)
-		n->prev->next = n->next;
-	else
-		m->lst_head = n->next;
-	if (n->next)
-		n->next->prev = n->prev;
-	else
-		m->lst_tail = n->prev;
-	free(n);
+	unlink_listener(m, n);
 	return 0;
 }

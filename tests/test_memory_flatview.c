@@ -7,6 +7,7 @@
  * wraparound, IOMMU translation).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <viommu/memory.h>
 
 #include "test.h"
@@ -264,6 +265,53 @@ static void test_reach(void)
 	viommu_memory_free(m);
 }
 
+/* Argument checking and the diff of a view against itself and against nothing. */
+static void test_api_edges(void)
+{
+	struct viommu_memory *m = viommu_memory_new(), *m2 = viommu_memory_new();
+	struct viommu_mr *root = viommu_mr_new_container(m, "root", 0x10000);
+	struct viommu_mr *other = viommu_mr_new_container(m2, "other", 0x10000);
+	struct viommu_mr *ram = viommu_mr_new_ram(m, "ram", 0x2000, HOST(0x1000000));
+	static const struct viommu_mr_ops short_ops = { .size = 1 };
+	struct viommu_as *as = viommu_as_new(m, "as", root);
+	struct viommu_flatview *v;
+	struct viommu_mr_diff *d;
+	size_t n;
+
+	T_OK(viommu_mr_new_ram(NULL, "x", 0x1000, HOST(1)) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_ram(m, NULL, 0x1000, HOST(1)) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_ram(m, "x", 0x1000, NULL) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_mmio(m, "x", 0x1000, &short_ops, NULL) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_alias(m, "x", other, 0, 0x1000) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_alias(m, "x", ram, 0x1000, 0x1001) == NULL && errno == EINVAL);
+	T_OK(viommu_as_new(m, "x", other) == NULL && errno == EINVAL);
+	T_EQ(viommu_mr_add_subregion(root, 0, other, 0), -EINVAL);
+	T_EQ(viommu_mr_set_size(ram, 0), -EINVAL);
+	T_EQ(viommu_mr_set_alias_offset(ram, 0), -EINVAL);
+	T_EQ(viommu_mr_add_subregion(root, 0xf000, ram, 0), 0);	/* clipped at the parent's end */
+	T_EQ_U64(viommu_mr_address(ram), 0xf000);
+	T_EQ_U64(viommu_mr_size(ram), 0x2000);
+	T_EQ(viommu_mr_kind(ram), VIOMMU_MR_RAM);
+	CHECK_VIEW(as, { 0xf000, 0xffff, ram, 0 });
+	v = viommu_as_get_flatview(as);
+	T_EQ(viommu_flatview_diff(NULL, NULL, &d, &n), 0);
+	T_EQ(n, 0);
+	free(d);
+	T_EQ(viommu_flatview_diff(v, v, &d, &n), 0);
+	T_EQ(n, 1);
+	T_OK(n == 1 && !d[0].changed && d[0].has_old && d[0].has_new && d[0].first == 0xf000);
+	free(d);
+	T_EQ(viommu_flatview_diff(v, NULL, &d, &n), 0);
+	T_OK(n == 1 && d[0].changed && d[0].has_old && !d[0].has_new);
+	free(d);
+	T_OK(!viommu_mr_section_same_translation(viommu_flatview_section(v, 0), NULL));
+	T_OK(viommu_flatview_section(v, 1) == NULL);
+	T_OK(viommu_flatview_lookup(v, 0xefff) == NULL);
+	viommu_flatview_put(v);
+	viommu_memory_free(m);
+	viommu_memory_free(m2);
+}
+
 /* ---- accessors ---- */
 
 struct mmio_dev {
@@ -418,6 +466,7 @@ int main(void)
 	test_same_priority();
 	test_full_space();
 	test_reach();
+	test_api_edges();
 	test_accessors();
 	return t_done();
 }

@@ -159,7 +159,10 @@ struct viommu_memory_listener {
 
 /* A new empty model, or NULL with errno = ENOMEM. */
 VIOMMU_API struct viommu_memory *viommu_memory_new(void);
-/* Free the model with every region, address space and listener node (no callbacks run). NULL is allowed. */
+/*
+ * Free the model with every region, address space and listener node (no
+ * callbacks run). No reader may still hold one of its views. NULL is allowed.
+ */
 VIOMMU_API void viommu_memory_free(struct viommu_memory *m);
 /* Open a (nested) transaction. 0, or -EBUSY inside a listener callback. */
 VIOMMU_API int viommu_memory_begin(struct viommu_memory *m);

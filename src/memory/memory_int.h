@@ -82,13 +82,21 @@ struct viommu_as {
 	struct viommu_as *prev, *next;
 };
 
+/* A registration: the caller owns @l; the node is ours. Sorted by (priority, seq). */
 struct vi_listener_node {
 	struct viommu_memory_listener *l;
 	unsigned long seq;
 	struct vi_listener_node *prev, *next;
 };
 
-/* The model. Fields under the caller's exclusion. */
+/*
+ * The model. Every field is under the caller's exclusion (see memory.h).
+ * Invariants: depth counts open transactions; pending is set by any change
+ * not yet rendered and cleared only by a successful render; notifying is set
+ * while listener callbacks run (mutations then fail with -EBUSY); dirty flags
+ * (here and per address space) are cleared only by a successful render;
+ * zombies are regions freed since the last successful render.
+ */
 struct viommu_memory {
 	unsigned depth;
 	bool pending;

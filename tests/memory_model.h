@@ -25,6 +25,7 @@
 #define MM_MAXN 24
 #define MM_MAX_SIZE 256		/* pages per region */
 #define MM_HOST_PAGES 512	/* the host buffer RAM regions point into */
+#define MM_LIB 2		/* the never-attached library container */
 
 struct mm_node {
 	struct viommu_mr *mr;
@@ -242,7 +243,12 @@ static int mm_init(struct mm_model *mm, uint64_t pages)
 	mm->n[1].mr = viommu_mr_new_container(mm->m, "root2", pages * MM_PAGE);
 	mm->used[1] = true;
 	mm->as2 = viommu_as_new(mm->m, "as2", mm->n[1].mr);
-	if (!mm->n[0].mr || !mm->as || !mm->n[1].mr || !mm->as2)
+	/* A "library" container that is never attached: only aliases make its contents visible. */
+	mm->n[2] = (struct mm_node){ .kind = VIOMMU_MR_CONTAINER, .size = MM_MAX_SIZE, .parent = -1,
+				     .enabled = true, .target = -1 };
+	mm->n[2].mr = viommu_mr_new_container(mm->m, "lib", MM_MAX_SIZE * MM_PAGE);
+	mm->used[2] = true;
+	if (!mm->n[0].mr || !mm->as || !mm->n[1].mr || !mm->as2 || !mm->n[2].mr)
 		return -1;
 	mm->ldiff = (struct viommu_memory_listener){ .size = sizeof(mm->ldiff), .as = mm->as, .opaque = mm,
 						     .diff = mm_on_diff };
@@ -339,7 +345,7 @@ static bool mm_has_users(const struct mm_model *mm, int i)
 
 static void mm_op_free(struct mm_model *mm, int i)
 {
-	if (i == 0 || !mm->used[i])
+	if (i == 0 || i == MM_LIB || !mm->used[i])
 		return;
 	int r = viommu_mr_free(mm->n[i].mr);
 	if (mm->n[i].parent >= 0 || mm_has_users(mm, i) || mm->n[i].has_as) {
@@ -352,7 +358,7 @@ static void mm_op_free(struct mm_model *mm, int i)
 
 static void mm_op_add(struct mm_model *mm, int parent, int sub, uint64_t addr, int prio)
 {
-	if (!mm->used[parent] || !mm->used[sub] || sub == 0)
+	if (!mm->used[parent] || !mm->used[sub] || sub == 0 || sub == MM_LIB)
 		return;
 	int r = viommu_mr_add_subregion(mm->n[parent].mr, addr * MM_PAGE, mm->n[sub].mr, prio);
 	if (mm->n[parent].kind == VIOMMU_MR_ALIAS) {
@@ -598,12 +604,12 @@ static int mm_pick_detached(const struct mm_model *mm, uint64_t x, int dflt)
 	int cnt = 0;
 
 	for (int i = 1; i < MM_MAXN; i++)
-		cnt += mm->used[i] && mm->n[i].parent < 0;
+		cnt += mm->used[i] && mm->n[i].parent < 0 && i != MM_LIB;
 	if (!cnt || x % 8 == 0)
 		return dflt;
 	x = (x >> 3) % (uint64_t)cnt;
 	for (int i = 1; i < MM_MAXN; i++)
-		if (mm->used[i] && mm->n[i].parent < 0 && x-- == 0)
+		if (mm->used[i] && mm->n[i].parent < 0 && i != MM_LIB && x-- == 0)
 			return i;
 	return dflt;
 }
@@ -624,12 +630,15 @@ static void mm_random_op(struct mm_model *mm, uint32_t sel, uint64_t a, uint64_t
 
 		if (k == VIOMMU_MR_CONTAINER)
 			size = 1 + c % (2 * MM_MAX_SIZE);
+		if (k == VIOMMU_MR_ALIAS && (b >> 4) % 2 == 0)
+			j = MM_LIB;	/* windows into the library */
 		mm_op_create(mm, k, size, b >> 8, j, aoff);
 		break;
 	}
 	case 2: case 3: case 4: case 5:
 		i = mm_pick_detached(mm, a, i);
-		mm_op_add(mm, (b >> 8) % 2 == 0 ? 0 : j, i, (c >> 8) % (mm->pages + 8), (int)((c >> 20) % 5) - 2);
+		mm_op_add(mm, (b >> 8) % 2 == 0 ? 0 : (b >> 8) % 4 == 1 ? MM_LIB : j, i,
+			  (c >> 8) % (mm->pages + 8), (int)((c >> 20) % 5) - 2);
 		break;
 	case 6:
 		mm_op_del(mm, i);

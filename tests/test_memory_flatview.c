@@ -312,6 +312,60 @@ static void test_api_edges(void)
 	viommu_memory_free(m2);
 }
 
+/*
+ * Trees deeper than VIOMMU_MEMORY_MAX_DEPTH levels: a subtree that is itself
+ * too deep is refused when added; one that becomes too deep only under its
+ * new parent is refused by the implied commit, which undoes the add; inside a
+ * transaction the commit reports it and the views stay as they were.
+ */
+static void test_depth_limit(void)
+{
+	enum { N = VIOMMU_MEMORY_MAX_DEPTH + 1 };
+	struct viommu_memory *m = viommu_memory_new();
+	struct viommu_mr *root = viommu_mr_new_container(m, "root", 0x10000);
+	struct viommu_mr *ram = viommu_mr_new_ram(m, "ram", 0x1000, HOST(0x1000000));
+	struct viommu_as *as = viommu_as_new(m, "as", root);
+	struct viommu_mr *c[N], *extra = viommu_mr_new_container(m, "extra", 0x10000);
+	uint64_t gen;
+
+	T_EQ(viommu_mr_add_subregion(root, 0, ram, 0), 0);
+	for (int i = 0; i < N; i++) {
+		c[i] = viommu_mr_new_container(m, "c", 0x10000);
+		if (i)
+			T_EQ(viommu_mr_add_subregion(c[i], 0, c[i - 1], 0), 0);
+	}
+	/* c[N-1] is N levels tall: fine on its own, one too many under the root. */
+	gen = viommu_memory_generation(m);
+	T_EQ(viommu_mr_add_subregion(root, 0x8000, c[N - 1], 1), -ELOOP);
+	T_EQ(errno, ELOOP);
+	T_EQ_U64(viommu_memory_generation(m), gen);
+	T_EQ(viommu_mr_del_subregion(root, c[N - 1]), -ENOENT);	/* undone */
+	CHECK_VIEW(as, { 0, 0xfff, ram, 0 });
+	T_EQ(viommu_memory_begin(m), 0);
+	T_EQ(viommu_mr_add_subregion(root, 0x8000, c[N - 1], 1), 0);
+	T_EQ(viommu_memory_commit(m), -ELOOP);
+	CHECK_VIEW(as, { 0, 0xfff, ram, 0 });
+	/* Fixing the tree lets the next commit through. */
+	T_EQ(viommu_mr_del_subregion(c[1], c[0]), 0);
+	T_EQ_U64(viommu_memory_generation(m), gen + 1);
+	CHECK_VIEW(as, { 0, 0xfff, ram, 0 });
+	/* A subtree that alone exceeds the limit is refused when added, without rendering. */
+	{
+		struct viommu_mr *prev = extra;
+		int refused_at = -1;
+
+		for (int i = 0; i < N + 2 && refused_at < 0; i++) {
+			struct viommu_mr *top = viommu_mr_new_container(m, "d", 0x10000);
+
+			if (viommu_mr_add_subregion(top, 0, prev, 0) == -ELOOP)
+				refused_at = i;
+			prev = top;
+		}
+		T_EQ(refused_at, VIOMMU_MEMORY_MAX_DEPTH + 1);
+	}
+	viommu_memory_free(m);
+}
+
 /* ---- accessors ---- */
 
 struct mmio_dev {
@@ -467,6 +521,7 @@ int main(void)
 	test_full_space();
 	test_reach();
 	test_api_edges();
+	test_depth_limit();
 	test_accessors();
 	return t_done();
 }

@@ -60,7 +60,11 @@ enum viommu_mr_kind {
 	VIOMMU_MR_CONTAINER,	/* subregions only */
 };
 
-/* MMIO callbacks. @offset is relative to the region. Return 0 or -errno. */
+/*
+ * MMIO callbacks. @offset is relative to the region; @len is the part of the
+ * access that falls in this region (any size: a device that needs naturally
+ * sized accesses splits it). Return 0 or -errno.
+ */
 struct viommu_mr_ops {
 	size_t size;		/* sizeof(struct viommu_mr_ops) */
 	int (*read)(void *opaque, uint64_t offset, void *buf, size_t len);
@@ -175,7 +179,7 @@ VIOMMU_API int viommu_memory_begin(struct viommu_memory *m);
  * retries.
  */
 VIOMMU_API int viommu_memory_commit(struct viommu_memory *m);
-/* Number of outermost commits that re-rendered the views. */
+/* Number of successful outermost commits that had changes to apply (whether or not a view changed). */
 VIOMMU_API uint64_t viommu_memory_generation(const struct viommu_memory *m);
 
 #define VIOMMU_MEMORY_MAX_DEPTH 64

@@ -34,7 +34,8 @@ struct vi_render {
 	int err;
 };
 
-#define VI_RENDER_MAX_OCC (UINT64_C(1) << 26)
+/* Aliases can multiply pieces; refuse (ENOMEM) rather than exhaust memory on a pathological tree. */
+#define VI_RENDER_MAX_OCC ((size_t)1 << 24)
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 {

@@ -261,6 +261,18 @@ VIOMMU_API void viommu_flatview_put(struct viommu_flatview *v);
 VIOMMU_API size_t viommu_flatview_count(const struct viommu_flatview *v);
 /* Section @i in address order, or NULL if i >= count. */
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_section(const struct viommu_flatview *v, size_t i);
+/*
+ * The region boundaries of the view: every address at which some region's
+ * window in the tree starts, or ends + 1, whether the region is visible,
+ * hidden or disabled; sorted and unique, stored in *bounds (valid while the
+ * view is). Sections merge pieces of one region reached through different
+ * paths (an alias over its own target, a PAM window in RAM mode), so these
+ * are the points where the tree can change independently: a consumer that
+ * keeps state per range (host mappings) should not let one piece span them.
+ * Returns the count.
+ */
+VIOMMU_API size_t viommu_flatview_boundaries(const struct viommu_flatview *v, const uint64_t **bounds);
+
 /* The section containing @addr (O(log n)), or NULL for a hole. */
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_lookup(const struct viommu_flatview *v,
 								  uint64_t addr);

@@ -139,6 +139,12 @@ static bool as_has_listener(const struct viommu_memory *m, const struct viommu_a
 	return false;
 }
 
+static bool bounds_equal(const struct viommu_flatview *a, const struct viommu_flatview *b)
+{
+	return a->nbounds == b->nbounds && (!a->nbounds || !memcmp(a->bounds, b->bounds, a->nbounds * sizeof(uint64_t)));
+}
+
+/* Same sections: listeners have nothing to hear. */
 static bool views_equal(const struct viommu_flatview *a, const struct viommu_flatview *b)
 {
 	if (a->n != b->n)
@@ -180,8 +186,12 @@ static int memory_update(struct viommu_memory *m)
 			continue;
 		err = vi_flatview_render(as, &m->scratch, as->view->n, &as->next_view);
 		if (!err && views_equal(as->view, as->next_view)) {
-			viommu_flatview_put(as->next_view);
-			as->next_view = NULL;
+			/* nothing for listeners; publish quietly only if the boundaries moved */
+			if (bounds_equal(as->view, as->next_view)) {
+				viommu_flatview_put(as->next_view);
+				as->next_view = NULL;
+			}
+			continue;
 		}
 		if (!err && as->next_view && as_has_listener(m, as)) {
 			err = vi_flatview_diff_into(as->view, as->next_view, &as->diff, &as->diff_cap, &as->ndiff);

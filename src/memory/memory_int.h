@@ -50,6 +50,8 @@ struct viommu_flatview {
 	unsigned long refs;
 	size_t n;
 	uint64_t *keys;		/* keys[i] = s[i].last, stored after s[] */
+	size_t nbounds;
+	uint64_t *bounds;	/* region boundaries, sorted and unique, stored after keys[] */
 	struct viommu_mr_section s[];
 };
 
@@ -61,6 +63,8 @@ struct vi_scratch {
 	size_t occ_cap, tmp_cap;
 	size_t *aux;
 	size_t aux_cap;
+	uint64_t *bounds;
+	size_t bounds_cap;
 };
 
 /*

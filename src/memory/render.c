@@ -31,6 +31,7 @@ struct vi_render {
 	struct vi_scratch *sc;
 	size_t n;
 	uint64_t rank;
+	size_t nbounds;
 	int err;
 };
 
@@ -71,15 +72,30 @@ static void emit_occ(struct vi_render *r, const struct viommu_mr *mr, uint64_t d
 	};
 }
 
+static void add_bound(struct vi_render *r, uint64_t a)
+{
+	struct vi_scratch *sc = r->sc;
+
+	if (r->nbounds == sc->bounds_cap &&
+	    (r->nbounds >= 2 * VI_RENDER_MAX_OCC ||
+	     !grow((void **)&sc->bounds, &sc->bounds_cap, r->nbounds + 1, sizeof(*sc->bounds)))) {
+		r->err = -ENOMEM;
+		return;
+	}
+	sc->bounds[r->nbounds++] = a;
+}
+
 /*
  * Render @mr whose offset 0 sits at absolute address @delta (mod 2^64),
  * restricted to its offsets [of, ol]. Callers guarantee of + delta .. ol +
  * delta does not wrap, so every piece maps linearly onto absolute space.
+ * The window's edges are recorded as boundaries even when the region is
+ * disabled or hidden: they are where the tree can change independently.
  */
 static void render_mr(struct vi_render *r, const struct viommu_mr *mr, uint64_t delta, uint64_t of, uint64_t ol,
 		      bool ro, bool unm, unsigned depth)
 {
-	if (r->err || !mr->enabled)
+	if (r->err)
 		return;
 	if (depth > VIOMMU_MEMORY_MAX_DEPTH) {
 		r->err = -ELOOP;
@@ -88,6 +104,11 @@ static void render_mr(struct vi_render *r, const struct viommu_mr *mr, uint64_t 
 	if (ol > mr->last)
 		ol = mr->last;
 	if (of > ol)
+		return;
+	add_bound(r, of + delta);
+	if (ol + delta != UINT64_MAX)
+		add_bound(r, ol + delta + 1);
+	if (!mr->enabled)
 		return;
 	ro |= mr->readonly;
 	unm |= mr->unmergeable;
@@ -337,19 +358,32 @@ void vi_scratch_free(struct vi_scratch *sc)
 	free(sc->occ);
 	free(sc->tmp);
 	free(sc->aux);
+	free(sc->bounds);
 	memset(sc, 0, sizeof(*sc));
 }
 
 /* Lookups binary-search a dense array of section ends stored after the sections (cache friendly). */
-static struct viommu_flatview *finish_view(struct viommu_flatview *v)
+static int cmp_u64(const void *a, const void *b)
 {
-	struct viommu_flatview *nv = realloc(v, sizeof(*v) + v->n * (sizeof(v->s[0]) + sizeof(uint64_t)));
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct viommu_flatview *finish_view(struct viommu_flatview *v, const uint64_t *bounds, size_t nbounds)
+{
+	struct viommu_flatview *nv = realloc(v, sizeof(*v) + v->n * (sizeof(v->s[0]) + sizeof(uint64_t)) +
+						     nbounds * sizeof(uint64_t));
 
 	if (!nv)
 		return NULL;
 	nv->keys = (uint64_t *)(void *)&nv->s[nv->n];
 	for (size_t i = 0; i < nv->n; i++)
 		nv->keys[i] = nv->s[i].last;
+	nv->bounds = nv->keys + nv->n;
+	nv->nbounds = nbounds;
+	if (nbounds)
+		memcpy(nv->bounds, bounds, nbounds * sizeof(uint64_t));
 	return nv;
 }
 
@@ -360,6 +394,7 @@ struct viommu_flatview *vi_flatview_empty(void)
 	if (v) {
 		v->refs = 1;
 		v->keys = (uint64_t *)(void *)&v->s[0];
+		v->bounds = v->keys;
 	}
 	return v;
 }
@@ -375,6 +410,15 @@ int vi_flatview_render(const struct viommu_as *as, struct vi_scratch *sc, size_t
 	render_mr(&r, as->root, 0, 0, UINT64_MAX, false, false, 0);
 	if (r.err)
 		return r.err;
+	/* boundaries: sorted, unique */
+	if (r.nbounds) {
+		size_t k = 0;
+		qsort(sc->bounds, r.nbounds, sizeof(uint64_t), cmp_u64);
+		for (size_t i = 0; i < r.nbounds; i++)
+			if (!k || sc->bounds[i] != sc->bounds[k - 1])
+				sc->bounds[k++] = sc->bounds[i];
+		r.nbounds = k;
+	}
 	o.cap = hint + 16;
 	o.v = malloc(sizeof(*o.v) + o.cap * sizeof(o.v->s[0]));
 	if (!o.v)
@@ -386,7 +430,7 @@ int vi_flatview_render(const struct viommu_as *as, struct vi_scratch *sc, size_t
 		free(o.v);
 		return err;
 	}
-	v = finish_view(o.v);
+	v = finish_view(o.v, sc->bounds, r.nbounds);
 	if (!v) {
 		free(o.v);
 		return -ENOMEM;
@@ -405,6 +449,13 @@ VIOMMU_API void viommu_flatview_put(struct viommu_flatview *v)
 {
 	if (v && __atomic_sub_fetch(&v->refs, 1, __ATOMIC_ACQ_REL) == 0)
 		free(v);
+}
+
+VIOMMU_API size_t viommu_flatview_boundaries(const struct viommu_flatview *v, const uint64_t **bounds)
+{
+	if (bounds)
+		*bounds = v ? v->bounds : NULL;
+	return v ? v->nbounds : 0;
 }
 
 VIOMMU_API size_t viommu_flatview_count(const struct viommu_flatview *v)

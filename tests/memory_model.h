@@ -25,6 +25,7 @@
 #define MM_MAXN 24
 #define MM_MAX_SIZE 256		/* pages per region */
 #define MM_HOST_PAGES 512	/* the host buffer RAM regions point into */
+#define MM_LIB 2		/* the never-attached library container */
 
 struct mm_node {
 	struct viommu_mr *mr;
@@ -38,6 +39,7 @@ struct mm_node {
 	int target;		/* alias */
 	uint64_t aoff;		/* alias offset, pages */
 	uint64_t host;		/* RAM: page of the host buffer */
+	bool has_as;		/* an address-space root: cannot be freed */
 };
 
 /* What one page translates to. */
@@ -53,6 +55,8 @@ struct mm_tr {
 struct mm_model {
 	struct viommu_memory *m;
 	struct viommu_as *as;
+	struct viommu_as *as2;	/* a second space rooted at node 1, which may sit inside node 0 */
+	struct mm_tr *cur2;
 	struct mm_node n[MM_MAXN];
 	bool used[MM_MAXN];
 	uint64_t pages;		/* size of the root container */
@@ -151,13 +155,13 @@ static struct mm_tr mm_visible(const struct mm_model *mm, const struct mm_order 
 	return t;
 }
 
-static void mm_render_model(const struct mm_model *mm, struct mm_tr *out)
+static void mm_render_model(const struct mm_model *mm, int root, struct mm_tr *out)
 {
 	static struct mm_order o;
 
 	mm_build_order(mm, &o);
 	for (uint64_t p = 0; p < mm->pages; p++)
-		out[p] = mm_visible(mm, &o, 0, p, false, false);
+		out[p] = mm_visible(mm, &o, root, p, false, false);
 }
 
 /* ---- listeners that check the diff against the model ---- */
@@ -225,18 +229,30 @@ static int mm_init(struct mm_model *mm, uint64_t pages)
 	mm->cur = calloc(pages, sizeof(struct mm_tr));
 	mm->prev = calloc(pages, sizeof(struct mm_tr));
 	mm->shadow = calloc(pages, sizeof(struct mm_tr));
+	mm->cur2 = calloc(pages, sizeof(struct mm_tr));
 	mm->m = viommu_memory_new();
-	if (!mm->hostbuf || !mm->cur || !mm->prev || !mm->shadow || !mm->m)
+	if (!mm->hostbuf || !mm->cur || !mm->prev || !mm->shadow || !mm->cur2 || !mm->m)
 		return -1;
 	mm->n[0] = (struct mm_node){ .kind = VIOMMU_MR_CONTAINER, .size = pages, .parent = -1, .enabled = true };
 	mm->n[0].mr = viommu_mr_new_container(mm->m, "root", pages * MM_PAGE);
 	mm->used[0] = true;
+	mm->n[0].has_as = true;
 	mm->as = viommu_as_new(mm->m, "as", mm->n[0].mr);
-	if (!mm->n[0].mr || !mm->as)
+	mm->n[1] = (struct mm_node){ .kind = VIOMMU_MR_CONTAINER, .size = pages, .parent = -1, .enabled = true,
+				     .has_as = true };
+	mm->n[1].mr = viommu_mr_new_container(mm->m, "root2", pages * MM_PAGE);
+	mm->used[1] = true;
+	mm->as2 = viommu_as_new(mm->m, "as2", mm->n[1].mr);
+	/* A "library" container that is never attached: only aliases make its contents visible. */
+	mm->n[2] = (struct mm_node){ .kind = VIOMMU_MR_CONTAINER, .size = MM_MAX_SIZE, .parent = -1,
+				     .enabled = true, .target = -1 };
+	mm->n[2].mr = viommu_mr_new_container(mm->m, "lib", MM_MAX_SIZE * MM_PAGE);
+	mm->used[2] = true;
+	if (!mm->n[0].mr || !mm->as || !mm->n[1].mr || !mm->as2 || !mm->n[2].mr)
 		return -1;
 	mm->ldiff = (struct viommu_memory_listener){ .size = sizeof(mm->ldiff), .as = mm->as, .opaque = mm,
 						     .diff = mm_on_diff };
-	mm->lqemu = (struct viommu_memory_listener){ .size = sizeof(mm->lqemu), .opaque = mm, .priority = 1,
+	mm->lqemu = (struct viommu_memory_listener){ .size = sizeof(mm->lqemu), .as = mm->as, .opaque = mm, .priority = 1,
 						     .region_add = mm_on_add, .region_del = mm_on_del,
 						     .region_nop = mm_on_nop };
 	if (viommu_memory_listener_register(mm->m, &mm->ldiff) || viommu_memory_listener_register(mm->m, &mm->lqemu))
@@ -251,6 +267,7 @@ static void mm_fini(struct mm_model *mm)
 	free(mm->cur);
 	free(mm->prev);
 	free(mm->shadow);
+	free(mm->cur2);
 	free(mm->d);
 }
 
@@ -328,10 +345,10 @@ static bool mm_has_users(const struct mm_model *mm, int i)
 
 static void mm_op_free(struct mm_model *mm, int i)
 {
-	if (i == 0 || !mm->used[i])
+	if (i == 0 || i == MM_LIB || !mm->used[i])
 		return;
 	int r = viommu_mr_free(mm->n[i].mr);
-	if (mm->n[i].parent >= 0 || mm_has_users(mm, i)) {
+	if (mm->n[i].parent >= 0 || mm_has_users(mm, i) || mm->n[i].has_as) {
 		MM_CHECK(r == -EBUSY);
 		return;
 	}
@@ -341,7 +358,7 @@ static void mm_op_free(struct mm_model *mm, int i)
 
 static void mm_op_add(struct mm_model *mm, int parent, int sub, uint64_t addr, int prio)
 {
-	if (!mm->used[parent] || !mm->used[sub] || sub == 0)
+	if (!mm->used[parent] || !mm->used[sub] || sub == 0 || sub == MM_LIB)
 		return;
 	int r = viommu_mr_add_subregion(mm->n[parent].mr, addr * MM_PAGE, mm->n[sub].mr, prio);
 	if (mm->n[parent].kind == VIOMMU_MR_ALIAS) {
@@ -462,8 +479,31 @@ static void mm_check_commit(struct mm_model *mm)
 
 	mm->prev = mm->cur;
 	mm->cur = t;
-	mm_render_model(mm, mm->cur);
+	mm_render_model(mm, 0, mm->cur);
 	mm->commits++;
+
+	/* The second space: its view alone, page by page. */
+	{
+		struct viommu_flatview *v2 = viommu_as_get_flatview(mm->as2);
+		uint64_t q = 0;
+
+		mm_render_model(mm, 1, mm->cur2);
+		for (size_t i = 0; i < viommu_flatview_count(v2); i++) {
+			const struct viommu_mr_section *s = viommu_flatview_section(v2, i);
+
+			MM_CHECK(s->last / MM_PAGE < mm->pages);
+			for (; q < s->first / MM_PAGE; q++)
+				MM_CHECK(!mm->cur2[q].present);
+			for (; q <= s->last / MM_PAGE; q++) {
+				struct mm_tr x = mm_tr_of_section(s, q * MM_PAGE);
+
+				MM_CHECK(mm_tr_same(&mm->cur2[q], &x));
+			}
+		}
+		for (; q < mm->pages; q++)
+			MM_CHECK(!mm->cur2[q].present);
+		viommu_flatview_put(v2);
+	}
 
 	for (size_t i = 0; i < nsec; i++) {
 		const struct viommu_mr_section *s = viommu_flatview_section(v, i);
@@ -564,12 +604,12 @@ static int mm_pick_detached(const struct mm_model *mm, uint64_t x, int dflt)
 	int cnt = 0;
 
 	for (int i = 1; i < MM_MAXN; i++)
-		cnt += mm->used[i] && mm->n[i].parent < 0;
+		cnt += mm->used[i] && mm->n[i].parent < 0 && i != MM_LIB;
 	if (!cnt || x % 8 == 0)
 		return dflt;
 	x = (x >> 3) % (uint64_t)cnt;
 	for (int i = 1; i < MM_MAXN; i++)
-		if (mm->used[i] && mm->n[i].parent < 0 && x-- == 0)
+		if (mm->used[i] && mm->n[i].parent < 0 && i != MM_LIB && x-- == 0)
 			return i;
 	return dflt;
 }
@@ -590,12 +630,15 @@ static void mm_random_op(struct mm_model *mm, uint32_t sel, uint64_t a, uint64_t
 
 		if (k == VIOMMU_MR_CONTAINER)
 			size = 1 + c % (2 * MM_MAX_SIZE);
+		if (k == VIOMMU_MR_ALIAS && (b >> 4) % 2 == 0)
+			j = MM_LIB;	/* windows into the library */
 		mm_op_create(mm, k, size, b >> 8, j, aoff);
 		break;
 	}
 	case 2: case 3: case 4: case 5:
 		i = mm_pick_detached(mm, a, i);
-		mm_op_add(mm, (b >> 8) % 2 == 0 ? 0 : j, i, (c >> 8) % (mm->pages + 8), (int)((c >> 20) % 5) - 2);
+		mm_op_add(mm, (b >> 8) % 2 == 0 ? 0 : (b >> 8) % 4 == 1 ? MM_LIB : j, i,
+			  (c >> 8) % (mm->pages + 8), (int)((c >> 20) % 5) - 2);
 		break;
 	case 6:
 		mm_op_del(mm, i);

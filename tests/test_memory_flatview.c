@@ -7,6 +7,7 @@
  * wraparound, IOMMU translation).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <viommu/memory.h>
 
 #include "test.h"
@@ -45,8 +46,8 @@ static void check_view(struct viommu_as *as, const struct expect *e, size_t n, i
 }
 
 #define CHECK_VIEW(as, ...) do {						\
-	const struct expect e_[] = { __VA_ARGS__ };			\
-	check_view(as, e_, sizeof(e_) / sizeof(e_[0]), __LINE__);		\
+	const struct expect e_[] = { { 0, 0, NULL, 0 }, __VA_ARGS__ };	\
+	check_view(as, e_ + 1, sizeof(e_) / sizeof(e_[0]) - 1, __LINE__);	\
 } while (0)
 
 /*
@@ -225,6 +226,146 @@ static void test_full_space(void)
 	viommu_memory_free(m);
 }
 
+/*
+ * Changes reach every address space that can see them: through an alias of a
+ * detached container, and in a space whose root is itself a subregion of
+ * another space's root (a commit re-renders only the spaces a change can reach).
+ */
+static void test_reach(void)
+{
+	struct viommu_memory *m = viommu_memory_new();
+	struct viommu_mr *root = viommu_mr_new_container(m, "root", 0x100000);
+	struct viommu_mr *lib = viommu_mr_new_container(m, "lib", 0x10000);	/* detached */
+	struct viommu_mr *win = viommu_mr_new_alias(m, "win", lib, 0x1000, 0x2000);
+	struct viommu_mr *sub = viommu_mr_new_container(m, "sub", 0x10000);
+	struct viommu_mr *r1 = viommu_mr_new_ram(m, "r1", 0x1000, HOST(0x100000));
+	struct viommu_mr *r2 = viommu_mr_new_ram(m, "r2", 0x1000, HOST(0x200000));
+	struct viommu_as *as = viommu_as_new(m, "as", root);
+	struct viommu_as *as_sub = viommu_as_new(m, "as-sub", sub);
+
+	T_EQ(viommu_mr_add_subregion(root, 0x40000, win, 0), 0);
+	T_EQ(viommu_mr_add_subregion(root, 0x80000, sub, 0), 0);
+	CHECK_VIEW(as);
+	T_EQ(viommu_mr_add_subregion(lib, 0x2000, r1, 0), 0);
+	CHECK_VIEW(as, { 0x41000, 0x41fff, r1, 0 });
+	T_EQ(viommu_mr_set_size(r1, 0x800), 0);
+	CHECK_VIEW(as, { 0x41000, 0x417ff, r1, 0 });
+	T_EQ(viommu_mr_add_subregion(sub, 0x3000, r2, 0), 0);
+	CHECK_VIEW(as, { 0x41000, 0x417ff, r1, 0 }, { 0x83000, 0x83fff, r2, 0 });
+	CHECK_VIEW(as_sub, { 0x3000, 0x3fff, r2, 0 });
+	T_EQ(viommu_mr_set_enabled(r2, false), 0);
+	CHECK_VIEW(as, { 0x41000, 0x417ff, r1, 0 });
+	CHECK_VIEW(as_sub);
+	/* A region freed inside a transaction stays valid for the old view's listeners until the commit. */
+	T_EQ(viommu_memory_begin(m), 0);
+	T_EQ(viommu_mr_del_subregion(lib, r1), 0);
+	T_EQ(viommu_mr_free(r1), 0);
+	T_EQ(viommu_memory_commit(m), 0);
+	CHECK_VIEW(as);
+	viommu_memory_free(m);
+}
+
+/* Argument checking and the diff of a view against itself and against nothing. */
+static void test_api_edges(void)
+{
+	struct viommu_memory *m = viommu_memory_new(), *m2 = viommu_memory_new();
+	struct viommu_mr *root = viommu_mr_new_container(m, "root", 0x10000);
+	struct viommu_mr *other = viommu_mr_new_container(m2, "other", 0x10000);
+	struct viommu_mr *ram = viommu_mr_new_ram(m, "ram", 0x2000, HOST(0x1000000));
+	static const struct viommu_mr_ops short_ops = { .size = 1 };
+	struct viommu_as *as = viommu_as_new(m, "as", root);
+	struct viommu_flatview *v;
+	struct viommu_mr_diff *d;
+	size_t n;
+
+	T_OK(viommu_mr_new_ram(NULL, "x", 0x1000, HOST(1)) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_ram(m, NULL, 0x1000, HOST(1)) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_ram(m, "x", 0x1000, NULL) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_mmio(m, "x", 0x1000, &short_ops, NULL) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_alias(m, "x", other, 0, 0x1000) == NULL && errno == EINVAL);
+	T_OK(viommu_mr_new_alias(m, "x", ram, 0x1000, 0x1001) == NULL && errno == EINVAL);
+	T_OK(viommu_as_new(m, "x", other) == NULL && errno == EINVAL);
+	T_EQ(viommu_mr_add_subregion(root, 0, other, 0), -EINVAL);
+	T_EQ(viommu_mr_set_size(ram, 0), -EINVAL);
+	T_EQ(viommu_mr_set_alias_offset(ram, 0), -EINVAL);
+	T_EQ(viommu_mr_add_subregion(root, 0xf000, ram, 0), 0);	/* clipped at the parent's end */
+	T_EQ_U64(viommu_mr_address(ram), 0xf000);
+	T_EQ_U64(viommu_mr_size(ram), 0x2000);
+	T_EQ(viommu_mr_kind(ram), VIOMMU_MR_RAM);
+	CHECK_VIEW(as, { 0xf000, 0xffff, ram, 0 });
+	v = viommu_as_get_flatview(as);
+	T_EQ(viommu_flatview_diff(NULL, NULL, &d, &n), 0);
+	T_EQ(n, 0);
+	free(d);
+	T_EQ(viommu_flatview_diff(v, v, &d, &n), 0);
+	T_EQ(n, 1);
+	T_OK(n == 1 && !d[0].changed && d[0].has_old && d[0].has_new && d[0].first == 0xf000);
+	free(d);
+	T_EQ(viommu_flatview_diff(v, NULL, &d, &n), 0);
+	T_OK(n == 1 && d[0].changed && d[0].has_old && !d[0].has_new);
+	free(d);
+	T_OK(!viommu_mr_section_same_translation(viommu_flatview_section(v, 0), NULL));
+	T_OK(viommu_flatview_section(v, 1) == NULL);
+	T_OK(viommu_flatview_lookup(v, 0xefff) == NULL);
+	viommu_flatview_put(v);
+	viommu_memory_free(m);
+	viommu_memory_free(m2);
+}
+
+/*
+ * Trees deeper than VIOMMU_MEMORY_MAX_DEPTH levels: a subtree that is itself
+ * too deep is refused when added; one that becomes too deep only under its
+ * new parent is refused by the implied commit, which undoes the add; inside a
+ * transaction the commit reports it and the views stay as they were.
+ */
+static void test_depth_limit(void)
+{
+	enum { N = VIOMMU_MEMORY_MAX_DEPTH + 1 };
+	struct viommu_memory *m = viommu_memory_new();
+	struct viommu_mr *root = viommu_mr_new_container(m, "root", 0x10000);
+	struct viommu_mr *ram = viommu_mr_new_ram(m, "ram", 0x1000, HOST(0x1000000));
+	struct viommu_as *as = viommu_as_new(m, "as", root);
+	struct viommu_mr *c[N], *extra = viommu_mr_new_container(m, "extra", 0x10000);
+	uint64_t gen;
+
+	T_EQ(viommu_mr_add_subregion(root, 0, ram, 0), 0);
+	for (int i = 0; i < N; i++) {
+		c[i] = viommu_mr_new_container(m, "c", 0x10000);
+		if (i)
+			T_EQ(viommu_mr_add_subregion(c[i], 0, c[i - 1], 0), 0);
+	}
+	/* c[N-1] is N levels tall: fine on its own, one too many under the root. */
+	gen = viommu_memory_generation(m);
+	T_EQ(viommu_mr_add_subregion(root, 0x8000, c[N - 1], 1), -ELOOP);
+	T_EQ(errno, ELOOP);
+	T_EQ_U64(viommu_memory_generation(m), gen);
+	T_EQ(viommu_mr_del_subregion(root, c[N - 1]), -ENOENT);	/* undone */
+	CHECK_VIEW(as, { 0, 0xfff, ram, 0 });
+	T_EQ(viommu_memory_begin(m), 0);
+	T_EQ(viommu_mr_add_subregion(root, 0x8000, c[N - 1], 1), 0);
+	T_EQ(viommu_memory_commit(m), -ELOOP);
+	CHECK_VIEW(as, { 0, 0xfff, ram, 0 });
+	/* Fixing the tree lets the next commit through. */
+	T_EQ(viommu_mr_del_subregion(c[1], c[0]), 0);
+	T_EQ_U64(viommu_memory_generation(m), gen + 1);
+	CHECK_VIEW(as, { 0, 0xfff, ram, 0 });
+	/* A subtree that alone exceeds the limit is refused when added, without rendering. */
+	{
+		struct viommu_mr *prev = extra;
+		int refused_at = -1;
+
+		for (int i = 0; i < N + 2 && refused_at < 0; i++) {
+			struct viommu_mr *top = viommu_mr_new_container(m, "d", 0x10000);
+
+			if (viommu_mr_add_subregion(top, 0, prev, 0) == -ELOOP)
+				refused_at = i;
+			prev = top;
+		}
+		T_EQ(refused_at, VIOMMU_MEMORY_MAX_DEPTH + 1);
+	}
+	viommu_memory_free(m);
+}
+
 /* ---- accessors ---- */
 
 struct mmio_dev {
@@ -378,6 +519,9 @@ int main(void)
 	test_pc_memory_map();
 	test_same_priority();
 	test_full_space();
+	test_reach();
+	test_api_edges();
+	test_depth_limit();
 	test_accessors();
 	return t_done();
 }

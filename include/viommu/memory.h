@@ -60,7 +60,11 @@ enum viommu_mr_kind {
 	VIOMMU_MR_CONTAINER,	/* subregions only */
 };
 
-/* MMIO callbacks. @offset is relative to the region. Return 0 or -errno. */
+/*
+ * MMIO callbacks. @offset is relative to the region; @len is the part of the
+ * access that falls in this region (any size: a device that needs naturally
+ * sized accesses splits it). Return 0 or -errno.
+ */
 struct viommu_mr_ops {
 	size_t size;		/* sizeof(struct viommu_mr_ops) */
 	int (*read)(void *opaque, uint64_t offset, void *buf, size_t len);
@@ -135,6 +139,8 @@ struct viommu_mr_diff {
  *   each changed entry and region_nop for each unchanged entry; then commit.
  * Any callback may be NULL. Listeners run in ascending @priority (equal:
  * registration order), except the delete pass, which runs in descending order.
+ * A listener filtered to an address space is unregistered when that space is
+ * freed (after it has seen the removal of everything).
  */
 struct viommu_memory_listener {
 	size_t size;		/* sizeof(struct viommu_memory_listener) */
@@ -157,7 +163,10 @@ struct viommu_memory_listener {
 
 /* A new empty model, or NULL with errno = ENOMEM. */
 VIOMMU_API struct viommu_memory *viommu_memory_new(void);
-/* Free the model with every region, address space and listener node (no callbacks run). NULL is allowed. */
+/*
+ * Free the model with every region, address space and listener node (no
+ * callbacks run). No reader may still hold one of its views. NULL is allowed.
+ */
 VIOMMU_API void viommu_memory_free(struct viommu_memory *m);
 /* Open a (nested) transaction. 0, or -EBUSY inside a listener callback. */
 VIOMMU_API int viommu_memory_begin(struct viommu_memory *m);
@@ -170,7 +179,7 @@ VIOMMU_API int viommu_memory_begin(struct viommu_memory *m);
  * retries.
  */
 VIOMMU_API int viommu_memory_commit(struct viommu_memory *m);
-/* Number of outermost commits that re-rendered the views. */
+/* Number of successful outermost commits that had changes to apply (whether or not a view changed). */
 VIOMMU_API uint64_t viommu_memory_generation(const struct viommu_memory *m);
 
 #define VIOMMU_MEMORY_MAX_DEPTH 64
@@ -196,7 +205,10 @@ VIOMMU_API struct viommu_mr *viommu_mr_new_container(struct viommu_memory *m, co
 
 /*
  * Free a region. 0; -EBUSY if it is still a subregion, has subregions, is an
- * alias target or an address-space root. NULL is allowed (returns 0).
+ * alias target or an address-space root. NULL is allowed (returns 0). Inside
+ * a transaction (or with a failed commit pending) the memory is released at
+ * the next successful commit, so listeners of that commit may still look at
+ * the region through old sections.
  */
 VIOMMU_API int viommu_mr_free(struct viommu_mr *mr);
 
@@ -249,6 +261,18 @@ VIOMMU_API void viommu_flatview_put(struct viommu_flatview *v);
 VIOMMU_API size_t viommu_flatview_count(const struct viommu_flatview *v);
 /* Section @i in address order, or NULL if i >= count. */
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_section(const struct viommu_flatview *v, size_t i);
+/*
+ * The region boundaries of the view: every address at which some region's
+ * window in the tree starts, or ends + 1, whether the region is visible,
+ * hidden or disabled; sorted and unique, stored in *bounds (valid while the
+ * view is). Sections merge pieces of one region reached through different
+ * paths (an alias over its own target, a PAM window in RAM mode), so these
+ * are the points where the tree can change independently: a consumer that
+ * keeps state per range (host mappings) should not let one piece span them.
+ * Returns the count.
+ */
+VIOMMU_API size_t viommu_flatview_boundaries(const struct viommu_flatview *v, const uint64_t **bounds);
+
 /* The section containing @addr (O(log n)), or NULL for a hole. */
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_lookup(const struct viommu_flatview *v,
 								  uint64_t addr);
@@ -290,7 +314,9 @@ VIOMMU_API bool viommu_mr_section_same_translation(const struct viommu_mr_sectio
 /*
  * Register @l; it immediately receives the current state of every matching
  * address space (a replay as adds). 0; -EINVAL (bad size, or an address
- * space of another model); -EEXIST (already registered); -EBUSY; -ENOMEM.
+ * space of another model); -EEXIST (already registered); -EBUSY; -ENOMEM
+ * (the listener is then not registered, though it may have seen the replay of
+ * some address spaces).
  */
 VIOMMU_API int viommu_memory_listener_register(struct viommu_memory *m, struct viommu_memory_listener *l);
 /* Unregister; @l first sees the removal of everything. 0, -ENOENT, -EBUSY. */

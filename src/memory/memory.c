@@ -20,6 +20,7 @@ static void as_destroy(struct viommu_as *as)
 {
 	viommu_flatview_put(as->view);
 	viommu_flatview_put(as->next_view);
+	free(as->diff);
 	pthread_mutex_destroy(&as->view_lock);
 	free(as->name);
 	free(as);
@@ -47,16 +48,36 @@ VIOMMU_API void viommu_memory_free(struct viommu_memory *m)
 		m->regions = mr->all_next;
 		mr_destroy(mr);
 	}
+	while (m->zombies) {
+		struct viommu_mr *mr = m->zombies;
+
+		m->zombies = mr->all_next;
+		mr_destroy(mr);
+	}
 	while (m->lst_head) {
 		struct vi_listener_node *n = m->lst_head;
 
 		m->lst_head = n->next;
 		free(n);
 	}
+	vi_scratch_free(&m->scratch);
 	free(m);
 }
 
 /* ---- notification ---- */
+
+static void unlink_listener(struct viommu_memory *m, struct vi_listener_node *n)
+{
+	if (n->prev)
+		n->prev->next = n->next;
+	else
+		m->lst_head = n->next;
+	if (n->next)
+		n->next->prev = n->prev;
+	else
+		m->lst_tail = n->prev;
+	free(n);
+}
 
 static bool listener_wants(const struct viommu_memory_listener *l, const struct viommu_as *as)
 {
@@ -118,6 +139,12 @@ static bool as_has_listener(const struct viommu_memory *m, const struct viommu_a
 	return false;
 }
 
+static bool bounds_equal(const struct viommu_flatview *a, const struct viommu_flatview *b)
+{
+	return a->nbounds == b->nbounds && (!a->nbounds || !memcmp(a->bounds, b->bounds, a->nbounds * sizeof(uint64_t)));
+}
+
+/* Same sections: listeners have nothing to hear. */
 static bool views_equal(const struct viommu_flatview *a, const struct viommu_flatview *b)
 {
 	if (a->n != b->n)
@@ -154,46 +181,48 @@ static int memory_update(struct viommu_memory *m)
 	int err = 0;
 
 	for (as = m->as_head; as && !err; as = as->next) {
-		err = vi_flatview_render(as, &as->next_view);
+		as->has_diff = false;
+		if (!m->all_dirty && !as->dirty)
+			continue;
+		err = vi_flatview_render(as, &m->scratch, as->view->n, &as->next_view);
 		if (!err && views_equal(as->view, as->next_view)) {
-			viommu_flatview_put(as->next_view);
-			as->next_view = NULL;
+			/* nothing for listeners; publish quietly only if the boundaries moved */
+			if (bounds_equal(as->view, as->next_view)) {
+				viommu_flatview_put(as->next_view);
+				as->next_view = NULL;
+			}
+			continue;
+		}
+		if (!err && as->next_view && as_has_listener(m, as)) {
+			err = vi_flatview_diff_into(as->view, as->next_view, &as->diff, &as->diff_cap, &as->ndiff);
+			as->has_diff = !err;
 		}
 	}
-	/* Diffs for the changed views, still before publishing anything. */
-	struct vi_pending { struct viommu_mr_diff *d; size_t n; } *pd = NULL;
-	size_t nas = 0, k = 0;
-
-	for (as = m->as_head; as; as = as->next)
-		nas++;
-	if (!err) {
-		pd = calloc(nas ? nas : 1, sizeof(*pd));
-		if (!pd)
-			err = -ENOMEM;
-	}
-	for (as = m->as_head, k = 0; as && !err; as = as->next, k++)
-		if (as->next_view && as_has_listener(m, as))
-			err = viommu_flatview_diff(as->view, as->next_view, &pd[k].d, &pd[k].n);
 	if (err) {
-		for (as = m->as_head, k = 0; as; as = as->next, k++) {
+		for (as = m->as_head; as; as = as->next) {
 			viommu_flatview_put(as->next_view);
 			as->next_view = NULL;
-			if (pd)
-				free(pd[k].d);
 		}
-		free(pd);
 		return err;
 	}
-	for (as = m->as_head, k = 0; as; as = as->next, k++) {
+	for (as = m->as_head; as; as = as->next) {
 		if (!as->next_view)
 			continue;
 		publish(as, as->next_view);
 		as->next_view = NULL;
-		if (pd[k].d)
-			notify(m, as, pd[k].d, pd[k].n, NULL);
-		free(pd[k].d);
+		if (as->has_diff)
+			notify(m, as, as->diff, as->ndiff, NULL);
 	}
-	free(pd);
+	for (as = m->as_head; as; as = as->next)
+		as->dirty = false;
+	m->all_dirty = false;
+	/* No published view names a freed region any more. */
+	while (m->zombies) {
+		struct viommu_mr *mr = m->zombies;
+
+		m->zombies = mr->all_next;
+		mr_destroy(mr);
+	}
 	m->pending = false;
 	m->generation++;
 	return 0;
@@ -241,6 +270,28 @@ static int mutation_end(struct viommu_memory *m, bool changed)
 	if (--m->depth || !m->pending)
 		return 0;
 	return memory_update(m);
+}
+
+/*
+ * Record which address spaces a change at @mr can reach, so a commit renders
+ * only those. @mr reaches a space if the space's root is @mr or one of its
+ * ancestors; if any of them is an alias target, the change may show through
+ * the alias anywhere, so every space is re-rendered.
+ */
+static void mark_dirty(struct viommu_mr *mr)
+{
+	struct viommu_memory *m = mr->m;
+
+	for (; mr && !m->all_dirty; mr = mr->parent) {
+		if (mr->alias_users) {
+			m->all_dirty = true;
+			return;
+		}
+		if (mr->as_users)
+			for (struct viommu_as *as = m->as_head; as; as = as->next)
+				if (as->root == mr)
+					as->dirty = true;
+	}
 }
 
 /* ---- regions ---- */
@@ -371,6 +422,12 @@ VIOMMU_API int viommu_mr_free(struct viommu_mr *mr)
 		m->regions = mr->all_next;
 	if (mr->all_next)
 		mr->all_next->all_prev = mr->all_prev;
+	if (m->depth || m->pending) {
+		/* The published views may still name it until the next commit. */
+		mr->all_next = m->zombies;
+		m->zombies = mr;
+		return 0;
+	}
 	mr_destroy(mr);
 	return 0;
 }
@@ -453,6 +510,7 @@ VIOMMU_API int viommu_mr_add_subregion(struct viommu_mr *parent, uint64_t offset
 	sub->addr = offset;
 	sub->priority = priority;
 	link_child(parent, sub);
+	mark_dirty(sub);
 	err = mutation_end(parent->m, true);
 	if (err == -ELOOP && !parent->m->depth) {
 		/* Implied commit: undo so the model stays renderable (still pending: harmless). */
@@ -472,6 +530,7 @@ VIOMMU_API int viommu_mr_del_subregion(struct viommu_mr *parent, struct viommu_m
 	err = mutation_begin(parent->m);
 	if (err)
 		return vi_errno(err);
+	mark_dirty(sub);
 	unlink_child(sub);
 	return vi_errno(mutation_end(parent->m, true));
 }
@@ -488,6 +547,8 @@ VIOMMU_API int viommu_mr_set_##field(struct viommu_mr *mr, type v)			\
 		return vi_errno(err);							\
 	bool changed = mr->field != v;							\
 	mr->field = v;									\
+	if (changed)									\
+		mark_dirty(mr);								\
 	return vi_errno(mutation_end(mr->m, changed));					\
 }
 
@@ -523,6 +584,8 @@ VIOMMU_API int viommu_mr_set_size(struct viommu_mr *mr, uint64_t size)
 		return vi_errno(err);
 	bool changed = mr->last != size - 1;
 	mr->last = size - 1;
+	if (changed)
+		mark_dirty(mr);
 	return vi_errno(mutation_end(mr->m, changed));
 }
 
@@ -542,6 +605,7 @@ VIOMMU_API int viommu_mr_set_address(struct viommu_mr *mr, uint64_t offset)
 
 		unlink_child(mr);
 		link_child(p, mr);
+		mark_dirty(mr);
 	}
 	return vi_errno(mutation_end(mr->m, mr->parent != NULL));
 }
@@ -558,6 +622,8 @@ VIOMMU_API int viommu_mr_set_alias_offset(struct viommu_mr *mr, uint64_t offset)
 		return vi_errno(err);
 	bool changed = mr->alias_offset != offset;
 	mr->alias_offset = offset;
+	if (changed)
+		mark_dirty(mr);
 	return vi_errno(mutation_end(mr->m, changed));
 }
 
@@ -599,6 +665,7 @@ VIOMMU_API struct viommu_as *viommu_as_new(struct viommu_memory *m, const char *
 	else
 		m->as_head = as;
 	m->as_tail = as;
+	as->dirty = true;
 	m->depth++;
 	err = mutation_end(m, true);
 	if (err && !m->depth) {
@@ -633,6 +700,12 @@ VIOMMU_API int viommu_as_free(struct viommu_as *as)
 		as->next->prev = as->prev;
 	else
 		m->as_tail = as->prev;
+	/* Listeners filtered to this space are done: a later space may reuse its address. */
+	for (struct vi_listener_node *x = m->lst_head, *nx; x; x = nx) {
+		nx = x->next;
+		if (x->l->as == as)
+			unlink_listener(m, x);
+	}
 	as->root->as_users--;
 	as_destroy(as);
 	return 0;
@@ -687,6 +760,7 @@ static int replay(struct viommu_memory *m, struct viommu_memory_listener *l, boo
 VIOMMU_API int viommu_memory_listener_register(struct viommu_memory *m, struct viommu_memory_listener *l)
 {
 	struct vi_listener_node *n, *x;
+	int err;
 
 	if (!m || !l || l->size < sizeof(*l) || (l->as && l->as->m != m))
 		return vi_errno(-EINVAL);
@@ -711,7 +785,10 @@ VIOMMU_API int viommu_memory_listener_register(struct viommu_memory *m, struct v
 		x->prev = n;
 	else
 		m->lst_tail = n;
-	return vi_errno(replay(m, l, true));
+	err = replay(m, l, true);
+	if (err)
+		unlink_listener(m, n);
+	return vi_errno(err);
 }
 
 VIOMMU_API int viommu_memory_listener_unregister(struct viommu_memory *m, struct viommu_memory_listener *l)
@@ -726,14 +803,6 @@ VIOMMU_API int viommu_memory_listener_unregister(struct viommu_memory *m, struct
 	if (!n)
 		return vi_errno(-ENOENT);
 	replay(m, l, false);
-	if (n->prev)
-		n->prev->next = n->next;
-	else
-		m->lst_head = n->next;
-	if (n->next)
-		n->next->prev = n->prev;
-	else
-		m->lst_tail = n->prev;
-	free(n);
+	unlink_listener(m, n);
 	return 0;
 }

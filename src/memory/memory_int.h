@@ -49,7 +49,22 @@ struct viommu_mr {
 struct viommu_flatview {
 	unsigned long refs;
 	size_t n;
+	uint64_t *keys;		/* keys[i] = s[i].last, stored after s[] */
+	size_t nbounds;
+	uint64_t *bounds;	/* region boundaries, sorted and unique, stored after keys[] */
 	struct viommu_mr_section s[];
+};
+
+struct vi_occ;
+
+/* Buffers reused by every render of a model (commit runs under exclusion). */
+struct vi_scratch {
+	struct vi_occ *occ, *tmp;
+	size_t occ_cap, tmp_cap;
+	size_t *aux;
+	size_t aux_cap;
+	uint64_t *bounds;
+	size_t bounds_cap;
 };
 
 /*
@@ -64,29 +79,49 @@ struct viommu_as {
 	pthread_mutex_t view_lock;
 	struct viommu_flatview *view;
 	struct viommu_flatview *next_view;	/* rendered, not yet published */
+	bool dirty;				/* a change may have reached this space */
+	struct viommu_mr_diff *diff;		/* its diff (reused buffer) */
+	size_t diff_cap, ndiff;
+	bool has_diff;
 	struct viommu_as *prev, *next;
 };
 
+/* A registration: the caller owns @l; the node is ours. Sorted by (priority, seq). */
 struct vi_listener_node {
 	struct viommu_memory_listener *l;
 	unsigned long seq;
 	struct vi_listener_node *prev, *next;
 };
 
-/* The model. Fields under the caller's exclusion. */
+/*
+ * The model. Every field is under the caller's exclusion (see memory.h).
+ * Invariants: depth counts open transactions; pending is set by any change
+ * not yet rendered and cleared only by a successful render; notifying is set
+ * while listener callbacks run (mutations then fail with -EBUSY); dirty flags
+ * (here and per address space) are cleared only by a successful render;
+ * zombies are regions freed since the last successful render.
+ */
 struct viommu_memory {
 	unsigned depth;
 	bool pending;
 	bool notifying;
 	uint64_t generation;
+	struct vi_scratch scratch;
 	unsigned long listener_seq;
+	bool all_dirty;				/* a change may have reached any space */
 	struct viommu_mr *regions;
+	struct viommu_mr *zombies;		/* freed while a view may still name them */
 	struct viommu_as *as_head, *as_tail;
 	struct vi_listener_node *lst_head, *lst_tail;	/* ascending priority, then seq */
 };
 
-/* Render @as's root into a new view (refs 1). 0, -ENOMEM, -ELOOP. */
-int vi_flatview_render(const struct viommu_as *as, struct viommu_flatview **out);
+/* Render @as's root into a new view (refs 1); @hint: expected sections. 0, -ENOMEM, -ELOOP. */
+int vi_flatview_render(const struct viommu_as *as, struct vi_scratch *sc, size_t hint,
+		       struct viommu_flatview **out);
+void vi_scratch_free(struct vi_scratch *sc);
+/* Diff into *buf (grown as needed, capacity *bufcap). 0 or -ENOMEM. */
+int vi_flatview_diff_into(const struct viommu_flatview *ov, const struct viommu_flatview *nv,
+			  struct viommu_mr_diff **buf, size_t *bufcap, size_t *nout);
 struct viommu_flatview *vi_flatview_empty(void);
 struct viommu_flatview *vi_flatview_ref(struct viommu_flatview *v);
 /* Index of the first section with last >= addr (n if none). */

@@ -28,48 +28,74 @@ struct vi_occ {
 };
 
 struct vi_render {
-	struct vi_occ *occ;
-	size_t n, cap;
+	struct vi_scratch *sc;
+	size_t n;
 	uint64_t rank;
+	size_t nbounds;
 	int err;
 };
 
-#define VI_RENDER_MAX_OCC (UINT64_C(1) << 26)
+/* Aliases can multiply pieces; refuse (ENOMEM) rather than exhaust memory on a pathological tree. */
+#define VI_RENDER_MAX_OCC ((size_t)1 << 24)
+
+static bool grow(void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 64;
+	void *q;
+
+	if (need <= *cap)
+		return true;
+	while (ncap < need)
+		ncap *= 2;
+	q = realloc(*p, ncap * elem);
+	if (!q)
+		return false;
+	*p = q;
+	*cap = ncap;
+	return true;
+}
 
 static void emit_occ(struct vi_render *r, const struct viommu_mr *mr, uint64_t delta, uint64_t of, uint64_t ol,
 		     bool ro, bool unm)
 {
-	if (r->n == r->cap) {
-		size_t ncap = r->cap ? r->cap * 2 : 64;
-		struct vi_occ *p;
+	struct vi_scratch *sc = r->sc;
 
-		if (ncap > VI_RENDER_MAX_OCC) {
+	if (r->n == sc->occ_cap) {
+		if (r->n >= VI_RENDER_MAX_OCC || !grow((void **)&sc->occ, &sc->occ_cap, r->n + 1, sizeof(*sc->occ))) {
 			r->err = -ENOMEM;
 			return;
 		}
-		p = realloc(r->occ, ncap * sizeof(*p));
-		if (!p) {
-			r->err = -ENOMEM;
-			return;
-		}
-		r->occ = p;
-		r->cap = ncap;
 	}
-	r->occ[r->n++] = (struct vi_occ){
+	sc->occ[r->n++] = (struct vi_occ){
 		.first = of + delta, .last = ol + delta, .offset = of, .rank = r->rank++,
 		.mr = mr, .ro = ro, .unm = unm,
 	};
+}
+
+static void add_bound(struct vi_render *r, uint64_t a)
+{
+	struct vi_scratch *sc = r->sc;
+
+	if (r->nbounds == sc->bounds_cap &&
+	    (r->nbounds >= 2 * VI_RENDER_MAX_OCC ||
+	     !grow((void **)&sc->bounds, &sc->bounds_cap, r->nbounds + 1, sizeof(*sc->bounds)))) {
+		r->err = -ENOMEM;
+		return;
+	}
+	sc->bounds[r->nbounds++] = a;
 }
 
 /*
  * Render @mr whose offset 0 sits at absolute address @delta (mod 2^64),
  * restricted to its offsets [of, ol]. Callers guarantee of + delta .. ol +
  * delta does not wrap, so every piece maps linearly onto absolute space.
+ * The window's edges are recorded as boundaries even when the region is
+ * disabled or hidden: they are where the tree can change independently.
  */
 static void render_mr(struct vi_render *r, const struct viommu_mr *mr, uint64_t delta, uint64_t of, uint64_t ol,
 		      bool ro, bool unm, unsigned depth)
 {
-	if (r->err || !mr->enabled)
+	if (r->err)
 		return;
 	if (depth > VIOMMU_MEMORY_MAX_DEPTH) {
 		r->err = -ELOOP;
@@ -78,6 +104,11 @@ static void render_mr(struct vi_render *r, const struct viommu_mr *mr, uint64_t 
 	if (ol > mr->last)
 		ol = mr->last;
 	if (of > ol)
+		return;
+	add_bound(r, of + delta);
+	if (ol + delta != UINT64_MAX)
+		add_bound(r, ol + delta + 1);
+	if (!mr->enabled)
 		return;
 	ro |= mr->readonly;
 	unm |= mr->unmergeable;
@@ -110,13 +141,72 @@ static void render_mr(struct vi_render *r, const struct viommu_mr *mr, uint64_t 
 		emit_occ(r, mr, delta, of, ol, ro, unm);
 }
 
-static int occ_cmp(const void *a, const void *b)
+static bool occ_less(const struct vi_occ *x, const struct vi_occ *y)
 {
-	const struct vi_occ *x = a, *y = b;
+	return x->first < y->first || (x->first == y->first && x->rank < y->rank);
+}
 
-	if (x->first != y->first)
-		return x->first < y->first ? -1 : 1;
-	return x->rank < y->rank ? -1 : x->rank > y->rank;
+/*
+ * Sort occurrences by (first, rank). A natural merge sort: trees are usually
+ * built in address order (or its reverse, since the newest sibling comes
+ * first), so the visit order is a few monotonic runs and sorting is nearly
+ * linear. Returns the sorted array (sc->occ or sc->tmp) or NULL on ENOMEM.
+ */
+static struct vi_occ *sort_occ(struct vi_scratch *sc, size_t n)
+{
+	struct vi_occ *src = sc->occ, *dst;
+	size_t nr = 0, i = 0, *runs;
+
+	if (!grow((void **)&sc->aux, &sc->aux_cap, n + 1, sizeof(size_t)))
+		return NULL;
+	runs = sc->aux;
+	while (i < n) {
+		size_t j = i + 1;
+
+		if (j < n && occ_less(&src[j], &src[i])) {
+			while (j < n && occ_less(&src[j], &src[j - 1]))
+				j++;
+			for (size_t a = i, b = j - 1; a < b; a++, b--) {
+				struct vi_occ t = src[a];
+
+				src[a] = src[b];
+				src[b] = t;
+			}
+		} else {
+			while (j < n && !occ_less(&src[j], &src[j - 1]))
+				j++;
+		}
+		runs[nr++] = i;
+		i = j;
+	}
+	runs[nr] = n;
+	if (nr <= 1)
+		return src;
+	if (!grow((void **)&sc->tmp, &sc->tmp_cap, n, sizeof(*sc->tmp)))
+		return NULL;
+	dst = sc->tmp;
+	while (nr > 1) {
+		size_t w = 0;
+
+		for (size_t k = 0; k < nr; k += 2) {
+			size_t lo = runs[k], mid = runs[k + 1], hi = k + 1 < nr ? runs[k + 2] : mid;
+			size_t a = lo, b = mid, o = lo;
+
+			while (a < mid && b < hi)
+				dst[o++] = occ_less(&src[b], &src[a]) ? src[b++] : src[a++];
+			while (a < mid)
+				dst[o++] = src[a++];
+			while (b < hi)
+				dst[o++] = src[b++];
+			runs[w++] = lo;
+		}
+		runs[w] = n;
+		nr = w;
+		struct vi_occ *t = src;
+		src = dst;
+		dst = t;
+	}
+	return src;
 }
 
 /* A min-heap of occurrence indices keyed by rank. */
@@ -217,17 +307,19 @@ static int out_emit(struct vi_out *o, const struct vi_occ *oc, uint64_t first, u
 	return 0;
 }
 
-static int sweep(struct vi_occ *occ, size_t n, struct vi_out *o)
+static int sweep(struct vi_scratch *sc, size_t n, struct vi_out *o)
 {
-	struct vi_heap h = { .a = malloc((n ? n : 1) * sizeof(size_t)), .n = 0, .occ = occ };
+	struct vi_occ *occ = n ? sort_occ(sc, n) : sc->occ;
+	struct vi_heap h = { .n = 0, .occ = occ };
 	size_t i = 0;
 	uint64_t pos = 0;
 	int err = 0;
 
-	if (!h.a)
+	if (n && !occ)
 		return -ENOMEM;
-	if (n)
-		qsort(occ, n, sizeof(*occ), occ_cmp);
+	if (!grow((void **)&sc->aux, &sc->aux_cap, n + 1, sizeof(size_t)))
+		return -ENOMEM;
+	h.a = sc->aux;
 	for (;;) {
 		size_t t;
 		uint64_t end;
@@ -258,42 +350,92 @@ static int sweep(struct vi_occ *occ, size_t n, struct vi_out *o)
 			break;
 		pos = end + 1;
 	}
-	free(h.a);
 	return err;
+}
+
+void vi_scratch_free(struct vi_scratch *sc)
+{
+	free(sc->occ);
+	free(sc->tmp);
+	free(sc->aux);
+	free(sc->bounds);
+	memset(sc, 0, sizeof(*sc));
+}
+
+/* Lookups binary-search a dense array of section ends stored after the sections (cache friendly). */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct viommu_flatview *finish_view(struct viommu_flatview *v, const uint64_t *bounds, size_t nbounds)
+{
+	struct viommu_flatview *nv = realloc(v, sizeof(*v) + v->n * (sizeof(v->s[0]) + sizeof(uint64_t)) +
+						     nbounds * sizeof(uint64_t));
+
+	if (!nv)
+		return NULL;
+	nv->keys = (uint64_t *)(void *)&nv->s[nv->n];
+	for (size_t i = 0; i < nv->n; i++)
+		nv->keys[i] = nv->s[i].last;
+	nv->bounds = nv->keys + nv->n;
+	nv->nbounds = nbounds;
+	if (nbounds)
+		memcpy(nv->bounds, bounds, nbounds * sizeof(uint64_t));
+	return nv;
 }
 
 struct viommu_flatview *vi_flatview_empty(void)
 {
 	struct viommu_flatview *v = calloc(1, sizeof(*v));
 
-	if (v)
+	if (v) {
 		v->refs = 1;
+		v->keys = (uint64_t *)(void *)&v->s[0];
+		v->bounds = v->keys;
+	}
 	return v;
 }
 
-int vi_flatview_render(const struct viommu_as *as, struct viommu_flatview **out)
+int vi_flatview_render(const struct viommu_as *as, struct vi_scratch *sc, size_t hint,
+		       struct viommu_flatview **out)
 {
-	struct vi_render r = { 0 };
+	struct vi_render r = { .sc = sc };
 	struct vi_out o = { 0 };
+	struct viommu_flatview *v;
 	int err;
 
 	render_mr(&r, as->root, 0, 0, UINT64_MAX, false, false, 0);
-	if (r.err) {
-		free(r.occ);
+	if (r.err)
 		return r.err;
+	/* boundaries: sorted, unique */
+	if (r.nbounds) {
+		size_t k = 0;
+		qsort(sc->bounds, r.nbounds, sizeof(uint64_t), cmp_u64);
+		for (size_t i = 0; i < r.nbounds; i++)
+			if (!k || sc->bounds[i] != sc->bounds[k - 1])
+				sc->bounds[k++] = sc->bounds[i];
+		r.nbounds = k;
 	}
-	o.v = vi_flatview_empty();
-	if (!o.v) {
-		free(r.occ);
+	o.cap = hint + 16;
+	o.v = malloc(sizeof(*o.v) + o.cap * sizeof(o.v->s[0]));
+	if (!o.v)
 		return -ENOMEM;
-	}
-	err = sweep(r.occ, r.n, &o);
-	free(r.occ);
+	o.v->refs = 1;
+	o.v->n = 0;
+	err = sweep(sc, r.n, &o);
 	if (err) {
 		free(o.v);
 		return err;
 	}
-	*out = o.v;
+	v = finish_view(o.v, sc->bounds, r.nbounds);
+	if (!v) {
+		free(o.v);
+		return -ENOMEM;
+	}
+	*out = v;
 	return 0;
 }
 
@@ -309,6 +451,13 @@ VIOMMU_API void viommu_flatview_put(struct viommu_flatview *v)
 		free(v);
 }
 
+VIOMMU_API size_t viommu_flatview_boundaries(const struct viommu_flatview *v, const uint64_t **bounds)
+{
+	if (bounds)
+		*bounds = v ? v->bounds : NULL;
+	return v ? v->nbounds : 0;
+}
+
 VIOMMU_API size_t viommu_flatview_count(const struct viommu_flatview *v)
 {
 	return v ? v->n : 0;
@@ -321,17 +470,17 @@ VIOMMU_API const struct viommu_mr_section *viommu_flatview_section(const struct 
 
 size_t vi_flatview_index(const struct viommu_flatview *v, uint64_t addr)
 {
-	size_t lo = 0, hi = v->n;
+	const uint64_t *k = v->keys;
+	size_t lo = 0, n = v->n;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+	/* Branch-free lower bound: the first key >= addr. */
+	while (n > 1) {
+		size_t half = n / 2;
 
-		if (v->s[mid].last < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
+		lo = k[lo + half - 1] < addr ? lo + half : lo;
+		n -= half;
 	}
-	return lo;
+	return n == 1 && k[lo] < addr ? lo + 1 : lo;
 }
 
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_lookup(const struct viommu_flatview *v, uint64_t addr)
@@ -385,18 +534,17 @@ static struct viommu_mr_section clip(const struct viommu_mr_section *s, uint64_t
 	return c;
 }
 
-VIOMMU_API int viommu_flatview_diff(const struct viommu_flatview *ov, const struct viommu_flatview *nv,
-				    struct viommu_mr_diff **out, size_t *nout)
+int vi_flatview_diff_into(const struct viommu_flatview *ov, const struct viommu_flatview *nv,
+			  struct viommu_mr_diff **buf, size_t *bufcap, size_t *nout)
 {
-	size_t no = ov ? ov->n : 0, nn = nv ? nv->n : 0, i = 0, j = 0, n = 0, cap = no + nn + 1;
+	size_t no = ov ? ov->n : 0, nn = nv ? nv->n : 0, i = 0, j = 0, n = 0;
 	struct viommu_mr_diff *d;
 	uint64_t pos = 0;
 
 	/* An entry starts at a section start or one past a section end of either view. */
-	cap *= 2;
-	d = malloc(cap * sizeof(*d));
-	if (!d)
-		return vi_errno(-ENOMEM);
+	if (!grow((void **)buf, bufcap, 2 * (no + nn) + 1, sizeof(**buf)))
+		return -ENOMEM;
+	d = *buf;
 	for (;;) {
 		const struct viommu_mr_section *os, *ns;
 		bool oin, nin;
@@ -431,7 +579,17 @@ VIOMMU_API int viommu_flatview_diff(const struct viommu_flatview *ov, const stru
 			break;
 		pos = end + 1;
 	}
-	*out = d;
 	*nout = n;
 	return 0;
+}
+
+VIOMMU_API int viommu_flatview_diff(const struct viommu_flatview *ov, const struct viommu_flatview *nv,
+				    struct viommu_mr_diff **out, size_t *nout)
+{
+	size_t cap = 0;
+
+	if (!out || !nout)
+		return vi_errno(-EINVAL);
+	*out = NULL;
+	return vi_errno(vi_flatview_diff_into(ov, nv, out, &cap, nout));
 }

@@ -279,12 +279,22 @@ static struct counts minimum(struct world *w, const struct extents *before, cons
 		for (uint64_t a = before->e[k].iova; a < before->e[k].iova + before->e[k].length; a += PG)
 			covered[a / PG] = true;
 	}
+	struct viommu_flatview *v = viommu_as_get_flatview(w->as);
+	const uint64_t *bd;
+	size_t nb = viommu_flatview_boundaries(v, &bd);
+	bool boundary[NPAGES] = { 0 };
+
+	/* page-aligned region boundaries split host extents too */
+	for (size_t i = 0; i < nb; i++)
+		if (bd[i] % PG == 0 && bd[i] / PG < NPAGES)
+			boundary[bd[i] / PG] = true;
+	viommu_flatview_put(v);
 	for (uint64_t p = 0; p < NPAGES; p++) {
 		bool run_continues;
 		if (!d[p].mapped || covered[p])
 			continue;
 		run_continues = p > 0 && d[p - 1].mapped && !covered[p - 1] && d[p - 1].sid == d[p].sid &&
-				page_usable(p - 1) && (!w->granule || (p * PG) % w->granule != 0);
+				page_usable(p - 1) && (!w->granule || (p * PG) % w->granule != 0) && !boundary[p];
 		if (!run_continues)
 			c.maps++;
 	}

@@ -243,6 +243,25 @@ static int host_unmap(struct viommu_recon *r, struct recon_backend *b, uint64_t 
 
 /* ---- mapping what is missing ------------------------------------------- */
 
+/* The lowest page-aligned region boundary in (first, last], or 0 if none. */
+static uint64_t next_boundary(const struct viommu_recon *r, uint64_t pm, uint64_t first, uint64_t last)
+{
+	const uint64_t *bd;
+	size_t n = viommu_flatview_boundaries(r->view, &bd), lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (bd[mid] <= first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && bd[lo] <= last; lo++)
+		if (!(bd[lo] & pm))
+			return bd[lo];
+	return 0;
+}
+
 static void flush_pending(struct viommu_recon *r, struct recon_backend *b, struct pending *p,
 			  const struct viommu_mr_section *s)
 {
@@ -253,11 +272,17 @@ static void flush_pending(struct viommu_recon *r, struct recon_backend *b, struc
 	p->valid = false;
 	first = p->first;
 	vaddr = p->vaddr;
-	/* Split at multiples of the granule so an unplug of one never bisects. */
+	/*
+	 * Split at multiples of the granule so an unplug of one never bisects,
+	 * and (unless coalescing for the budget) at region boundaries, where
+	 * the tree can change independently even if the view merged the pieces.
+	 */
 	for (;;) {
-		uint64_t last = p->last;
+		uint64_t last = p->last, bd;
 		if (g && (first | (g - 1)) < last)
 			last = first | (g - 1);
+		if (!r->opts.coalesce && (bd = next_boundary(r, b->page - 1, first, last)))
+			last = bd - 1;
 		host_map(r, b, first, last, vaddr, p->prot, s);
 		if (last == p->last)
 			break;

@@ -152,9 +152,12 @@ VIOMMU_API int viommu_recon_get_stats(const struct viommu_recon *r, const struct
  * Invariant check of a simulated backend: every IOVA the flat view says is
  * mappable (and the reconciler could map) translates in @h to the host
  * address the view gives, with the right permissions, and nothing else is
- * mapped; the reconciler's record equals the backend's mappings. Returns 0,
- * -EINVAL (not attached or not simulated), or -EIO with the first
- * difference's range in *where (may be NULL).
+ * mapped; the reconciler's record equals the backend's mappings. Returns 0;
+ * -EINVAL (not attached or not simulated); -EIO if the record differs from
+ * the backend or a mapping translates otherwise than the view (a bug, never
+ * legitimate); -ENOENT if something mappable is not mapped (legitimate only
+ * after a reported error, e.g. ENOSPC). The first difference's range goes
+ * to *where (may be NULL).
  */
 VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h, struct viommu_recon_report *where);
 

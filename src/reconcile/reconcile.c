@@ -918,8 +918,14 @@ VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h,
 					continue;
 				while (!c.rc) {
 					struct viommu_range_entry e;
-					if (!viommu_rangemap_find(c.b->maps, x, &e) ||
-					    viommu_host_sim_translate(h, x, &vaddr, &prot) || vaddr != delta + x ||
+					if (!viommu_rangemap_find(c.b->maps, x, &e)) {
+						/* not mapped: legitimate only after a reported error */
+						c.rc = -ENOENT;
+						c.first = x;
+						c.last = hi;
+						break;
+					}
+					if (viommu_host_sim_translate(h, x, &vaddr, &prot) || vaddr != delta + x ||
 					    prot != section_prot(run.s)) {
 						c.rc = -EIO;
 						c.first = x;

@@ -752,8 +752,11 @@ static int run_check(struct scn *s)
 		if (viommu_host_kind(s->hosts[i]) != VIOMMU_HOST_KIND_SIM)
 			continue;
 		s->res->checks++;
-		if (viommu_recon_check(s->r, s->hosts[i], &where)) {
+		int rc = viommu_recon_check(s->r, s->hosts[i], &where);
+		if (rc) {
 			s->res->checks_failed++;
+			if (rc == -EIO)
+				s->res->checks_mismatch++;
 			if (!s->res->first_failure[0])
 				snprintf(s->res->first_failure, sizeof(s->res->first_failure),
 					 "%s:%u: check: backend %d differs from the view at [0x%llx, 0x%llx]", s->name,

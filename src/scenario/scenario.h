@@ -52,6 +52,7 @@ struct vi_scn_result {
 	uint64_t commits;
 	uint64_t lines;			/* lines executed */
 	uint64_t checks, checks_failed;	/* `check` lines and automatic checks after commits */
+	uint64_t checks_mismatch;	/* failed checks where the host differs from the record (-EIO) */
 	uint64_t expects, expects_failed;
 	struct viommu_recon_stats stats;	/* all backends */
 	uint64_t budget_total;		/* first backend's mapping limit (UINT64_MAX: none) */

@@ -473,7 +473,8 @@ static int ensure_started(struct scn *s)
 		const char *p = s->lines[i].p, *e = p + s->lines[i].n;
 		while (p < e && (*p == ' ' || *p == '\t'))
 			p++;
-		if ((size_t)(e - p) > 7 && !memcmp(p, "attach ", 7) && memcmp(p + 7, "sim:", 4))
+		size_t len = (size_t)(e - p);
+		if (len >= 7 && !memcmp(p, "attach ", 7) && (len < 11 || memcmp(p + 7, "sim:", 4)))
 			s->fake_host = false;	/* a real backend later needs real memory */
 	}
 	s->next_fake = FAKE_HOST_BASE;

@@ -82,6 +82,13 @@ struct vi_rm_path {
  */
 static inline unsigned rank(const uint64_t *keys, unsigned cap, uint64_t k)
 {
+#ifdef VI_RM_SEARCH_LINEAR /* the alternative, kept for re-measuring */
+	unsigned i = 0;
+
+	while (i < cap && keys[i] < k)
+		i++;
+	return i;
+#endif
 	const uint64_t *base = keys;
 	unsigned len = cap;
 
@@ -91,6 +98,22 @@ static inline unsigned rank(const uint64_t *keys, unsigned cap, uint64_t k)
 		len -= half;
 	}
 	return (unsigned)(base - keys) + (*base < k);
+}
+
+/*
+ * Ask for every cache line of a node's key array at once (and, for a leaf,
+ * of the first/value arrays too): the lines then arrive in parallel instead
+ * of one dependent miss per search step.
+ */
+static inline void prefetch_range(const void *p, size_t bytes)
+{
+#ifndef VI_RM_NO_PREFETCH
+	for (size_t off = 0; off < bytes; off += 64)
+		__builtin_prefetch((const char *)p + off);
+#else
+	(void)p;
+	(void)bytes;
+#endif
 }
 
 static inline unsigned node_n(const void *node, unsigned level)
@@ -282,11 +305,13 @@ static inline struct vi_rm_leaf *locate(const struct viommu_rangemap *m, uint64_
 
 	for (unsigned h = m->height; h > 0; h--) {
 		const struct vi_rm_inner *in = node;
+		prefetch_range(in->max, sizeof(in->max));
 		unsigned i = rank(in->max, INNER_CAP, key);
 
 		node = in->child[i < in->n ? i : in->n - 1];
 	}
 	const struct vi_rm_leaf *l = node;
+	prefetch_range(l, offsetof(struct vi_rm_leaf, prev));
 	*pos = rank(l->last, LEAF_CAP, key);
 	return (struct vi_rm_leaf *)l;
 }
@@ -791,6 +816,8 @@ VIOMMU_API bool viommu_rangemap_iter_start(struct viommu_rangemap_iter *it, cons
 	it->node = l;
 	it->idx = pos;
 	fill(&it->entry, l, pos);
+	if (l->next)
+		prefetch_range(l->next, offsetof(struct vi_rm_leaf, prev));
 	return true;
 }
 
@@ -807,6 +834,9 @@ VIOMMU_API bool viommu_rangemap_iter_next(struct viommu_rangemap_iter *it)
 		i = 0;
 		if (!l)
 			return false;
+		/* Leaves sit wherever malloc put them: fetch the next one while this one is walked. */
+		if (l->next)
+			prefetch_range(l->next, offsetof(struct vi_rm_leaf, prev));
 	}
 	if (l->first[i] > it->last)
 		return false;

@@ -15,7 +15,7 @@
  * docs/design-rangemap.md.
  */
 #ifndef VI_RM_LEAF_CAP
-#define VI_RM_LEAF_CAP 32
+#define VI_RM_LEAF_CAP 64
 #endif
 #ifndef VI_RM_INNER_CAP
 #define VI_RM_INNER_CAP 32

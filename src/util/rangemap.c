@@ -76,19 +76,15 @@ struct vi_rm_path {
 };
 
 /*
- * Number of keys < k in a sorted array of cap keys padded with UINT64_MAX:
- * a branchless binary search over the whole array, which measured faster
- * than a linear scan bounded by n (see the design notes).
+ * Number of keys < k in a sorted array of cap keys padded with UINT64_MAX
+ * (the padding stops the scan, so n is not needed). A forward scan: with the
+ * node's lines prefetched it beat a binary search by 40% on
+ * cache-resident maps and tied at 10^6 entries (docs/design-rangemap.md); the
+ * binary search stays behind VI_RM_SEARCH_BINARY for re-measuring.
  */
 static inline unsigned rank(const uint64_t *keys, unsigned cap, uint64_t k)
 {
-#ifdef VI_RM_SEARCH_LINEAR /* the alternative, kept for re-measuring */
-	unsigned i = 0;
-
-	while (i < cap && keys[i] < k)
-		i++;
-	return i;
-#endif
+#ifdef VI_RM_SEARCH_BINARY
 	const uint64_t *base = keys;
 	unsigned len = cap;
 
@@ -98,6 +94,13 @@ static inline unsigned rank(const uint64_t *keys, unsigned cap, uint64_t k)
 		len -= half;
 	}
 	return (unsigned)(base - keys) + (*base < k);
+#else
+	unsigned i = 0;
+
+	while (i < cap && keys[i] < k)
+		i++;
+	return i;
+#endif
 }
 
 /*

@@ -82,8 +82,11 @@ struct vi_rm_path {
  * cache-resident maps and tied at 10^6 entries (docs/design-rangemap.md); the
  * binary search stays behind VI_RM_SEARCH_BINARY for re-measuring.
  */
-static inline unsigned rank(const uint64_t *keys, unsigned cap, uint64_t k)
+static inline unsigned rank(const uint64_t *keys, unsigned cap, unsigned n, uint64_t k)
 {
+	/* Appends and searches past the end of the map land here on every level. */
+	if (keys[n - 1] < k)
+		return n;
 #ifdef VI_RM_SEARCH_BINARY
 	const uint64_t *base = keys;
 	unsigned len = cap;
@@ -309,13 +312,13 @@ static inline struct vi_rm_leaf *locate(const struct viommu_rangemap *m, uint64_
 	for (unsigned h = m->height; h > 0; h--) {
 		const struct vi_rm_inner *in = node;
 		prefetch_range(in->max, sizeof(in->max));
-		unsigned i = rank(in->max, INNER_CAP, key);
+		unsigned i = rank(in->max, INNER_CAP, in->n, key);
 
 		node = in->child[i < in->n ? i : in->n - 1];
 	}
 	const struct vi_rm_leaf *l = node;
 	prefetch_range(l, offsetof(struct vi_rm_leaf, prev));
-	*pos = rank(l->last, LEAF_CAP, key);
+	*pos = rank(l->last, LEAF_CAP, l->n, key);
 	return (struct vi_rm_leaf *)l;
 }
 
@@ -327,7 +330,7 @@ static unsigned descend(const struct viommu_rangemap *m, uint64_t key, struct vi
 
 	for (unsigned h = m->height; h > 0; h--) {
 		struct vi_rm_inner *in = node;
-		unsigned i = rank(in->max, INNER_CAP, key);
+		unsigned i = rank(in->max, INNER_CAP, in->n, key);
 
 		if (i >= in->n)
 			i = in->n - 1;
@@ -337,9 +340,10 @@ static unsigned descend(const struct viommu_rangemap *m, uint64_t key, struct vi
 		spine = spine && i == in->n - 1;
 		node = in->child[i];
 	}
-	p->node[0] = node;
+	struct vi_rm_leaf *l = node;
+	p->node[0] = l;
 	p->spine[0] = spine;
-	return rank(((struct vi_rm_leaf *)node)->last, LEAF_CAP, key);
+	return rank(l->last, LEAF_CAP, l->n, key);
 }
 
 /* Refresh the parents' keys above level lvl after the max under p->node[lvl] changed. */

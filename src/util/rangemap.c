@@ -24,16 +24,18 @@ _Static_assert((LEAF_CAP & (LEAF_CAP - 1)) == 0 && LEAF_CAP >= 4, "leaf capacity
 _Static_assert((INNER_CAP & (INNER_CAP - 1)) == 0 && INNER_CAP >= 4, "inner capacity: power of two >= 4");
 
 /*
- * Every non-spine node below the root holds at least CAP/2 items, so a tree
- * of height h holds at least 16^h entries: 24 levels is beyond any memory.
+ * Every node off the right spine holds at least CAP/2 items, so a tree of
+ * height h holds at least LEAF_MIN * INNER_MIN^(h-1) entries: with the
+ * default sizes 24 levels is beyond any memory (4-slot test builds would
+ * need 2^24 entries).
  */
 #define MAX_DEPTH 24
 
 /*
  * A leaf: up to LEAF_CAP entries sorted by last, in three parallel arrays so
  * the key search touches only last[]. Invariants: last[i-1] < first[i],
- * first[i] <= last[i] for i < n; last[i] == UINT64_MAX for i >= n (padding the
- * fixed-length search). prev/next chain all leaves in key order.
+ * first[i] <= last[i] for i < n; last[i] == UINT64_MAX for i >= n (padding
+ * that ends the key scan). prev/next chain all leaves in key order.
  */
 struct vi_rm_leaf {
 	uint64_t last[LEAF_CAP];
@@ -76,8 +78,8 @@ struct vi_rm_path {
 };
 
 /*
- * Number of keys < k in a sorted array of cap keys padded with UINT64_MAX
- * (the padding stops the scan, so n is not needed). A forward scan: with the
+ * Number of keys < k among the n (>= 1) sorted keys of a node (unused slots
+ * hold UINT64_MAX for the fixed-length binary variant). A forward scan: with the
  * node's lines prefetched it beat a binary search by 40% on
  * cache-resident maps and tied at 10^6 entries (docs/design-rangemap.md); the
  * binary search stays behind VI_RM_SEARCH_BINARY for re-measuring.
@@ -100,7 +102,8 @@ static inline unsigned rank(const uint64_t *keys, unsigned cap, unsigned n, uint
 #else
 	unsigned i = 0;
 
-	while (i < cap && keys[i] < k)
+	/* keys[n - 1] >= k here, so the scan stops inside the node. */
+	while (keys[i] < k)
 		i++;
 	return i;
 #endif

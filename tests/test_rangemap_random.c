@@ -19,8 +19,16 @@
 #define RANGEMAP_TEST_MIN_HEIGHT 2
 #endif
 
-/* ASan makes the model's memmoves slow: fewer ops and a smaller big phase there. */
-#ifdef __SANITIZE_ADDRESS__
+/*
+ * Sanitizers make the model's memmoves slow: fewer ops and a smaller big
+ * phase there (never below 10^6 ops).
+ */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RANGEMAP_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(RANGEMAP_TEST_SANITIZED)
 #define OPS_TOTAL 1000000ul
 #define LARGE_TARGET 12000u
 #else

@@ -9,13 +9,14 @@
 #include <viommu/rangemap.h>
 
 /*
- * Entries per leaf and children per inner node. Powers of two (the key search
- * is a fixed-length branchless binary search over the whole key array, unused
- * slots padded with UINT64_MAX). Chosen by bench/bench_rangemap.c, see
- * docs/design-rangemap.md.
+ * Entries per leaf and children per inner node, chosen by measurement with
+ * bench/bench_rangemap.c (docs/design-rangemap.md). Unused key slots are
+ * padded with UINT64_MAX, which ends the key scan. Powers of two, so the
+ * optional binary search (VI_RM_SEARCH_BINARY) can run over the whole array.
+ * The fuzz target and test_rangemap_small_nodes.c compile the map with 4.
  */
 #ifndef VI_RM_LEAF_CAP
-#define VI_RM_LEAF_CAP 32
+#define VI_RM_LEAF_CAP 64
 #endif
 #ifndef VI_RM_INNER_CAP
 #define VI_RM_INNER_CAP 32

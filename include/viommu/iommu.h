@@ -225,8 +225,8 @@ struct viommu_iommu_stats {
 	uint64_t read_errors;		/* syncs refused because of the read view */
 	uint64_t extents;		/* recorded extents now */
 	uint64_t maps, unmaps, changes, deviotlb_unmaps;	/* events delivered (after lowering) */
-	uint64_t windows;		/* CHANGEs lowered to UNMAP + MAP */
-	uint64_t window_bytes;		/* bytes of old extent unmapped by those */
+	uint64_t windows;		/* CHANGEs lowered to UNMAP + MAP (per listener) */
+	uint64_t window_bytes;		/* bytes those unmapped although their translation did not change */
 	uint64_t pieces;		/* events produced by pow2 lowering */
 };
 /* Statistics; -EINVAL if st->sz is too small. */

@@ -398,11 +398,13 @@ static void deliver_to(struct viommu_iommu_as *as, struct viommu_iommu_listener 
 		return;
 	if (!(l->caps & VIOMMU_IOMMU_CAP_CHANGE)) {
 		as->st.windows++;
-		as->st.window_bytes += c.last - c.first + 1;
 		emit(as, l, VIOMMU_IOMMU_EV_UNMAP, &c);
 		for (size_t i = i0; i < i0 + k; i++) {
 			struct viommu_iommu_xlat q = clip(&p[i], c.first, c.last);
 
+			/* Bytes that translate as before yet were unmapped: the real window. */
+			if (q.perm == c.perm && q.out == c.out + (q.first - c.first))
+				as->st.window_bytes += q.last - q.first + 1;
 			emit(as, l, VIOMMU_IOMMU_EV_MAP, &q);
 		}
 		return;

@@ -104,4 +104,113 @@ static inline void rec_clear(struct rec *r)
 	r->log[0] = 0;
 }
 
+/* Parameters of guest_mutate(): the guest, pages [base, base + npages * 4K), an output chooser. */
+struct gmut {
+	struct guest *g;
+	struct t_rng *rng;
+	uint64_t base;
+	size_t npages;
+	uint64_t (*rand_out)(void *ctx, uint64_t align_pages);	/* aligned to align_pages 4K pages */
+	void *ctx;
+};
+
+
+/*
+ * One random guest mutation (4K and 2M leaves, 2M <-> 4K replacements, one
+ * page changed, unmaps); *a..*b is what the guest must invalidate. false if
+ * the drawn mutation was not possible.
+ */
+static inline bool guest_mutate(struct gmut *m, uint64_t *a, uint64_t *b)
+{
+	struct guest *gg = m->g;
+	struct t_rng *rng = m->rng;
+	uint64_t base = m->base;
+	size_t npages = m->npages;
+	size_t p = t_rng_below(rng, npages), blk = p / 512u * 512u;
+	uint64_t iova = base + p * 0x1000ull, biova = base + blk * 0x1000ull;
+	struct viommu_range_entry e;
+	unsigned op = (unsigned)t_rng_below(rng, 7);
+
+	switch (op) {
+	case 0: { /* map a 4K leaf, often continuing the output of the page before */
+		uint64_t out = m->rand_out(m->ctx, 1);
+
+		if (!!viommu_rangemap_find(gg->leaves, iova, NULL))
+			return false;
+		if (p && t_rng_below(rng, 2) && viommu_rangemap_find(gg->leaves, iova - 0x1000ull, &e))
+			out = (e.value & ~3ull) + (iova - e.first);
+		guest_map(gg, iova, 0x1000ull, out, 3);
+		*a = iova;
+		*b = iova + 0x1000ull - 1;
+		return true;
+	}
+	case 1: /* map a 2M leaf over a free block */
+		if (viommu_rangemap_find_overlap(gg->leaves, biova, biova + 512u * 0x1000ull - 1, NULL))
+			return false;
+		guest_map(gg, biova, 512u * 0x1000ull, m->rand_out(m->ctx, 512u), (1 + (unsigned)t_rng_below(rng, 3)));
+		*a = biova;
+		*b = biova + 512u * 0x1000ull - 1;
+		return true;
+	case 2: /* unmap the leaf holding p */
+		if (!viommu_rangemap_find(gg->leaves, iova, &e))
+			return false;
+		viommu_rangemap_remove(gg->leaves, e.first, e.last, NULL);
+		*a = e.first;
+		*b = e.last;
+		return true;
+	case 3: { /* 2M -> 512 x 4K, same output, maybe one page changed */
+		if (!viommu_rangemap_find(gg->leaves, iova, &e) || e.last - e.first + 1 != 512u * 0x1000ull)
+			return false;
+		viommu_rangemap_remove(gg->leaves, e.first, e.last, NULL);
+		size_t chg = t_rng_below(rng, 2) ? t_rng_below(rng, 512u) : 512u;
+
+		for (size_t i = 0; i < 512u; i++)
+			guest_map(gg, e.first + i * 0x1000ull, 0x1000ull, i == chg ? m->rand_out(m->ctx, 1) : (e.value & ~3ull) + i * 0x1000ull,
+				  i == chg ? (1 + (unsigned)t_rng_below(rng, 3)) : (unsigned)(e.value & 3));
+		*a = e.first;
+		*b = e.last;
+		/* Sometimes the guest invalidates only the page it changed (still correct). */
+		if (chg < 512u && t_rng_below(rng, 2)) {
+			*a = e.first + chg * 0x1000ull;
+			*b = *a + 0x1000ull - 1;
+		}
+		return true;
+	}
+	case 4: { /* whatever is in a 2M block -> one 2M leaf, often the output of page 0 */
+		uint64_t out = m->rand_out(m->ctx, 512u);
+
+		if (viommu_rangemap_find(gg->leaves, biova, &e) && e.first == biova && !((e.value & ~3ull) % (512u * 0x1000ull)) &&
+		    t_rng_below(rng, 4))
+			out = e.value & ~3ull;
+		if (viommu_rangemap_find(gg->leaves, biova, &e) && e.first < biova)
+			return false;
+		if (viommu_rangemap_find(gg->leaves, biova + 512u * 0x1000ull - 1, &e) && e.last > biova + 512u * 0x1000ull - 1)
+			return false;
+		guest_unmap(gg, biova, biova + 512u * 0x1000ull - 1);
+		guest_map(gg, biova, 512u * 0x1000ull, out, t_rng_below(rng, 4) ? 3 : (1 + (unsigned)t_rng_below(rng, 3)));
+		*a = biova;
+		*b = biova + 512u * 0x1000ull - 1;
+		return true;
+	}
+	case 5: /* change one 4K leaf */
+		if (!viommu_rangemap_find(gg->leaves, iova, &e) || e.first != e.last - 0x1000ull + 1)
+			return false;
+		viommu_rangemap_remove(gg->leaves, e.first, e.last, NULL);
+		guest_map(gg, e.first, 0x1000ull, t_rng_below(rng, 2) ? m->rand_out(m->ctx, 1) : e.value & ~3ull, (1 + (unsigned)t_rng_below(rng, 3)));
+		*a = e.first;
+		*b = e.last;
+		return true;
+	default: { /* unmap every leaf inside a random run of pages */
+		size_t n = 1 + t_rng_below(rng, 64);
+		uint64_t last = base + (npages < p + n ? npages : p + n) * 0x1000ull - 1;
+
+		if (viommu_rangemap_remove_inside(gg->leaves, iova, last, NULL, NULL) <= 0)
+			return false;
+		*a = iova;
+		*b = last;
+		return true;
+	}
+	}
+}
+
 #endif

@@ -227,98 +227,18 @@ static uint64_t rand_out(uint64_t align_pages)
 	return outbase + t_rng_below(&rng, n) * align_pages * PG;
 }
 
-static unsigned rand_perm(void) { return 1 + (unsigned)t_rng_below(&rng, 3); }
 
-static bool page_free(size_t p) { return !viommu_rangemap_find(g.leaves, base + p * PG, NULL); }
+static uint64_t rand_out_cb(void *ctx, uint64_t align_pages)
+{
+	(void)ctx;
+	return rand_out(align_pages);
+}
 
-/* One guest mutation; *a..*b is what the guest must invalidate. false if none was possible. */
 static bool mutate(uint64_t *a, uint64_t *b)
 {
-	size_t p = t_rng_below(&rng, NPAGES), blk = p / BIG * BIG;
-	uint64_t iova = base + p * PG, biova = base + blk * PG;
-	struct viommu_range_entry e;
-	unsigned op = (unsigned)t_rng_below(&rng, 7);
+	struct gmut m = { &g, &rng, base, NPAGES, rand_out_cb, NULL };
 
-	switch (op) {
-	case 0: { /* map a 4K leaf, often continuing the output of the page before */
-		uint64_t out = rand_out(1);
-
-		if (!page_free(p))
-			return false;
-		if (p && t_rng_below(&rng, 2) && viommu_rangemap_find(g.leaves, iova - PG, &e))
-			out = (e.value & ~3ull) + (iova - e.first);
-		guest_map(&g, iova, PG, out, 3);
-		*a = iova;
-		*b = iova + PG - 1;
-		return true;
-	}
-	case 1: /* map a 2M leaf over a free block */
-		if (viommu_rangemap_find_overlap(g.leaves, biova, biova + BIG * PG - 1, NULL))
-			return false;
-		guest_map(&g, biova, BIG * PG, rand_out(BIG), rand_perm());
-		*a = biova;
-		*b = biova + BIG * PG - 1;
-		return true;
-	case 2: /* unmap the leaf holding p */
-		if (!viommu_rangemap_find(g.leaves, iova, &e))
-			return false;
-		viommu_rangemap_remove(g.leaves, e.first, e.last, NULL);
-		*a = e.first;
-		*b = e.last;
-		return true;
-	case 3: { /* 2M -> 512 x 4K, same output, maybe one page changed */
-		if (!viommu_rangemap_find(g.leaves, iova, &e) || e.last - e.first + 1 != BIG * PG)
-			return false;
-		viommu_rangemap_remove(g.leaves, e.first, e.last, NULL);
-		size_t chg = t_rng_below(&rng, 2) ? t_rng_below(&rng, BIG) : BIG;
-
-		for (size_t i = 0; i < BIG; i++)
-			guest_map(&g, e.first + i * PG, PG, i == chg ? rand_out(1) : (e.value & ~3ull) + i * PG,
-				  i == chg ? rand_perm() : (unsigned)(e.value & 3));
-		*a = e.first;
-		*b = e.last;
-		/* Sometimes the guest invalidates only the page it changed (still correct). */
-		if (chg < BIG && t_rng_below(&rng, 2)) {
-			*a = e.first + chg * PG;
-			*b = *a + PG - 1;
-		}
-		return true;
-	}
-	case 4: { /* whatever is in a 2M block -> one 2M leaf, often the output of page 0 */
-		uint64_t out = rand_out(BIG);
-
-		if (viommu_rangemap_find(g.leaves, biova, &e) && e.first == biova && !((e.value & ~3ull) % (BIG * PG)) &&
-		    t_rng_below(&rng, 4))
-			out = e.value & ~3ull;
-		if (viommu_rangemap_find(g.leaves, biova, &e) && e.first < biova)
-			return false;
-		if (viommu_rangemap_find(g.leaves, biova + BIG * PG - 1, &e) && e.last > biova + BIG * PG - 1)
-			return false;
-		guest_unmap(&g, biova, biova + BIG * PG - 1);
-		guest_map(&g, biova, BIG * PG, out, t_rng_below(&rng, 4) ? 3 : rand_perm());
-		*a = biova;
-		*b = biova + BIG * PG - 1;
-		return true;
-	}
-	case 5: /* change one 4K leaf */
-		if (!viommu_rangemap_find(g.leaves, iova, &e) || e.first != e.last - PG + 1)
-			return false;
-		viommu_rangemap_remove(g.leaves, e.first, e.last, NULL);
-		guest_map(&g, e.first, PG, t_rng_below(&rng, 2) ? rand_out(1) : e.value & ~3ull, rand_perm());
-		*a = e.first;
-		*b = e.last;
-		return true;
-	default: { /* unmap every leaf inside a random run of pages */
-		size_t n = 1 + t_rng_below(&rng, 64);
-		uint64_t last = base + VI_MIN(NPAGES, p + n) * PG - 1;
-
-		if (viommu_rangemap_remove_inside(g.leaves, iova, last, NULL, NULL) <= 0)
-			return false;
-		*a = iova;
-		*b = last;
-		return true;
-	}
-	}
+	return guest_mutate(&m, a, b);
 }
 
 static void reset_logs(void)

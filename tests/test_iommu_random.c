@@ -251,7 +251,7 @@ static void reset_logs(void)
 static void round_(uint64_t seed, uint64_t b, bool with_msi, unsigned iters)
 {
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g, .source_id = 7,
-					  .msi_window = with_msi };
+					  .msi_window = with_msi, .merge_granule = with_msi ? 0x10000 : 0 };
 	struct viommu_iommu_as *as;
 	struct viommu_iommu_stats st0 = { .sz = sizeof(st0) }, st1 = { .sz = sizeof(st1) };
 	static const unsigned caps[4] = { VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
@@ -338,7 +338,7 @@ int main(void)
 
 	g.leaves = viommu_rangemap_new();
 	round_(seed, 0, false, 1500);
-	/* Around the interrupt window: IOVA and outputs both cross it. */
+	/* Around the interrupt window (IOVA and outputs both cross it), with a merge granule. */
 	round_(seed + 1, 0xfe800000ull, true, 1500);
 	viommu_rangemap_free(g.leaves);
 	for (int i = 0; i < NL; i++) {

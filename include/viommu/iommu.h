@@ -175,6 +175,14 @@ struct viommu_iommu_as_opts {
 	void *read_ctx;
 	unsigned page_shift;		/* granule of leaves: 2..30, default 12 */
 	uint32_t source_id;
+	/*
+	 * Contiguous guest leaves are merged into one extent, but never across
+	 * a multiple of this (a power of two, at least the page size; 0: no
+	 * limit). A change inside an extent is a CHANGE of the whole extent,
+	 * and a host-bound listener has to unmap all of it: 2M keeps such a
+	 * window at most 2M.
+	 */
+	uint64_t merge_granule;
 	bool msi_window;		/* treat [msi_first, msi_last] as never mapped */
 	uint64_t msi_first, msi_last;	/* default (both 0): x86 0xfee00000..0xfeefffff */
 };
@@ -196,8 +204,10 @@ VIOMMU_API int viommu_iommu_listener_unregister(struct viommu_iommu_as *as, stru
 
 /*
  * Bring the listeners up to date with the guest over [first, last] (an
- * invalidation). The range is widened to the whole recorded extents it
- * touches; the guest view is read once over the widened range. Returns the
+ * invalidation). The guest view is read once, over exactly [first, last].
+ * A recorded extent reaching outside the range is changed or removed whole
+ * (never bisected); outside the range it keeps its translation, since the
+ * guest did not invalidate that part. Returns the
  * number of events generated before lowering (>= 0); -EINVAL (first > last);
  * -EBUSY (inside a callback); the read-view callback's error or -EINVAL for a
  * malformed view (nothing changed, nothing delivered); -ENOMEM (possibly

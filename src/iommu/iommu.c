@@ -4,14 +4,19 @@
  * the guest's view, and delivery with cropping and lowering (semantics.md
  * §1.1, §1.2, §5).
  *
- * A sync runs in three phases so that a bad guest view changes nothing:
+ * A sync of [first, last] (an invalidation) runs in three phases so that a
+ * bad guest view changes nothing:
  *   read   the read-view callback fills @view with the guest's translation
- *          runs over the widened range E (clipped to E, the interrupt window
- *          cut out, contiguous leaves merged);
- *   plan   one pass over E, tiled by the recorded extents and the gaps
- *          between them, turns runs into ops: MAP (a run in a gap), UNMAP
- *          (an extent with no run left), CHANGE (an extent whose runs differ)
- *          and nothing for an extent whose single run is identical;
+ *          runs over exactly [first, last] (clipped, the interrupt window cut
+ *          out, contiguous leaves merged);
+ *   plan   one pass over the recorded extents touching the range and the
+ *          gaps between them turns runs into ops: MAP (a run in a gap),
+ *          UNMAP (an extent with nothing left), CHANGE (an extent whose new
+ *          pieces differ), nothing for an extent whose one piece is itself.
+ *          An extent reaching outside the range keeps its own translation
+ *          there: the guest did not invalidate that part, so by the
+ *          invalidation contract it did not change, and the cost of a 4K
+ *          invalidation stays independent of the size of the extent;
  *   apply  per op, the shadow is updated first and the op is then delivered,
  *          so at every point the shadow equals what listeners were told, even
  *          when an insert runs out of memory half way.
@@ -36,6 +41,7 @@
 struct viommu_iommu_view {
 	uint64_t first, last;
 	uint64_t pmask;
+	uint64_t gmask;			/* runs never merge across a multiple of the granule */
 	bool msi;
 	uint64_t msi_first, msi_last;
 	struct viommu_iommu_xlat *runs;
@@ -60,6 +66,7 @@ struct op {
 struct viommu_iommu_as {
 	struct viommu_iommu_as_opts opts;
 	uint64_t pmask;
+	uint64_t gmask;			/* merge_granule - 1, or 0 */
 	struct viommu_rangemap *shadow;
 	struct viommu_iommu_listener **ls;
 	size_t nl, lcap;
@@ -121,7 +128,8 @@ static void push_run(struct viommu_iommu_view *v, uint64_t first, uint64_t last,
 	if (v->n) {
 		struct viommu_iommu_xlat *p = &v->runs[v->n - 1];
 
-		if (p->last + 1 == first && p->perm == perm && p->out + (p->last - p->first) + 1 == out) {
+		if (p->last + 1 == first && p->perm == perm && p->out + (p->last - p->first) + 1 == out &&
+		    !(v->gmask && !(first & v->gmask))) {
 			p->last = last;
 			return;
 		}
@@ -438,6 +446,8 @@ VIOMMU_API struct viommu_iommu_as *viommu_iommu_as_new(const struct viommu_iommu
 		o.msi_first = VIOMMU_HOST_X86_MSI_FIRST;
 		o.msi_last = VIOMMU_HOST_X86_MSI_LAST;
 	}
+	if (o.merge_granule && ((o.merge_granule & (o.merge_granule - 1)) || o.merge_granule <= pmask))
+		return vi_null(EINVAL);
 	if (o.msi_window && (o.msi_first > o.msi_last || (o.msi_first & pmask) || (o.msi_last & pmask) != pmask))
 		return vi_null(EINVAL);
 	struct viommu_iommu_as *as = calloc(1, sizeof(*as));
@@ -453,6 +463,8 @@ VIOMMU_API struct viommu_iommu_as *viommu_iommu_as_new(const struct viommu_iommu
 	as->opts.sz = sizeof(o);
 	as->pmask = pmask;
 	as->view.pmask = pmask;
+	as->gmask = o.merge_granule ? o.merge_granule - 1 : 0;
+	as->view.gmask = as->gmask;
 	as->view.msi = o.msi_window;
 	as->view.msi_first = o.msi_first;
 	as->view.msi_last = o.msi_last;
@@ -540,8 +552,28 @@ static int add_op(struct viommu_iommu_as *as, unsigned kind, const struct viommu
 	return 0;
 }
 
+static bool can_merge(const struct viommu_iommu_as *as, const struct viommu_iommu_xlat *p,
+		      const struct viommu_iommu_xlat *x)
+{
+	return p->last + 1 == x->first && p->perm == x->perm && p->out + (p->last - p->first) + 1 == x->out &&
+	       !(as->gmask && !(x->first & as->gmask));
+}
+
+/* Append x to the pieces, merged into the previous one when @merge allows. */
+static int add_piece(struct viommu_iommu_as *as, const struct viommu_iommu_xlat *x, bool merge)
+{
+	if (merge && can_merge(as, &as->pieces[as->npieces - 1], x)) {
+		as->pieces[as->npieces - 1].last = x->last;
+		return 0;
+	}
+	if (grow((void **)&as->pieces, &as->pcap, as->npieces + 1, sizeof(*as->pieces)))
+		return -ENOMEM;
+	as->pieces[as->npieces++] = *x;
+	return 0;
+}
+
 /* Append the runs from *ri overlapping [a, b], clipped, to the pieces. */
-static int take_runs(struct viommu_iommu_as *as, size_t *ri, uint64_t a, uint64_t b)
+static int take_runs(struct viommu_iommu_as *as, size_t *ri, uint64_t a, uint64_t b, size_t p0)
 {
 	const struct viommu_iommu_view *v = &as->view;
 
@@ -549,9 +581,10 @@ static int take_runs(struct viommu_iommu_as *as, size_t *ri, uint64_t a, uint64_
 		const struct viommu_iommu_xlat *r = &v->runs[*ri];
 
 		if (r->last >= a) {
-			if (grow((void **)&as->pieces, &as->pcap, as->npieces + 1, sizeof(*as->pieces)))
+			struct viommu_iommu_xlat c = clip(r, a, b);
+
+			if (add_piece(as, &c, as->npieces > p0))
 				return -ENOMEM;
-			as->pieces[as->npieces++] = clip(r, a, b);
 		}
 		if (r->last > b)
 			break;
@@ -560,21 +593,40 @@ static int take_runs(struct viommu_iommu_as *as, size_t *ri, uint64_t a, uint64_
 	return 0;
 }
 
+/* A gap of the shadow inside the invalidated range: one MAP per run. */
 static int plan_gap(struct viommu_iommu_as *as, size_t *ri, uint64_t a, uint64_t b)
 {
-	size_t p0 = as->npieces;
-	int r = take_runs(as, ri, a, b);
+	size_t k = as->npieces;
+	int r = take_runs(as, ri, a, b, SIZE_MAX);
 
-	for (size_t i = p0; !r && i < as->npieces; i++)
+	for (size_t i = k; !r && i < as->npieces; i++)
 		r = add_op(as, VIOMMU_IOMMU_EV_MAP, NULL, i, 1);
 	return r;
 }
 
-static int plan_extent(struct viommu_iommu_as *as, size_t *ri, const struct viommu_iommu_xlat *o)
+/*
+ * A recorded extent O: its new pieces are the guest's runs inside the
+ * invalidated range [a, b] and, outside it, O's own translation (the guest
+ * promised nothing changed there; it did not invalidate it).
+ */
+static int plan_extent(struct viommu_iommu_as *as, size_t *ri, const struct viommu_iommu_xlat *o, uint64_t a,
+		       uint64_t b)
 {
 	size_t p0 = as->npieces;
-	int r = take_runs(as, ri, o->first, o->last);
+	int r = 0;
 
+	if (o->first < a) {
+		struct viommu_iommu_xlat c = clip(o, o->first, a - 1);
+
+		r = add_piece(as, &c, false);
+	}
+	if (!r)
+		r = take_runs(as, ri, VI_MAX(o->first, a), VI_MIN(o->last, b), p0);
+	if (!r && o->last > b) {
+		struct viommu_iommu_xlat c = clip(o, b + 1, o->last);
+
+		r = add_piece(as, &c, as->npieces > p0);
+	}
 	if (r)
 		return r;
 	size_t np = as->npieces - p0;
@@ -588,6 +640,7 @@ static int plan_extent(struct viommu_iommu_as *as, size_t *ri, const struct viom
 	return add_op(as, VIOMMU_IOMMU_EV_CHANGE, o, p0, np);
 }
 
+/* Ops for the invalidation of [first, last]: the extents touching it and the gaps between them. */
 static int plan(struct viommu_iommu_as *as, uint64_t first, uint64_t last)
 {
 	struct viommu_rangemap_iter it;
@@ -602,9 +655,9 @@ static int plan(struct viommu_iommu_as *as, uint64_t first, uint64_t last)
 
 		if (o.first > cur && (r = plan_gap(as, &ri, cur, o.first - 1)))
 			return r;
-		if ((r = plan_extent(as, &ri, &o)))
+		if ((r = plan_extent(as, &ri, &o, first, last)))
 			return r;
-		if (o.last == last)
+		if (o.last >= last)
 			return 0;
 		cur = o.last + 1;
 	}
@@ -654,7 +707,6 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *as, uint64_t first, uin
 		return vi_errno(-EINVAL);
 	if (as->busy)
 		return vi_errno(-EBUSY);
-	widen(as, &first, &last);
 	struct viommu_iommu_view *v = &as->view;
 
 	v->first = first;

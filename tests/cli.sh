@@ -1,0 +1,43 @@
+#!/bin/sh
+# The CLI's contract: exit 0 on success, 2 on usage errors with a message on
+# stderr, exact output for a known decomposition (semantics.md §6.2).
+# usage: cli.sh BUILD_DIR SOURCE_DIR
+set -u
+v=$1/viommu
+pass=0 fail=0
+expect_rc() { # WANT_RC ARGS...
+	want=$1; shift
+	"$v" "$@" >/tmp/viommu-cli.$$ 2>&1; rc=$?
+	if [ "$rc" -eq "$want" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: viommu $* -> $rc, want $want"; cat /tmp/viommu-cli.$$; fi
+}
+expect_out() { # EXPECTED ARGS...
+	want=$1; shift
+	got=$("$v" "$@" 2>&1)
+	if [ "$got" = "$want" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); printf 'FAIL: viommu %s\n--- got\n%s\n--- want\n%s\n' "$*" "$got" "$want"; fi
+}
+expect_rc 0 --help
+expect_rc 0 --version
+expect_rc 0 split --help
+expect_rc 2
+expect_rc 2 nosuchcommand
+expect_rc 2 --bogus
+expect_rc 2 split 1
+expect_rc 2 split 5 4
+expect_rc 2 split 0 0x1000 --width 8
+expect_rc 2 split 0 zz
+expect_rc 2 split 0 1 --max-order
+expect_rc 2 tlbi 0 1 --granule 8K
+expect_rc 2 devtlb 0x1000 0x2fff
+expect_rc 0 demo
+expect_out "viommu $(sed -n 's/^project(viommu VERSION \([0-9.]*\).*/\1/p' "$2/CMakeLists.txt")" --version
+expect_out "minimal power-of-two cover of [0x1000, 0x3fff]:
+  [0x0000000000001000, 0x0000000000001fff]  2^12
+  [0x0000000000002000, 0x0000000000003fff]  2^13
+2 blocks" split 0x1000 0x3fff
+expect_out "SMMUv3 range invalidation of 1023 granules at 0x0: 2 commands
+  ADDR 0x0000000000000000 TG 1 SCALE  0 NUM 30 TTL 3  [0x0, 0x1efff]
+  ADDR 0x000000000001f000 TG 1 SCALE  5 NUM 30 TTL 3  [0x1f000, 0x3fefff]" tlbi 0 1023 --ttl 3
+expect_out "page-selective invalidation: ADDR 0x0 AM 4 covers [0x0, 0xffff]" psi 0x7000 0x8fff
+rm -f /tmp/viommu-cli.$$
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -40,6 +40,32 @@ static inline void pte_publish(uint64_t *p, uint64_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELEASE);
 }
 
+typedef uint64_t vi_pt_v2 __attribute__((vector_size(16)));
+
+/*
+ * OR of entries [from, to): zero iff they are all empty. A plain (vectorised)
+ * read is fine here: only the single writer calls it, and concurrent readers
+ * only read.
+ */
+static inline uint64_t entries_or(const uint64_t *p, unsigned from, unsigned to)
+{
+	vi_pt_v2 a = { 0, 0 }, b = { 0, 0 }, x, y;
+	uint64_t acc;
+	unsigned i = from;
+
+	for (; i + 4 <= to; i += 4) {
+		__builtin_memcpy(&x, p + i, sizeof(x));
+		__builtin_memcpy(&y, p + i + 2, sizeof(y));
+		a |= x;
+		b |= y;
+	}
+	a |= b;
+	acc = a[0] | a[1];
+	for (; i < to; i++)
+		acc |= p[i];
+	return acc;
+}
+
 static inline uint64_t *table_va(const struct viommu_pgtable *pt, uint64_t pte)
 {
 	uint64_t pa = pte & pt->c.oa_mask;
@@ -66,6 +92,12 @@ static uint64_t *table_alloc(struct viommu_pgtable *pt, uint64_t *phys)
 		if (!p)
 			return NULL;
 		pa = pt->mem.virt_to_phys(pt->mem.ctx, p);
+	} else if (pt->pool) {
+		p = pt->pool;
+		pt->pool = (void *)(uintptr_t)p[0];
+		pt->pool_n--;
+		p[0] = 0;
+		pa = (uint64_t)(uintptr_t)p;
 	} else {
 		p = aligned_alloc(sz, sz);
 		if (!p)
@@ -110,12 +142,7 @@ static void subtree_free_now(struct viommu_pgtable *pt, uint64_t *tbl, unsigned 
 
 static bool table_empty(const struct viommu_pgtable *pt, const uint64_t *tbl, unsigned level)
 {
-	unsigned n = table_entries(&pt->c, level);
-
-	for (unsigned i = 0; i < n; i++)
-		if (pte_read(&tbl[i]))
-			return false;
-	return true;
+	return !entries_or(tbl, 0, table_entries(&pt->c, level));
 }
 
 /* ---- configuration -------------------------------------------------------- */
@@ -207,6 +234,7 @@ VIOMMU_API struct viommu_pgtable *viommu_pgtable_new(const struct viommu_pgtable
 	pt->clock = o.clock;
 	pt->clock_ctx = o.clock_ctx;
 	pt->table_bits = pt->c.fmt->table_bits(&pt->c);
+	pt->pool_max = pt->has_mem ? 0 : VI_MAX(4u, (256u << 10) >> pt->c.granule_shift);
 	pt->root = table_alloc(pt, &pt->root_phys);
 	if (!pt->root) {
 		free(pt);
@@ -221,6 +249,11 @@ VIOMMU_API void viommu_pgtable_free(struct viommu_pgtable *pt)
 		return;
 	vi_pt_fq_drain(pt);
 	subtree_free_now(pt, pt->root, pt->c.levels - 1);
+	while (pt->pool) {
+		uint64_t *p = pt->pool;
+		pt->pool = (void *)(uintptr_t)p[0];
+		free(p);
+	}
 	free(pt);
 }
 
@@ -362,7 +395,7 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 	const struct vi_pt_cfg *c;
 	uint64_t tmpl[VI_PT_MAX_LEVELS];
 	uint32_t have_tmpl = 0;
-	struct walk_pos pos = { .valid = 0 };
+	struct walk_pos pos;
 	struct vi_pt_gather g;
 	uint64_t done = 0;
 	int rc;
@@ -386,6 +419,7 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 		vi_pt_fq_poll(pt);
 		vi_pt_fq_check_overlap(pt, iova, iova + size - 1);
 	}
+	pos.valid = 0;
 	vi_pt_gather_init(&g);
 	while (done < size) {
 		uint64_t cur = iova + done, pa = paddr + done, count, pgsize, t;
@@ -406,25 +440,33 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 		n = table_entries(c, level) - idx;
 		if (count < n)
 			n = (unsigned)count;
-		for (i = 0; i < n; i++) {
-			uint64_t *ptep = &tbl[idx + i];
-			uint64_t e = pte_read(ptep);
+		/* Fast path: the whole run is empty (a plain OR-reduction the
+		 * compiler can vectorise; only this thread writes entries), then
+		 * one tight store loop. */
+		if (vi_likely(!entries_or(tbl, idx, idx + n))) {
+			uint64_t v = t | pa;
+			for (i = 0; i < n; i++, v += pgsize)
+				pte_write(&tbl[idx + i], v);
+		} else {
+			for (i = 0; i < n; i++) {
+				uint64_t *ptep = &tbl[idx + i];
+				uint64_t e = pte_read(ptep);
 
-			if (vi_unlikely(e)) {
-				/* generic_pt refuses a leaf over a non-empty table; an
-				 * empty one (left by a failed map) is reclaimed. */
-				if (!vi_pt_is_table(c, level, e) || !table_empty(pt, table_va(pt, e), level - 1)) {
-					rc = -EEXIST;
-					break;
+				if (e) {
+					/* generic_pt refuses a leaf over a non-empty table; an
+					 * empty one (left by a failed map) is reclaimed. */
+					if (!vi_pt_is_table(c, level, e) || !table_empty(pt, table_va(pt, e), level - 1)) {
+						rc = -EEXIST;
+						break;
+					}
+					uint64_t ebase = cur + ((uint64_t)i << vi_pt_shift(c, level));
+					pte_write(ptep, 0);
+					table_retire(pt, &g, table_va(pt, e));
+					vi_pt_gather_range(&g, ebase, ebase + pgsize - 1);
+					pos.valid &= ~(uint32_t)vi_mask(level);
 				}
-				uint64_t base = cur + ((uint64_t)i << vi_pt_shift(c, level));
-				uint64_t *child = table_va(pt, e);
-				pte_write(ptep, 0);
-				table_retire(pt, &g, child);
-				vi_pt_gather_range(&g, base, base + pgsize - 1);
-				pos.valid &= ~(uint32_t)vi_mask(level);
+				pte_write(ptep, t | (pa + (uint64_t)i * pgsize));
 			}
-			pte_write(ptep, t | (pa + (uint64_t)i * pgsize));
 		}
 		done += (uint64_t)i * pgsize;
 		if (rc)
@@ -557,24 +599,39 @@ VIOMMU_API int viommu_pgtable_for_each(const struct viommu_pgtable *pt, uint64_t
  * removal are unlinked and retired. Returns the bytes removed.
  */
 static uint64_t unmap_level(struct viommu_pgtable *pt, uint64_t *tbl, unsigned level, uint64_t base,
-			    uint64_t first, uint64_t last, struct vi_pt_gather *g)
+			    uint64_t first, uint64_t last, struct vi_pt_gather *g, bool *emptied)
 {
 	const struct vi_pt_cfg *c = &pt->c;
 	unsigned sh = vi_pt_shift(c, level);
 	uint64_t esize = UINT64_C(1) << sh;
-	uint64_t span_last = base + (((uint64_t)table_entries(c, level)) << sh) - 1;
+	unsigned n = table_entries(c, level);
+	uint64_t span_last = base + (((uint64_t)n) << sh) - 1;
 	unsigned i0 = first > base ? vi_pt_index(c, level, first) : 0;
-	unsigned i1 = last < span_last ? vi_pt_index(c, level, last) : table_entries(c, level) - 1;
+	unsigned i1 = last < span_last ? vi_pt_index(c, level, last) : n - 1;
 	uint64_t total = 0;
+	bool kept = false;	/* an entry inside [i0, i1] stays (a non-empty subtable) */
 
 	if (level == 0) {
-		/* The bulk path: every present entry here is a leaf. */
-		uint64_t run_first = 0;
+		/* The bulk path: every present entry here is a leaf. Commonly
+		 * the whole run is mapped: count (branch-free), then one tight
+		 * store loop and one range. */
+		uint64_t run_first = 0, pm = c->present_mask;
+		unsigned present = 0;
 		bool in_run = false;
+
+		for (unsigned i = i0; i <= i1; i++)
+			present += (tbl[i] & pm) != 0;
+		if (present == i1 - i0 + 1) {
+			for (unsigned i = i0; i <= i1; i++)
+				pte_write(&tbl[i], 0);
+			total = (uint64_t)present << sh;
+			vi_pt_gather_range(g, base + ((uint64_t)i0 << sh), base + ((uint64_t)(i1 + 1) << sh) - 1);
+			goto check_empty;
+		}
 
 		for (unsigned i = i0; i <= i1; i++) {
 			uint64_t *ptep = &tbl[i];
-			if (vi_pt_present(c, pte_read(ptep))) {
+			if (vi_pt_present(c, *ptep)) {
 				pte_write(ptep, 0);
 				total += esize;
 				if (!in_run) {
@@ -588,31 +645,40 @@ static uint64_t unmap_level(struct viommu_pgtable *pt, uint64_t *tbl, unsigned l
 		}
 		if (in_run)
 			vi_pt_gather_range(g, run_first, base + ((uint64_t)(i1 + 1) << sh) - 1);
-		return total;
-	}
-	for (unsigned i = i0; i <= i1; i++) {
-		uint64_t *ptep = &tbl[i];
-		uint64_t e = pte_read(ptep);
-		uint64_t ebase = base + ((uint64_t)i << sh);
+	} else {
+		for (unsigned i = i0; i <= i1; i++) {
+			uint64_t *ptep = &tbl[i];
+			uint64_t e = pte_read(ptep);
+			uint64_t ebase = base + ((uint64_t)i << sh);
 
-		if (!vi_pt_present(c, e))
-			continue;
-		if (vi_pt_is_table(c, level, e)) {
-			uint64_t *child = table_va(pt, e);
-			uint64_t r = unmap_level(pt, child, level - 1, ebase, first, last, g);
-			total += r;
-			if (r && table_empty(pt, child, level - 1)) {
+			if (!vi_pt_present(c, e))
+				continue;
+			if (vi_pt_is_table(c, level, e)) {
+				uint64_t *child = table_va(pt, e);
+				bool child_empty = false;
+				total += unmap_level(pt, child, level - 1, ebase, first, last, g, &child_empty);
+				if (child_empty) {
+					pte_write(ptep, 0);
+					table_retire(pt, g, child);
+					/* Walk caches may hold the table: invalidate its whole span. */
+					vi_pt_gather_range(g, ebase, ebase + esize - 1);
+				} else {
+					kept = true;
+				}
+			} else {
 				pte_write(ptep, 0);
-				table_retire(pt, g, child);
-				/* Walk caches may hold the table: invalidate its whole span. */
+				total += esize;
 				vi_pt_gather_range(g, ebase, ebase + esize - 1);
 			}
-		} else {
-			pte_write(ptep, 0);
-			total += esize;
-			vi_pt_gather_range(g, ebase, ebase + esize - 1);
 		}
 	}
+check_empty:
+	/* Did this table become empty? Only worth asking if we removed
+	 * something; look at the neighbours of the cleared run first, so a
+	 * dense table answers in one or two loads. */
+	*emptied = false;
+	if (total && !kept && (i1 + 1 >= n || !tbl[i1 + 1]) && (i0 == 0 || !tbl[i0 - 1]))
+		*emptied = !entries_or(tbl, 0, i0) && !entries_or(tbl, i1 + 1, n);
 	return total;
 }
 
@@ -645,7 +711,8 @@ VIOMMU_API int viommu_pgtable_unmap(struct viommu_pgtable *pt, uint64_t iova, ui
 			return vi_errno(-EINVAL);
 	}
 	vi_pt_gather_init(&g);
-	total = unmap_level(pt, pt->root, c->levels - 1, 0, iova, last, &g);
+	bool root_empty;
+	total = unmap_level(pt, pt->root, c->levels - 1, 0, iova, last, &g, &root_empty);
 	if (unmapped)
 		*unmapped = total;
 	vi_pt_gather_finish(pt, &g);

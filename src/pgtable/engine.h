@@ -59,6 +59,10 @@ struct viommu_pgtable {
 	uint64_t flushes;
 	uint64_t pages_freed;
 	struct vi_pt_fq fq;
+	/* Flushed empty table pages kept for reuse (only without mem hooks):
+	 * all zero except the chain link in entry 0, so no memset on reuse. */
+	void *pool;
+	unsigned pool_n, pool_max;
 };
 
 static inline void vi_pt_gather_init(struct vi_pt_gather *g)
@@ -102,5 +106,7 @@ void vi_pt_fq_check_overlap(struct viommu_pgtable *pt, uint64_t first, uint64_t 
 void vi_pt_fq_drain(struct viommu_pgtable *pt);
 /* Return a table page to the allocator. */
 void vi_pt_page_release(struct viommu_pgtable *pt, void *page);
+/* A flushed, empty table page: to the reuse pool, or the allocator. */
+void vi_pt_page_recycle(struct viommu_pgtable *pt, void *page);
 
 #endif

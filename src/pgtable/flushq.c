@@ -40,11 +40,23 @@ void vi_pt_page_release(struct viommu_pgtable *pt, void *page)
 	pt->pages_freed++;
 }
 
+void vi_pt_page_recycle(struct viommu_pgtable *pt, void *page)
+{
+	if (pt->pool_n < pt->pool_max) {
+		chain_set_next(page, pt->pool);
+		pt->pool = page;
+		pt->pool_n++;
+		pt->pages_freed++;
+		return;
+	}
+	vi_pt_page_release(pt, page);
+}
+
 static void free_chain(struct viommu_pgtable *pt, void *page)
 {
 	while (page) {
 		void *next = chain_next(page);
-		vi_pt_page_release(pt, page);
+		vi_pt_page_recycle(pt, page);
 		page = next;
 	}
 }

@@ -612,40 +612,26 @@ static uint64_t unmap_level(struct viommu_pgtable *pt, uint64_t *tbl, unsigned l
 	bool kept = false;	/* an entry inside [i0, i1] stays (a non-empty subtable) */
 
 	if (level == 0) {
-		/* The bulk path: every present entry here is a leaf. Commonly
-		 * the whole run is mapped: count (branch-free), then one tight
-		 * store loop and one range. */
-		uint64_t run_first = 0, pm = c->present_mask;
+		/* The bulk path: every present entry here is a leaf and every
+		 * absent one is 0, so one pass clears the run and counts what was
+		 * there; the invalidation covers the run including any holes
+		 * (over-invalidation is always allowed, semantics.md §6.1). */
+		uint64_t pm = c->present_mask;
 		unsigned present = 0;
-		bool in_run = false;
-
-		for (unsigned i = i0; i <= i1; i++)
-			present += (tbl[i] & pm) != 0;
-		if (present == i1 - i0 + 1) {
-			for (unsigned i = i0; i <= i1; i++)
-				pte_write(&tbl[i], 0);
-			total = (uint64_t)present << sh;
-			vi_pt_gather_range(g, base + ((uint64_t)i0 << sh), base + ((uint64_t)(i1 + 1) << sh) - 1);
-			goto check_empty;
-		}
 
 		for (unsigned i = i0; i <= i1; i++) {
-			uint64_t *ptep = &tbl[i];
-			if (vi_pt_present(c, *ptep)) {
-				pte_write(ptep, 0);
-				total += esize;
-				if (!in_run) {
-					run_first = base + ((uint64_t)i << sh);
-					in_run = true;
-				}
-			} else if (in_run) {
-				vi_pt_gather_range(g, run_first, base + ((uint64_t)i << sh) - 1);
-				in_run = false;
-			}
+			present += (tbl[i] & pm) != 0;
+			pte_write(&tbl[i], 0);
 		}
-		if (in_run)
-			vi_pt_gather_range(g, run_first, base + ((uint64_t)(i1 + 1) << sh) - 1);
+		total = (uint64_t)present << sh;
+		if (present)
+			vi_pt_gather_range(g, base + ((uint64_t)i0 << sh), base + ((uint64_t)(i1 + 1) << sh) - 1);
 	} else {
+		/* The range to invalidate is accumulated locally and handed to
+		 * the gather only where it breaks (keeps the loop in registers). */
+		uint64_t rf = 0, rl = 0;
+		bool have = false;
+
 		for (unsigned i = i0; i <= i1; i++) {
 			uint64_t *ptep = &tbl[i];
 			uint64_t e = pte_read(ptep);
@@ -656,23 +642,35 @@ static uint64_t unmap_level(struct viommu_pgtable *pt, uint64_t *tbl, unsigned l
 			if (vi_pt_is_table(c, level, e)) {
 				uint64_t *child = table_va(pt, e);
 				bool child_empty = false;
-				total += unmap_level(pt, child, level - 1, ebase, first, last, g, &child_empty);
-				if (child_empty) {
-					pte_write(ptep, 0);
-					table_retire(pt, g, child);
-					/* Walk caches may hold the table: invalidate its whole span. */
-					vi_pt_gather_range(g, ebase, ebase + esize - 1);
-				} else {
-					kept = true;
+				if (have) {
+					vi_pt_gather_range(g, rf, rl);
+					have = false;
 				}
+				total += unmap_level(pt, child, level - 1, ebase, first, last, g, &child_empty);
+				if (!child_empty) {
+					kept = true;
+					continue;
+				}
+				pte_write(ptep, 0);
+				table_retire(pt, g, child);
+				/* Walk caches may hold the table: invalidate its whole span. */
 			} else {
 				pte_write(ptep, 0);
 				total += esize;
-				vi_pt_gather_range(g, ebase, ebase + esize - 1);
+			}
+			if (have && rl + 1 == ebase) {
+				rl = ebase + esize - 1;
+			} else {
+				if (have)
+					vi_pt_gather_range(g, rf, rl);
+				rf = ebase;
+				rl = ebase + esize - 1;
+				have = true;
 			}
 		}
+		if (have)
+			vi_pt_gather_range(g, rf, rl);
 	}
-check_empty:
 	/* Did this table become empty? Only worth asking if we removed
 	 * something; look at the neighbours of the cleared run first, so a
 	 * dense table answers in one or two loads. */

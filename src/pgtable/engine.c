@@ -611,65 +611,49 @@ static uint64_t unmap_level(struct viommu_pgtable *pt, uint64_t *tbl, unsigned l
 	uint64_t total = 0;
 	bool kept = false;	/* an entry inside [i0, i1] stays (a non-empty subtable) */
 
-	if (level == 0) {
-		/* The bulk path: every present entry here is a leaf and every
-		 * absent one is 0, so one pass clears the run and counts what was
-		 * there; the invalidation covers the run including any holes
-		 * (over-invalidation is always allowed, semantics.md §6.1). */
-		uint64_t pm = c->present_mask;
-		unsigned present = 0;
+	/*
+	 * One pass clears the leaves of the run and counts them; subtables are
+	 * only counted here and handled after. Absent entries of owned tables
+	 * are 0, so storing 0 over them is harmless, and the invalidation
+	 * covers the run including holes (over-invalidation is always allowed,
+	 * semantics.md §6.1). This is the bulk path: no call, no branch on the
+	 * common case.
+	 */
+	uint64_t pm = c->present_mask, tm = c->table_mask, tv = c->table_val;
+	unsigned present = 0, tables = 0;
 
-		for (unsigned i = i0; i <= i1; i++) {
-			present += (tbl[i] & pm) != 0;
-			pte_write(&tbl[i], 0);
+	for (unsigned i = i0; i <= i1; i++) {
+		uint64_t e = tbl[i];
+		if (level > 0 && (e & pm) && (e & tm) == tv) {
+			tables++;
+			continue;
 		}
-		total = (uint64_t)present << sh;
-		if (present)
-			vi_pt_gather_range(g, base + ((uint64_t)i0 << sh), base + ((uint64_t)(i1 + 1) << sh) - 1);
-	} else {
-		/* The range to invalidate is accumulated locally and handed to
-		 * the gather only where it breaks (keeps the loop in registers). */
-		uint64_t rf = 0, rl = 0;
-		bool have = false;
+		present += (e & pm) != 0;
+		pte_write(&tbl[i], 0);
+	}
+	total = (uint64_t)present << sh;
+	if (present)
+		vi_pt_gather_range(g, base + ((uint64_t)i0 << sh), base + ((uint64_t)(i1 + 1) << sh) - 1);
+	for (unsigned i = i0; tables && i <= i1; i++) {
+		uint64_t *ptep = &tbl[i];
+		uint64_t e = pte_read(ptep);
+		uint64_t ebase = base + ((uint64_t)i << sh);
+		uint64_t *child;
+		bool child_empty = false;
 
-		for (unsigned i = i0; i <= i1; i++) {
-			uint64_t *ptep = &tbl[i];
-			uint64_t e = pte_read(ptep);
-			uint64_t ebase = base + ((uint64_t)i << sh);
-
-			if (!vi_pt_present(c, e))
-				continue;
-			if (vi_pt_is_table(c, level, e)) {
-				uint64_t *child = table_va(pt, e);
-				bool child_empty = false;
-				if (have) {
-					vi_pt_gather_range(g, rf, rl);
-					have = false;
-				}
-				total += unmap_level(pt, child, level - 1, ebase, first, last, g, &child_empty);
-				if (!child_empty) {
-					kept = true;
-					continue;
-				}
-				pte_write(ptep, 0);
-				table_retire(pt, g, child);
-				/* Walk caches may hold the table: invalidate its whole span. */
-			} else {
-				pte_write(ptep, 0);
-				total += esize;
-			}
-			if (have && rl + 1 == ebase) {
-				rl = ebase + esize - 1;
-			} else {
-				if (have)
-					vi_pt_gather_range(g, rf, rl);
-				rf = ebase;
-				rl = ebase + esize - 1;
-				have = true;
-			}
+		if (!e)
+			continue;
+		tables--;
+		child = table_va(pt, e);
+		total += unmap_level(pt, child, level - 1, ebase, first, last, g, &child_empty);
+		if (!child_empty) {
+			kept = true;
+			continue;
 		}
-		if (have)
-			vi_pt_gather_range(g, rf, rl);
+		pte_write(ptep, 0);
+		table_retire(pt, g, child);
+		/* Walk caches may hold the table: invalidate its whole span. */
+		vi_pt_gather_range(g, ebase, ebase + esize - 1);
 	}
 	/* Did this table become empty? Only worth asking if we removed
 	 * something; look at the neighbours of the cleared run first, so a

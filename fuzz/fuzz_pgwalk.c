@@ -45,7 +45,7 @@ static uint64_t bits(unsigned hi, unsigned lo)	/* mask of bits hi..lo, hi < 64 *
 	return m & ~((UINT64_C(1) << lo) - 1);
 }
 
-static uint8_t vtd_reason(enum viommu_pt_fault f, unsigned access)
+static uint8_t vtd_reason(enum viommu_pt_fault f, unsigned access, int root)
 {
 	switch (f) {
 	case VIOMMU_PT_FAULT_INPUT_RANGE: return 4;
@@ -53,7 +53,7 @@ static uint8_t vtd_reason(enum viommu_pt_fault f, unsigned access)
 	case VIOMMU_PT_FAULT_PERMISSION: return (access & 2) ? 5 : 6;
 	case VIOMMU_PT_FAULT_RESERVED:
 	case VIOMMU_PT_FAULT_ADDR_SIZE: return 0xC;
-	case VIOMMU_PT_FAULT_WALK_ABORT: return 7;
+	case VIOMMU_PT_FAULT_WALK_ABORT: return root ? 3 : 7;
 	default: return 0;
 	}
 }
@@ -69,7 +69,7 @@ static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ia
 	memset(r, 0, sizeof(*r));
 #define LVL(l) (vtd ? (int)(l) + 1 : 3 - (int)(l))
 #define FAULT(f, l, a) do { r->fault = (f); r->level = LVL(l); r->entry_addr = (a); \
-	r->reason = vtd ? vtd_reason((f), access) : 0; return; } while (0)
+	r->reason = vtd ? vtd_reason((f), access, (unsigned)(l) == nlevels - 1) : 0; return; } while (0)
 	if (iova >> ias)
 		FAULT(VIOMMU_PT_FAULT_INPUT_RANGE, nlevels - 1, 0);
 	table = 0;

@@ -183,6 +183,11 @@ static void test_vtd_faults(void)
 	T_EQ_U64(r.entry_addr, 0x80000000 + 8);
 	T_EQ(r.level, 1);
 	g_set(&g, 2, 1, g_page(3) | RW);
+	/* The root table itself unreadable: reason 3, invalid context entry. */
+	T_EQ(viommu_pgtable_walk(&o, 0x80000000, g_read, &g, iova, VIOMMU_PT_PROT_READ, &r), -EFAULT);
+	T_EQ(r.fault, VIOMMU_PT_FAULT_WALK_ABORT);
+	T_EQ(r.vtd_reason, 3);
+	T_EQ(r.level, 4);
 
 	/* Beyond the input width (3 levels: 39 bits): reason 4, nothing read. */
 	struct viommu_pgtable_opts o3 = vtd_opts(3, 0);

@@ -244,7 +244,7 @@ enum viommu_pt_fault {
 	VIOMMU_PT_FAULT_RESERVED,	/* reserved bits set (VT-d 0xC) */
 	VIOMMU_PT_FAULT_ADDR_SIZE,	/* address beyond the output width (VT-d 0xC) */
 	VIOMMU_PT_FAULT_ACCESS_FLAG,	/* ARM AF clear */
-	VIOMMU_PT_FAULT_WALK_ABORT,	/* reading a table failed (VT-d 7) */
+	VIOMMU_PT_FAULT_WALK_ABORT,	/* reading a table failed (VT-d 7; 3 for the root table) */
 };
 
 struct viommu_pt_walk_result {

@@ -150,7 +150,7 @@ static enum viommu_pt_fault arm_check(const struct vi_pt_cfg *c, unsigned level,
 	return VIOMMU_PT_FAULT_NONE;
 }
 
-static uint8_t arm_fault_code(enum viommu_pt_fault f, unsigned access)
+static uint8_t arm_fault_code(enum viommu_pt_fault f, unsigned access, bool root)
 {
 	return 0;
 }

@@ -102,7 +102,7 @@ static enum viommu_pt_fault vtd_check(const struct vi_pt_cfg *c, unsigned level,
 	return VIOMMU_PT_FAULT_NONE;
 }
 
-static uint8_t vtd_fault_code(enum viommu_pt_fault f, unsigned access)
+static uint8_t vtd_fault_code(enum viommu_pt_fault f, unsigned access, bool root)
 {
 	switch (f) {
 	case VIOMMU_PT_FAULT_NONE:
@@ -118,7 +118,9 @@ static uint8_t vtd_fault_code(enum viommu_pt_fault f, unsigned access)
 	case VIOMMU_PT_FAULT_ADDR_SIZE:
 		return 0xC;
 	case VIOMMU_PT_FAULT_WALK_ABORT:
-		return 0x7;
+		/* The root table is reached through the context entry's
+		 * pointer: failing to read it is invalid context programming. */
+		return root ? 0x3 : 0x7;
 	}
 	return 0;
 }

@@ -44,8 +44,9 @@ struct vi_pt_fmt {
 	 * masks classify as table (@is_table) or leaf; a VIOMMU_PT_FAULT_* or
 	 * VIOMMU_PT_FAULT_NONE. */
 	enum viommu_pt_fault (*check)(const struct vi_pt_cfg *c, unsigned level, uint64_t pte, bool is_table);
-	/* Format fault code (VT-d reason) for a fault kind, or 0. */
-	uint8_t (*fault_code)(enum viommu_pt_fault f, unsigned access);
+	/* Format fault code (VT-d reason) for a fault kind, or 0; @root: the
+	 * fault is on the root table (reached through a context entry). */
+	uint8_t (*fault_code)(enum viommu_pt_fault f, unsigned access, bool root);
 	/* The level number the format's documentation uses for engine @level. */
 	int (*fmt_level)(const struct vi_pt_cfg *c, unsigned level);
 };

@@ -17,7 +17,7 @@ static int fault(const struct vi_pt_cfg *c, struct viommu_pt_walk_result *res, e
 {
 	res->fault = f;
 	res->level = c->fmt->fmt_level(c, level);
-	res->vtd_reason = c->fmt->fault_code(f, access);
+	res->vtd_reason = c->fmt->fault_code(f, access, level == c->levels - 1);
 	res->entry = entry;
 	res->entry_addr = addr;
 	return vi_errno(-EFAULT);

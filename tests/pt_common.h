@@ -33,11 +33,14 @@ static const struct pt_case pt_cases[] = {
 struct pt_mem_counter {
 	long live;
 	long allocs;
+	long limit;	/* > 0: allocations beyond this many fail (ENOMEM injection) */
 };
 
 static inline void *pt_cnt_alloc(void *ctx, size_t size)
 {
 	struct pt_mem_counter *m = ctx;
+	if (m->limit > 0 && m->allocs >= m->limit)
+		return NULL;
 	void *p = aligned_alloc(size, size);
 	if (p) {
 		memset(p, 0, size);

@@ -41,7 +41,7 @@ static uint64_t table_pages(struct viommu_pgtable *pt)
 /* Per format: empty table, every leaf size, offsets, EEXIST, exact unmap, remap, top of range. */
 static void test_leaf_matrix(const struct pt_case *pc)
 {
-	struct pt_mem_counter mc = { 0, 0 };
+	struct pt_mem_counter mc = { 0, 0, 0 };
 	struct viommu_pt_mem_ops mem = { pt_cnt_alloc, pt_cnt_free, pt_cnt_v2p, pt_cnt_p2v, &mc };
 	struct viommu_pgtable_opts o = pt_opts(pc);
 	struct viommu_pt_mapping m;
@@ -311,6 +311,57 @@ static void test_bulk(const struct pt_case *pc)
 	viommu_pgtable_free(pt);
 }
 
+/* Allocation failures (semantics.md §2.2): a failed map reports what it
+ * mapped, leaves no empty table behind; a failed cut changes nothing. */
+static void test_enomem(void)
+{
+	struct pt_mem_counter mc = { 0, 0, 3 };
+	struct viommu_pt_mem_ops mem = { pt_cnt_alloc, pt_cnt_free, pt_cnt_v2p, pt_cnt_p2v, &mc };
+	struct viommu_pgtable_opts o = pt_opts(&pt_cases[1]);	/* VT-d 4 levels */
+	struct viommu_pgtable *pt;
+	struct viommu_pt_mapping m;
+	uint64_t done;
+
+	o.mem = &mem;
+	pt = viommu_pgtable_new(&o);
+	/* Root + 2: a 4K page needs three more tables. */
+	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PT_PROT_READ, &done), -ENOMEM);
+	T_EQ_U64(done, 0);
+	T_EQ(mc.live, 1);
+	T_EQ(table_pages(pt), 1);
+	/* Room for exactly one path: the run stops at the next leaf table. */
+	mc.limit = mc.allocs + 3;
+	T_EQ(viommu_pgtable_map(pt, 0x1fe000, 0x5000, 0x4000, VIOMMU_PT_PROT_READ, &done), -ENOMEM);
+	T_EQ_U64(done, 0x2000);
+	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0x1ff000), 0x6000);
+	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0x200000), 0);
+	T_EQ(table_pages(pt), 4);
+	T_EQ(mc.live, 4);
+	T_EQ(viommu_pgtable_unmap(pt, 0x1fe000, done, &done), 0);
+	T_EQ_U64(done, 0x2000);
+	T_EQ(table_pages(pt), 1);
+	/* A 1G leaf needs one table (the pool is off with hooks: 3 live allocs left over). */
+	mc.limit = mc.allocs + 1;
+	T_EQ(viommu_pgtable_map(pt, 0x40000000, 0x80000000, 0x40000000, VIOMMU_PT_PROT_WRITE, &done), 0);
+	long live = mc.live;
+	T_EQ(viommu_pgtable_cut(pt, 0x40001000), -ENOMEM);
+	T_EQ(mc.live, live);
+	T_EQ(viommu_pgtable_lookup(pt, 0x40001000, &m), 0);
+	T_EQ_U64(m.size, 0x40000000);
+	/* One table is not enough for a 1G cut at 4K (it needs two): no change. */
+	mc.limit = mc.allocs + 1;
+	T_EQ(viommu_pgtable_cut(pt, 0x40001000), -ENOMEM);
+	T_EQ(mc.live, live);
+	T_EQ(viommu_pgtable_lookup(pt, 0x40001000, &m), 0);
+	T_EQ_U64(m.size, 0x40000000);
+	mc.limit = 0;
+	T_EQ(viommu_pgtable_cut(pt, 0x40001000), 0);
+	T_EQ(mc.live, live + 2);
+	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0x40001008), 0x80001008);
+	viommu_pgtable_free(pt);
+	T_EQ(mc.live, 0);
+}
+
 /* Bad options are refused with EINVAL. */
 static void test_bad_opts(void)
 {
@@ -373,6 +424,7 @@ int main(void)
 	test_mixed(&pt_cases[2]);
 	test_mixed(&pt_cases[3]);
 	test_pgsize_offset();
+	test_enomem();
 	test_bad_opts();
 	return t_done();
 }

@@ -44,7 +44,7 @@ static int count_cb(const struct viommu_pt_mapping *m, void *ctx)
 
 static void test_cut_case(const struct pt_case *pc, uint64_t seed)
 {
-	struct pt_mem_counter mc = { 0, 0 };
+	struct pt_mem_counter mc = { 0, 0, 0 };
 	struct viommu_pt_mem_ops mem = { pt_cnt_alloc, pt_cnt_free, pt_cnt_v2p, pt_cnt_p2v, &mc };
 	struct viommu_pgtable_opts o = pt_opts(pc);
 	struct flush_log fl = { .calls = 0 };

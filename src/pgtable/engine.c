@@ -350,40 +350,55 @@ struct walk_pos {
 
 /*
  * The table at @level covering @iova, allocating missing tables on the way
- * down. Starts from the lowest level of @pos still on the path.
- * -EEXIST if a leaf above @level covers @iova.
+ * down. Starts from the lowest level of @pos still on the path. Missing
+ * tables are allocated and linked privately, then published with one store,
+ * so a failed allocation leaves nothing behind (semantics.md §2.2).
+ * -EEXIST if a leaf above @level covers @iova; -ENOMEM.
  */
 static int descend(struct viommu_pgtable *pt, struct walk_pos *pos, uint64_t iova, unsigned level,
-		   struct vi_pt_gather *g, uint64_t **out)
+		   uint64_t **out)
 {
 	const struct vi_pt_cfg *c = &pt->c;
 	unsigned top = c->levels - 1, l = level;
-	uint64_t *tbl;
+	uint64_t *tbl, *fresh[VI_PT_MAX_LEVELS], fresh_pa[VI_PT_MAX_LEVELS];
 
 	while (l < top && !((pos->valid >> l) & 1 && pos->tag[l] == iova >> vi_pt_shift(c, l + 1)))
 		l++;
 	tbl = l == top ? pt->root : pos->tbl[l];
 	while (l > level) {
-		uint64_t *ptep = &tbl[vi_pt_index(c, l, iova)];
-		uint64_t e = pte_read(ptep);
-		uint64_t *next;
+		uint64_t e = pte_read(&tbl[vi_pt_index(c, l, iova)]);
 
-		if (!vi_pt_present(c, e)) {
-			uint64_t pa;
-			next = table_alloc(pt, &pa);
-			if (!next)
-				return -ENOMEM;
-			pte_publish(ptep, pt->table_bits | pa);
-		} else if (vi_pt_is_table(c, l, e)) {
-			next = table_va(pt, e);
-		} else {
+		if (!vi_pt_present(c, e))
+			break;
+		if (!vi_pt_is_table(c, l, e))
 			return -EEXIST;
-		}
+		tbl = table_va(pt, e);
 		l--;
-		pos->tbl[l] = next;
+		pos->tbl[l] = tbl;
 		pos->tag[l] = iova >> vi_pt_shift(c, l + 1);
 		pos->valid |= 1u << l;
-		tbl = next;
+	}
+	if (l > level) {
+		/* Tables for levels l-1 .. level are missing. */
+		for (unsigned k = l; k-- > level;) {
+			fresh[k] = table_alloc(pt, &fresh_pa[k]);
+			if (!fresh[k]) {
+				while (++k < l) {
+					pt->table_pages--;
+					vi_pt_page_release(pt, fresh[k]);
+				}
+				return -ENOMEM;
+			}
+		}
+		for (unsigned k = l - 1; k > level; k--)
+			pte_write(&fresh[k][vi_pt_index(c, k, iova)], pt->table_bits | fresh_pa[k - 1]);
+		pte_publish(&tbl[vi_pt_index(c, l, iova)], pt->table_bits | fresh_pa[l - 1]);
+		for (unsigned k = l; k-- > level;) {
+			pos->tbl[k] = fresh[k];
+			pos->tag[k] = iova >> vi_pt_shift(c, k + 1);
+			pos->valid |= 1u << k;
+		}
+		tbl = fresh[level];
 	}
 	*out = tbl;
 	return 0;
@@ -428,7 +443,7 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 
 		pgsize = pgsize_pick(c->pgsize_bitmap, cur, pa, size - done, &count);
 		level = size_to_level(c, pgsize);
-		rc = descend(pt, &pos, cur, level, &g, &tbl);
+		rc = descend(pt, &pos, cur, level, &tbl);
 		if (rc)
 			break;
 		if (!(have_tmpl & (1u << level))) {

@@ -22,6 +22,7 @@ static void run(const struct pt_case *pc, enum viommu_pt_unmap_policy policy, ui
 	struct t_rng rng;
 	uint64_t big, window, sizes[8];
 	unsigned nsizes = 0, mism = 0;
+	unsigned long n_map = 0, n_eexist = 0, n_unmap = 0, n_refused = 0, n_cut = 0;
 
 	opts.unmap_policy = policy;
 	pt = viommu_pgtable_new(&opts);
@@ -69,9 +70,11 @@ static void run(const struct pt_case *pc, enum viommu_pt_unmap_policy policy, ui
 			rc = viommu_pgtable_unmap(pt, iova, len, &got);
 			wrc = pto_unmap(&o, iova, len, &want);
 		} else {
+			size_t before = viommu_rangemap_count(o.leaves);
 			rc = viommu_pgtable_cut(pt, iova);
 			wrc = 0;
 			pto_cut(&o, iova);
+			n_cut += viommu_rangemap_count(o.leaves) != before;
 			got = want = 0;
 		}
 		if (rc != wrc || got != want) {
@@ -81,6 +84,13 @@ static void run(const struct pt_case *pc, enum viommu_pt_unmap_policy policy, ui
 		}
 		T_EQ(rc, wrc);
 		T_EQ_U64(got, want);
+		if (kind < 45) {
+			n_map += rc == 0;
+			n_eexist += rc == -EEXIST;
+		} else if (kind < 80) {
+			n_unmap += rc == 0 && got;
+			n_refused += rc == -EINVAL;
+		}
 		/* Point translations around the operation. */
 		for (int k = 0; k < 4; k++) {
 			uint64_t a = (iova + (k - 1) * (int64_t)o.gran + t_rng_below(&rng, len + o.gran)) & ~UINT64_C(7);
@@ -102,6 +112,11 @@ static void run(const struct pt_case *pc, enum viommu_pt_unmap_policy policy, ui
 			T_EQ(pto_compare_all(&o, pt), 0);
 	}
 	T_EQ(pto_compare_all(&o, pt), 0);
+	/* Proof the stream exercised every outcome, not just the easy ones. */
+	printf("%s/%s: maps %lu, EEXIST %lu, unmaps %lu, refused %lu, cuts %lu, leaves now %zu\n", pc->name,
+	       policy == VIOMMU_PT_UNMAP_WHOLE_LEAF ? "whole" : "refuse", n_map, n_eexist, n_unmap, n_refused, n_cut,
+	       viommu_rangemap_count(o.leaves));
+	T_OK(n_map > 100 && n_eexist > 50 && n_unmap > 50 && n_cut > 10);
 	/* Whole-window unmap under WHOLE_LEAF can never be refused; under
 	 * REFUSE_PARTIAL the window holds only whole leaves too. */
 	uint64_t got, want;

@@ -196,7 +196,8 @@ VIOMMU_API int viommu_pgtable_unmap(struct viommu_pgtable *pt, uint64_t iova, ui
 VIOMMU_API int viommu_pgtable_cut(struct viommu_pgtable *pt, uint64_t iova);
 
 /*
- * Lock-free: the leaf containing @iova. Returns 0 and fills *out, or -ENOENT.
+ * Lock-free: the leaf containing @iova. Returns 0 and fills *out (not NULL),
+ * or -ENOENT.
  */
 VIOMMU_API int viommu_pgtable_lookup(const struct viommu_pgtable *pt, uint64_t iova,
 				     struct viommu_pt_mapping *out);
@@ -221,7 +222,7 @@ VIOMMU_API int viommu_pgtable_for_each(const struct viommu_pgtable *pt, uint64_t
 VIOMMU_API void viommu_pgtable_flush(struct viommu_pgtable *pt);
 VIOMMU_API void viommu_pgtable_flush_poll(struct viommu_pgtable *pt);
 
-/* Counters, for tests and statistics. */
+/* Counters, for tests and statistics; call from the writer's thread. */
 struct viommu_pgtable_stats {
 	uint64_t table_pages;		/* table pages reachable from the root, root included */
 	uint64_t pending_pages;		/* freed pages waiting in the flush queue */

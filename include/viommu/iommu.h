@@ -59,6 +59,7 @@
 #include <viommu/common.h>
 #include <viommu/host.h>
 #include <viommu/memory.h>
+#include <viommu/pgtable.h>
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -168,6 +169,25 @@ typedef int (*viommu_iommu_read_fn)(void *ctx, uint64_t first, uint64_t last, st
  */
 VIOMMU_API int viommu_iommu_view_add(struct viommu_iommu_view *view, uint64_t first, uint64_t last,
 				     uint64_t out, unsigned perm);
+
+/*
+ * A ready-made read view over page tables in guest memory: pass
+ * viommu_iommu_read_pgtable as opts.read and a viommu_iommu_pgtable_source as
+ * opts.read_ctx. The tables are walked with viommu_pgtable_walk() (format in
+ * @opts, root table at @root, entries read with @read); update @root when the
+ * guest points the device at other tables (then sync the whole space). One
+ * walk per leaf or hole; a missing entry skips all it covers. A table that
+ * cannot be walked (read error, reserved bits, addresses beyond the widths)
+ * fails with -EFAULT, so the sync changes nothing. Leaves report READ/WRITE
+ * (the SNOOP attribute is not part of a translation here).
+ */
+struct viommu_iommu_pgtable_source {
+	const struct viommu_pgtable_opts *opts;
+	uint64_t root;
+	viommu_pt_read_fn read;
+	void *ctx;
+};
+VIOMMU_API int viommu_iommu_read_pgtable(void *ctx, uint64_t first, uint64_t last, struct viommu_iommu_view *view);
 
 struct viommu_iommu_as_opts {
 	size_t sz;			/* sizeof(struct viommu_iommu_as_opts) */

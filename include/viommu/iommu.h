@@ -231,8 +231,9 @@ VIOMMU_API int viommu_iommu_listener_unregister(struct viommu_iommu_as *as, stru
  * number of events generated before lowering (>= 0); -EINVAL (first > last);
  * -EBUSY (inside a callback); the read-view callback's error or -EINVAL for a
  * malformed view (nothing changed, nothing delivered); -ENOMEM (possibly
- * part-applied: the shadow still equals exactly what listeners were told;
- * sync again).
+ * part-applied: the shadow still equals exactly what listeners were told,
+ * and the next sync also re-reads everything this one could have touched,
+ * so syncing again repairs it).
  */
 VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *as, uint64_t first, uint64_t last);
 

@@ -76,6 +76,13 @@ struct viommu_iommu_as {
 	struct op *ops;
 	size_t nops, ocap;
 	bool busy;
+	/*
+	 * A sync that ran out of memory half way may have dropped translations
+	 * outside the range it was asked for (the kept part of a changed
+	 * extent): the next sync re-reads [repair_first, repair_last] too.
+	 */
+	bool repair;
+	uint64_t repair_first, repair_last;
 	struct viommu_iommu_stats st;
 };
 
@@ -708,7 +715,13 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *as, uint64_t first, uin
 	if (as->busy)
 		return vi_errno(-EBUSY);
 	struct viommu_iommu_view *v = &as->view;
+	uint64_t wf = first, wl = last;
 
+	if (as->repair) {
+		first = VI_MIN(first, as->repair_first);
+		last = VI_MAX(last, as->repair_last);
+	}
+	widen(as, &wf, &wl);
 	v->first = first;
 	v->last = last;
 	v->n = 0;
@@ -731,8 +744,16 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *as, uint64_t first, uin
 	as->busy = true;
 	r = apply(as);
 	as->busy = false;
-	if (r)
+	if (r) {
+		/* Everything this sync could touch: the range widened to whole extents. */
+		wf = VI_MIN(wf, first);
+		wl = VI_MAX(wl, last);
+		as->repair_first = as->repair ? VI_MIN(as->repair_first, wf) : wf;
+		as->repair_last = as->repair ? VI_MAX(as->repair_last, wl) : wl;
+		as->repair = true;
 		return vi_errno(r);
+	}
+	as->repair = false;
 	as->st.syncs++;
 	return (int)VI_MIN(as->nops, (size_t)INT32_MAX);
 }

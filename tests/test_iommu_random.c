@@ -337,9 +337,9 @@ int main(void)
 	uint64_t seed = t_seed("iommu_random", 0x10330001);
 
 	g.leaves = viommu_rangemap_new();
-	round_(seed, 0, false, 1500);
+	round_(seed, 0, false, 900);
 	/* Around the interrupt window (IOVA and outputs both cross it), with a merge granule. */
-	round_(seed + 1, 0xfe800000ull, true, 1500);
+	round_(seed + 1, 0xfe800000ull, true, 900);
 	viommu_rangemap_free(g.leaves);
 	for (int i = 0; i < NL; i++) {
 		viommu_rangemap_free(L[i].ext);

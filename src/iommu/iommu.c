@@ -715,13 +715,11 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *as, uint64_t first, uin
 	if (as->busy)
 		return vi_errno(-EBUSY);
 	struct viommu_iommu_view *v = &as->view;
-	uint64_t wf = first, wl = last;
 
 	if (as->repair) {
 		first = VI_MIN(first, as->repair_first);
 		last = VI_MAX(last, as->repair_last);
 	}
-	widen(as, &wf, &wl);
 	v->first = first;
 	v->last = last;
 	v->n = 0;
@@ -745,9 +743,11 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *as, uint64_t first, uin
 	r = apply(as);
 	as->busy = false;
 	if (r) {
-		/* Everything this sync could touch: the range widened to whole extents. */
-		wf = VI_MIN(wf, first);
-		wl = VI_MAX(wl, last);
+		/* Everything this sync could touch: the range and the ops' extents (in order). */
+		const struct op *o0 = &as->ops[0], *on = &as->ops[as->nops - 1];
+		uint64_t wf = VI_MIN(first, o0->kind == VIOMMU_IOMMU_EV_MAP ? as->pieces[o0->p0].first : o0->old.first);
+		uint64_t wl = VI_MAX(last, on->kind == VIOMMU_IOMMU_EV_MAP ? as->pieces[on->p0].last : on->old.last);
+
 		as->repair_first = as->repair ? VI_MIN(as->repair_first, wf) : wf;
 		as->repair_last = as->repair ? VI_MAX(as->repair_last, wl) : wl;
 		as->repair = true;

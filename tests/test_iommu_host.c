@@ -49,8 +49,9 @@ static void on_report(void *ctx, const struct viommu_iommu_host_report *r)
 		f->backend++;
 }
 
-static void setup(struct fix *f, bool with_msi)
+static void setup_sem(struct fix *f, bool with_msi, enum viommu_host_semantics sem)
 {
+	struct viommu_host_sim_opts ho = { .sz = sizeof(ho), .semantics = sem };
 	static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g,
 					  .msi_window = with_msi };
@@ -73,12 +74,17 @@ static void setup(struct fix *f, bool with_msi)
 	T_EQ(viommu_mr_add_subregion(root, ROM, rom, 0), 0);
 	f->sys = viommu_as_new(f->m, "memory", root);
 	f->ias = viommu_iommu_as_new(&o);
-	f->h = viommu_host_sim_new(NULL);	/* type1 v2, x86 usable ranges */
+	f->h = viommu_host_sim_new(&ho);	/* x86 usable ranges */
 	if (!f->sys || !f->ias || !f->h)
 		T_FATAL("setup");
 	f->c = viommu_iommu_host_new(f->ias, f->sys, f->h, &co);
 	if (!f->c)
 		T_FATAL("connector");
+}
+
+static void setup(struct fix *f, bool with_msi)
+{
+	setup_sem(f, with_msi, VIOMMU_HOST_TYPE1V2);
 }
 
 static void teardown(struct fix *f)
@@ -214,6 +220,37 @@ static void test_directed(void)
 	teardown(&f);
 }
 
+/* A backend failure is reported, and the record keeps matching the backend. */
+static void test_backend_failure(void)
+{
+	struct fix f;
+	struct viommu_iommu_host_stats st = { .sz = sizeof(st) };
+
+	base = 0;
+	msi = false;
+	setup(&f, false);
+	T_EQ(viommu_host_sim_inject(f.h, 1, ENOSPC), 0);
+	guest_map(&g, 0, M2, 0x200000, 3);
+	T_EQ(viommu_iommu_sync(f.ias, 0, M2 - 1), 1);
+	T_EQ(f.backend, 1);
+	T_EQ(viommu_iommu_host_get_stats(f.c, &st), 0);
+	T_EQ(st.errors, 1);
+	T_EQ(st.mappings, 0);
+	struct viommu_host_record rec;
+
+	T_EQ(viommu_host_sim_timeline_count(f.h), 1);
+	T_EQ(viommu_host_sim_timeline_get(f.h, 0, &rec), 0);
+	T_EQ(rec.result, -ENOSPC);
+	T_OK(rec.injected);
+	viommu_host_sim_timeline_clear(f.h);
+	/* Removing it later costs no backend call: nothing was recorded. */
+	guest_unmap(&g, 0, M2 - 1);
+	T_EQ(viommu_iommu_sync(f.ias, 0, M2 - 1), 1);
+	T_EQ(viommu_host_sim_timeline_count(f.h), 0);
+	T_EQ(check_host(&f, f.h), 0);
+	teardown(&f);
+}
+
 static uint64_t rand_gpa(void *ctx, uint64_t align_pages)
 {
 	(void)ctx;
@@ -231,7 +268,7 @@ static uint64_t rand_gpa(void *ctx, uint64_t align_pages)
 	return ROM + t_rng_below(&rng, M2 / a) * a;
 }
 
-static void test_random(uint64_t seed, uint64_t b, bool with_msi, unsigned iters)
+static void test_random(uint64_t seed, uint64_t b, bool with_msi, unsigned iters, enum viommu_host_semantics sem)
 {
 	struct fix f;
 	char tl[64];
@@ -241,7 +278,7 @@ static void test_random(uint64_t seed, uint64_t b, bool with_msi, unsigned iters
 	t_rng_init(&rng, seed);
 	base = b;
 	msi = with_msi;
-	setup(&f, with_msi);
+	setup_sem(&f, with_msi, sem);
 	for (unsigned it = 0; it < iters; it++) {
 		struct gmut m = { &g, &rng, base, NPAGES, rand_gpa, NULL };
 		uint64_t a, z;
@@ -257,14 +294,15 @@ static void test_random(uint64_t seed, uint64_t b, bool with_msi, unsigned iters
 	T_EQ(f.backend, 0);
 	T_EQ(f.unaligned, 0);
 	/* A second backend connected late is given exactly the same state. */
-	struct viommu_host *h2 = viommu_host_sim_new(NULL);
+	struct viommu_host_sim_opts ho = { .sz = sizeof(ho), .semantics = sem };
+	struct viommu_host *h2 = viommu_host_sim_new(&ho);
 	struct viommu_iommu_host *c2 = viommu_iommu_host_new(f.ias, f.sys, h2, NULL);
 
 	T_OK(c2 != NULL);
 	T_EQ(check_host(&f, h2), 0);
 	T_EQ(viommu_iommu_host_get_stats(f.c, &st), 0);
-	printf("host round msi %d: %u syncs, %" PRIu64 " map and %" PRIu64 " unmap calls, %" PRIu64
-	       " windows, %u not-RAM reports, %" PRIu64 " mappings\n", with_msi, syncs, st.map_ops, st.unmap_ops,
+	printf("host round semantics %d msi %d: %u syncs, %" PRIu64 " map and %" PRIu64 " unmap calls, %" PRIu64
+	       " windows, %u not-RAM reports, %" PRIu64 " mappings\n", (int)sem, with_msi, syncs, st.map_ops, st.unmap_ops,
 	       st.windows, f.not_ram, st.mappings);
 	T_OK(st.windows > 20 && st.map_ops > 500 && st.unmap_ops > 300 && f.not_ram > 0);
 	viommu_iommu_host_free(c2, true);
@@ -279,9 +317,13 @@ int main(void)
 
 	g.leaves = viommu_rangemap_new();
 	test_directed();
-	test_random(seed, 0, false, 1500);
+	test_backend_failure();
+	test_random(seed, 0, false, 1500, VIOMMU_HOST_TYPE1V2);
 	/* IOVAs across the interrupt window, which the host reserves: any map there would fail. */
-	test_random(seed + 1, 0xfe800000ull, true, 1500);
+	test_random(seed + 1, 0xfe800000ull, true, 1500, VIOMMU_HOST_TYPE1V2);
+	/* iommufd (partial covers are ENOENT) and type1 v1 (whole-mapping unmap quirk), semantics.md §3. */
+	test_random(seed + 2, 0, false, 800, VIOMMU_HOST_IOMMUFD);
+	test_random(seed + 3, 0xfe800000ull, true, 800, VIOMMU_HOST_TYPE1V1);
 	viommu_rangemap_free(g.leaves);
 	return t_done();
 }

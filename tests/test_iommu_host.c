@@ -34,8 +34,11 @@ struct fix {
 	struct viommu_iommu_as *ias;
 	struct viommu_host *h;
 	struct viommu_iommu_host *c;
+	struct viommu_mr *root, *ram0;
 	unsigned not_ram, unaligned, backend;
 };
+
+static bool follow_memory;	/* setup: connect with opts.memory */
 
 static void on_report(void *ctx, const struct viommu_iommu_host_report *r)
 {
@@ -59,6 +62,8 @@ static void setup_sem(struct fix *f, bool with_msi, enum viommu_host_semantics s
 
 	memset(f, 0, sizeof(*f));
 	f->m = viommu_memory_new();
+	if (follow_memory)
+		co.memory = f->m;
 	struct viommu_mr *root = viommu_mr_new_container(f->m, "system", 0);
 	struct viommu_mr *r0 = viommu_mr_new_ram(f->m, "ram-lo", 64 << 20, (void *)(uintptr_t)HOSTU(1));
 	struct viommu_mr *r1 = viommu_mr_new_ram(f->m, "ram-hi", 32 << 20, (void *)(uintptr_t)HOSTU(2));
@@ -73,6 +78,8 @@ static void setup_sem(struct fix *f, bool with_msi, enum viommu_host_semantics s
 	T_EQ(viommu_mr_add_subregion(root, MMIO, io, 0), 0);
 	T_EQ(viommu_mr_add_subregion(root, ROM, rom, 0), 0);
 	f->sys = viommu_as_new(f->m, "memory", root);
+	f->root = root;
+	f->ram0 = r0;
 	f->ias = viommu_iommu_as_new(&o);
 	f->h = viommu_host_sim_new(&ho);	/* x86 usable ranges */
 	if (!f->sys || !f->ias || !f->h)
@@ -251,6 +258,47 @@ static void test_backend_failure(void)
 	teardown(&f);
 }
 
+/* Memory-map changes under live IOMMU mappings are composed again (opts.memory). */
+static void test_memory_changes(void)
+{
+	struct fix f;
+	char tl[256];
+	struct viommu_mr *hot;
+
+	base = 0;
+	msi = false;
+	follow_memory = true;
+	setup(&f, false);
+	follow_memory = false;
+	guest_map(&g, 0x1000000, M2, 0x20000000, 3);	/* nothing there yet */
+	guest_map(&g, 0x1200000, M2, 0x400000, 3);	/* RAM0 */
+	T_EQ(viommu_iommu_sync(f.ias, 0x1000000, 0x13fffff), 2);
+	timeline(&f, tl, sizeof(tl));
+	T_STREQ(tl, "M 1200000+200000;");
+	T_EQ(f.not_ram, 1);
+	/* RAM hot-plugged where the IOMMU already points: mapped. */
+	hot = viommu_mr_new_ram(f.m, "hot", M2, (void *)(uintptr_t)HOSTU(4));
+	T_EQ(viommu_mr_add_subregion(f.root, 0x20000000, hot, 0), 0);
+	timeline(&f, tl, sizeof(tl));
+	T_STREQ(tl, "M 1000000+200000;");
+	T_EQ(check_host(&f, f.h), 0);
+	/* Moved away: unmapped (the new GPA is a hole, reported). */
+	T_EQ(viommu_mr_set_address(hot, 0x20200000), 0);
+	timeline(&f, tl, sizeof(tl));
+	T_STREQ(tl, "U 1000000+200000;");
+	T_EQ(check_host(&f, f.h), 0);
+	/* A change nobody's output touches: no host call. */
+	T_EQ(viommu_mr_set_address(hot, 0x30000000), 0);
+	timeline(&f, tl, sizeof(tl));
+	T_STREQ(tl, "");
+	/* RAM0 becomes read-only: its extent is mapped again without write. */
+	T_EQ(viommu_mr_set_readonly(f.ram0, true), 0);
+	timeline(&f, tl, sizeof(tl));
+	T_STREQ(tl, "U 1200000+200000;M 1200000+200000;");
+	T_EQ(check_host(&f, f.h), 0);
+	teardown(&f);
+}
+
 static uint64_t rand_gpa(void *ctx, uint64_t align_pages)
 {
 	(void)ctx;
@@ -273,6 +321,7 @@ static void test_random(uint64_t seed, uint64_t b, bool with_msi, unsigned iters
 	struct fix f;
 	char tl[64];
 	unsigned syncs = 0, bad = 0;
+	bool ro = false;
 	struct viommu_iommu_host_stats st = { .sz = sizeof(st) };
 
 	t_rng_init(&rng, seed);
@@ -283,6 +332,14 @@ static void test_random(uint64_t seed, uint64_t b, bool with_msi, unsigned iters
 		struct gmut m = { &g, &rng, base, NPAGES, rand_gpa, NULL };
 		uint64_t a, z;
 
+		if (follow_memory && t_rng_below(&rng, 16) == 0) {
+			/* The memory map changes under the live mappings. */
+			T_EQ(viommu_mr_set_readonly(f.ram0, !ro), 0);
+			ro = !ro;
+			timeline(&f, tl, sizeof(tl));
+			bad += check_host(&f, f.h);
+			continue;
+		}
 		if (!guest_mutate(&m, &a, &z))
 			continue;
 		T_OK(viommu_iommu_sync(f.ias, a, z) >= 0);
@@ -318,11 +375,14 @@ int main(void)
 	g.leaves = viommu_rangemap_new();
 	test_directed();
 	test_backend_failure();
+	test_memory_changes();
 	test_random(seed, 0, false, 1500, VIOMMU_HOST_TYPE1V2);
 	/* IOVAs across the interrupt window, which the host reserves: any map there would fail. */
 	test_random(seed + 1, 0xfe800000ull, true, 1500, VIOMMU_HOST_TYPE1V2);
 	/* iommufd (partial covers are ENOENT) and type1 v1 (whole-mapping unmap quirk), semantics.md §3. */
+	follow_memory = true;	/* with memory-map changes in between */
 	test_random(seed + 2, 0, false, 800, VIOMMU_HOST_IOMMUFD);
+	follow_memory = false;
 	test_random(seed + 3, 0xfe800000ull, true, 800, VIOMMU_HOST_TYPE1V1);
 	viommu_rangemap_free(g.leaves);
 	return t_done();

@@ -295,13 +295,21 @@ struct viommu_iommu_host_opts {
 	size_t sz;			/* sizeof(struct viommu_iommu_host_opts) */
 	viommu_iommu_host_report_fn report;
 	void *report_ctx;
+	/*
+	 * The model @sys belongs to. If set, the connector listens to its
+	 * commits and composes again every IOMMU extent whose output range a
+	 * memory-map change touched (unmapped whole, mapped from the new view:
+	 * a counted window). The connector must then be freed before @sys.
+	 */
+	struct viommu_memory *memory;
 };
 
 /*
  * Connect @ias to backend @h, resolving GPAs in @sys. The current shadow is
- * mapped at once (replay). NULL with errno EINVAL or ENOMEM. The flat view is
- * read at each event: memory-map changes under live IOMMU mappings are not
- * re-composed (call viommu_iommu_unmap_all + sync after such a change).
+ * mapped at once (replay). NULL with errno EINVAL or ENOMEM (or the memory
+ * listener's registration error). The flat view is read at each event;
+ * memory-map changes under live IOMMU mappings are composed again only with
+ * opts.memory set.
  */
 VIOMMU_API struct viommu_iommu_host *viommu_iommu_host_new(struct viommu_iommu_as *ias, struct viommu_as *sys,
 							   struct viommu_host *h,

@@ -13,6 +13,8 @@
  * an event ever cover part of a recorded mapping (not possible through
  * viommu_iommu_sync, kept for safety) the mapping is removed whole and its
  * remainder mapped again, as the reconciler does, and counted as a window.
+ * With opts.memory set, a memory listener on the system address space
+ * composes again every extent whose output a memory-map change touched.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include <viommu/iommu.h>
 #include <viommu/rangemap.h>
 
+#include "iommu/iommu_int.h"
 #include "memory/memory_int.h"
 #include "util/compiler.h"
 
@@ -36,6 +39,8 @@ struct viommu_iommu_host {
 	struct viommu_host *h;
 	struct viommu_iommu_host_opts opts;
 	struct viommu_iommu_listener l;
+	struct viommu_memory_listener ml;	/* registered iff opts.memory */
+	bool ml_quiet;				/* ignore the listener's replay and final removal */
 	struct viommu_rangemap *maps;
 	uint64_t page;
 	struct viommu_iommu_host_stats st;
@@ -193,6 +198,44 @@ static void on_event(struct viommu_iommu_listener *l, const struct viommu_iommu_
 	}
 }
 
+/*
+ * The memory map changed: every IOMMU extent whose output overlaps a changed
+ * GPA range is composed again (unmapped whole, mapped from the new view).
+ * One pass over the extents per changed range: memory commits are rare.
+ */
+static void on_memory_diff(struct viommu_memory_listener *ml, struct viommu_as *as, const struct viommu_mr_diff *d,
+			   size_t n)
+{
+	struct viommu_iommu_host *c = vi_container_of(ml, struct viommu_iommu_host, ml);
+
+	(void)as;
+	if (c->ml_quiet)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct viommu_iommu_xlat x;
+		uint64_t addr = 0;
+
+		if (!d[i].changed)
+			continue;
+		while (vi_iommu_extent_from(c->ias, addr, &x)) {
+			uint64_t out_last = x.out + (x.last - x.first);
+
+			if (x.out <= d[i].last && d[i].first <= out_last) {
+				uint64_t bytes = unmap_range(c, x.first, x.last);
+
+				if (bytes) {
+					c->st.windows++;
+					c->st.window_bytes += bytes;
+				}
+				map_range(c, x.first, x.last, x.out, x.perm);
+			}
+			if (x.last == UINT64_MAX)
+				break;
+			addr = x.last + 1;
+		}
+	}
+}
+
 VIOMMU_API struct viommu_iommu_host *viommu_iommu_host_new(struct viommu_iommu_as *ias, struct viommu_as *sys,
 							   struct viommu_host *h,
 							   const struct viommu_iommu_host_opts *opts)
@@ -234,6 +277,16 @@ VIOMMU_API struct viommu_iommu_host *viommu_iommu_host_new(struct viommu_iommu_a
 		free(c);
 		return vi_null(-r);
 	}
+	if (c->opts.memory) {
+		c->ml = (struct viommu_memory_listener){ .size = sizeof(c->ml), .as = sys, .diff = on_memory_diff };
+		c->ml_quiet = true;	/* the replay: already composed above */
+		r = viommu_memory_listener_register(c->opts.memory, &c->ml);
+		c->ml_quiet = false;
+		if (r) {
+			viommu_iommu_host_free(c, true);
+			return vi_null(-r);
+		}
+	}
 	return c;
 }
 
@@ -242,6 +295,10 @@ VIOMMU_API void viommu_iommu_host_free(struct viommu_iommu_host *c, bool unmap)
 	if (!c)
 		return;
 	viommu_iommu_listener_unregister(c->ias, &c->l);
+	if (c->opts.memory && c->ml.size) {
+		c->ml_quiet = true;
+		viommu_memory_listener_unregister(c->opts.memory, &c->ml);
+	}
 	struct viommu_range_entry lo, hi;
 
 	if (unmap && viommu_rangemap_first(c->maps, &lo) && viommu_rangemap_last(c->maps, &hi))

@@ -29,6 +29,7 @@
 #include <viommu/iommu.h>
 #include <viommu/rangemap.h>
 
+#include "iommu/iommu_int.h"
 #include "util/compiler.h"
 
 #define PERM_MASK (VIOMMU_IOMMU_PERM_READ | VIOMMU_IOMMU_PERM_WRITE)
@@ -814,6 +815,16 @@ VIOMMU_API bool viommu_iommu_lookup(const struct viommu_iommu_as *as, uint64_t a
 		return false;
 	if (out)
 		*out = dec(&e);
+	return true;
+}
+
+bool vi_iommu_extent_from(const struct viommu_iommu_as *as, uint64_t addr, struct viommu_iommu_xlat *out)
+{
+	struct viommu_range_entry e;
+
+	if (!viommu_rangemap_find_overlap(as->shadow, addr, UINT64_MAX, &e))
+		return false;
+	*out = dec(&e);
 	return true;
 }
 

@@ -37,7 +37,7 @@ static struct viommu_rangemap *leaves;
 static bool dirty[NP];
 static int hostile;		/* 0 none, 1 error, 2 overlap, 3 misaligned */
 static unsigned delivered;
-static bool unmapping_all;	/* UNMAPs then do not reflect the guest */
+static bool unmapping_all;	/* events then do not reflect the guest model */
 
 struct lst {
 	struct viommu_iommu_listener l;
@@ -63,11 +63,21 @@ static unsigned gview(size_t p, uint64_t *out)
 	return (unsigned)(e.value & 3);
 }
 
+/* A raw view decoded from the input: reported verbatim (hostile == 4). */
+#define RAW_MAX 8
+static struct { uint64_t first, last, out; unsigned perm; } raw[RAW_MAX];
+static unsigned nraw;
+
 static int read_view(void *ctx, uint64_t first, uint64_t last, struct viommu_iommu_view *v)
 {
 	struct viommu_rangemap_iter it;
 
 	(void)ctx;
+	if (hostile == 4) {
+		for (unsigned i = 0; i < nraw; i++)
+			viommu_iommu_view_add(v, raw[i].first, raw[i].last, raw[i].out, raw[i].perm);
+		return 0;
+	}
 	if (hostile == 1)
 		return -EIO;
 	if (hostile == 3)
@@ -157,7 +167,7 @@ static void notify(struct viommu_iommu_listener *l, const struct viommu_iommu_ev
 		for (size_t p = p0; p <= p1; p++) {
 			uint64_t o;
 
-			if (!s->perm[p])
+			if (!s->perm[p] && !unmapping_all)
 				FZ_CHECK(gview(p, &o) == 0);
 			if (s->perm[p] != keep_perm[p] || s->out[p] != keep_out[p])
 				changed = true;
@@ -238,7 +248,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t p = a % NP, blk = p / BIGP * BIGP;
 		uint64_t iova = base + p * PG;
 
-		switch (op % 10) {
+		/* op % 10 == 9 is a raw view only with bit 7 set; otherwise a page change. */
+		switch (op % 10 == 9 && !(op & 0x80) ? 10 : op % 10) {
 		case 0:
 			if (!viommu_rangemap_find(leaves, iova, NULL))
 				gmap(p, 1, out_of(b, 1), 1 + b % 3);
@@ -326,6 +337,65 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FZ_CHECK(viommu_iommu_deviotlb_unmap(as, iova, base + (b % NP) * PG) ==
 				 (iova <= base + (b % NP) * PG ? 0 : -EINVAL));
 			break;
+		case 9: { /* (op & 0x80 set) a raw view straight from the input bytes */
+			size_t q = b % NP, lo = p < q ? p : q, hi = p < q ? q : p;
+			uint64_t rf = base + lo * PG, rl = base + hi * PG + PG - 1;
+			bool valid = true;
+			uint64_t prev = 0;
+			uint64_t ext_before[NLS];
+
+			nraw = 1 + (op >> 4) % RAW_MAX;
+			for (unsigned i = 0; i < nraw; i++) {
+				/* Mostly page-aligned small coordinates, sometimes off by a little. */
+				uint8_t x = fz_u8(&in), y = fz_u8(&in), w = fz_u8(&in);
+
+				raw[i].first = base + (x % NP) * PG + ((w & 0x80) ? 0x800 : 0);
+				raw[i].last = raw[i].first + (1 + y % 8) * PG - ((w & 0x40) ? 2 : 1);
+				raw[i].out = base + (w % (2 * NP)) * PG + ((w & 0x20) && (y & 1) ? 0x10 : 0);
+				raw[i].perm = (y >> 3) % 5;	/* 4: an unknown bit */
+				/* The trivially correct predicate of view_add. */
+				if (raw[i].first > raw[i].last || (raw[i].first & 0xfff) || ((raw[i].last + 1) & 0xfff) ||
+				    (raw[i].out & 0xfff) || raw[i].perm > 3 || raw[i].last - raw[i].first > UINT64_MAX - raw[i].out ||
+				    (i && raw[i].first <= prev))
+					valid = false;
+				prev = raw[i].last;
+			}
+			for (int i = 0; i < NLS; i++)
+				ext_before[i] = viommu_rangemap_count(L[i].ext);
+			hostile = 4;
+			delivered = 0;
+			unmapping_all = true;
+			int r = viommu_iommu_sync(as, rf, rl);
+
+			unmapping_all = false;
+			hostile = 0;
+			FZ_CHECK(valid ? r >= 0 : r == -EINVAL);
+			if (!valid) {
+				FZ_CHECK(delivered == 0);
+				for (int i = 0; i < NLS; i++)
+					FZ_CHECK(viommu_rangemap_count(L[i].ext) == ext_before[i]);
+				break;
+			}
+			/* The shadow over the range is exactly the raw view (window removed). */
+			for (size_t pg = lo; pg <= hi; pg++) {
+				uint64_t pa = base + pg * PG, po = 0;
+				unsigned want = 0;
+				struct viommu_iommu_xlat x;
+
+				for (unsigned i = 0; i < nraw; i++)
+					if (raw[i].perm && pa >= raw[i].first && pa <= raw[i].last) {
+						po = raw[i].out + (pa - raw[i].first);
+						want = in_w(pa) || in_w(po) ? 0 : raw[i].perm;
+					}
+				bool have = viommu_iommu_lookup(as, pa, &x);
+
+				FZ_CHECK(have == (want != 0));
+				FZ_CHECK(!have || (x.perm == want && x.out + (pa - x.first) == po));
+				/* The guest model no longer describes these pages. */
+				dirty[pg] = true;
+			}
+			break;
+		}
 		case 8: { /* unmap_all over a range: copies lose exactly those extents */
 			size_t q = b % NP, lo = p < q ? p : q, hi = p < q ? q : p;
 

@@ -209,7 +209,10 @@ struct viommu_iommu_as_opts {
 
 /* A new IOMMU address space with an empty shadow; NULL with errno EINVAL or ENOMEM. */
 VIOMMU_API struct viommu_iommu_as *viommu_iommu_as_new(const struct viommu_iommu_as_opts *opts);
-/* Free (listeners are dropped without events). NULL is allowed. */
+/*
+ * Free (listeners are dropped without events; a host connector on it must be
+ * freed first). NULL is allowed.
+ */
 VIOMMU_API void viommu_iommu_as_free(struct viommu_iommu_as *as);
 
 /*

@@ -15,6 +15,7 @@
 #ifndef VIOMMU_TEST_H
 #define VIOMMU_TEST_H
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -1,0 +1,151 @@
+# Helpers for run.sh (sourced). Everything fetched or built goes to $cache.
+# shellcheck shell=bash
+
+VM_QEMU=${VIOMMU_VM_QEMU:-qemu-system-x86_64}
+VM_TIMEOUT=${VIOMMU_VM_TIMEOUT:-240}
+# vfio_iommu_type1's mapping limit in the guest: small, so ENOSPC is reached
+# quickly (semantics.md §3.1); the guest programs read it from the kernel.
+VM_DMA_LIMIT=${VIOMMU_VM_DMA_LIMIT:-100}
+
+vm_log() { echo "check-vm: $*" >&2; }
+
+apt_ready=0
+vm_apt_install() {
+	[ "$(id -u)" = 0 ] || { vm_log "need root to install $*"; return 1; }
+	if [ $apt_ready = 0 ]; then
+		apt-get update -q >/dev/null || return 1
+		apt_ready=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null
+}
+
+# QEMU, cpio, depmod/modprobe, gzip, and a static libc for the guest programs.
+vm_ensure_tools() {
+	local need=()
+	command -v "$VM_QEMU" >/dev/null || need+=(qemu-system-x86)
+	command -v cpio >/dev/null || need+=(cpio)
+	command -v depmod >/dev/null || need+=(kmod)
+	command -v gzip >/dev/null || need+=(gzip)
+	[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need+=(libc6-dev)
+	if [ ${#need[@]} -gt 0 ]; then
+		vm_log "installing ${need[*]}"
+		vm_apt_install "${need[@]}" || { vm_log "SKIP: cannot install ${need[*]}"; return 1; }
+	fi
+	command -v "$VM_QEMU" >/dev/null || { vm_log "SKIP: no $VM_QEMU"; return 1; }
+}
+
+# Fetch a Debian package into the cache and extract it; print the directory.
+vm_fetch_deb() {
+	local pkg=$1 dir=$cache/pkg/$1
+	if [ ! -f "$dir/.done" ]; then
+		mkdir -p "$cache/debs" && rm -rf "$dir" && mkdir -p "$dir"
+		(cd "$cache/debs" && rm -f "${pkg}"_*.deb && apt-get download "$pkg" >/dev/null 2>&1) ||
+			{ [ $apt_ready = 1 ] || { apt-get update -q >/dev/null && apt_ready=1; } &&
+			  (cd "$cache/debs" && apt-get download "$pkg" >/dev/null 2>&1); } || return 1
+		dpkg-deb -x "$cache/debs/${pkg}"_*.deb "$dir" && touch "$dir/.done" || return 1
+	fi
+	echo "$dir"
+}
+
+vm_busybox() {
+	local d
+	d=$(vm_fetch_deb busybox-static) || return 1
+	echo "$d/bin/busybox"
+}
+
+# Debian's stock kernel (what users' hosts run): print a directory holding
+# vmlinuz and lib/modules/KVER with a modules.dep.
+vm_stock_kernel() {
+	local pkg dir kver
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$pkg" ]; then
+		vm_apt_install apt-utils >/dev/null 2>&1 || true
+		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
+	[ -n "$pkg" ] || return 1
+	dir=$(vm_fetch_deb "$pkg") || return 1
+	kver=$(ls "$dir/lib/modules" | head -n1)
+	[ -f "$dir/lib/modules/$kver/modules.dep" ] || depmod -b "$dir" "$kver" || return 1
+	ln -sf "boot/vmlinuz-$kver" "$dir/vmlinuz"
+	echo "$dir"
+}
+
+# The kernel with iommufd and the VFIO device cdev, built from Debian's
+# linux-source (test-vm.md); see kernel.sh. Cached by its configuration.
+vm_iommufd_kernel() {
+	"$here/kernel.sh" "$cache"
+}
+
+# Build every tests/vm/guest/*.c statically against the library.
+vm_build_guest_programs() {
+	local build=$1 out=$2 lib=$1/libviommu.a src name
+	[ -f "$lib" ] || { vm_log "no $lib: build first (make all)"; return 1; }
+	mkdir -p "$out"
+	for src in "$here"/guest/*.c; do
+		name=$(basename "$src" .c)
+		gcc -static -O2 -g -std=gnu11 -Wall -Wextra -Werror -I"$top/include" -I"$top/src" -I"$top/tests" \
+		    -o "$out/$name" "$src" "$lib" -lpthread || return 1
+	done
+}
+
+# Make the initramfs for one kernel directory; print its path.
+vm_initramfs() {
+	local kdir=$1 work=$2 tag=$3 root kver busybox m
+	root=$work/root-$tag
+	rm -rf "$root" && mkdir -p "$root"/{bin,sbin,proc,sys,dev,lib/modules,tmp}
+	busybox=$(vm_busybox) || return 1
+	cp "$busybox" "$root/bin/busybox"
+	for a in $("$busybox" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
+	done
+	cp "$here/init.sh" "$root/init" && chmod +x "$root/init"
+	: > "$root/modules.list"
+	if [ -d "$kdir/lib/modules" ]; then
+		kver=$(ls "$kdir/lib/modules" | head -n1)
+		for mod in vfio_iommu_type1 vfio_pci; do
+			modprobe -d "$kdir" -S "$kver" --show-depends "$mod" 2>/dev/null
+		done | awk '$1 == "insmod" && !seen[$2]++ {print $2}' | while read -r m; do
+			local name
+			name=$(basename "$m")
+			m=${m#"$kdir"}		# modprobe -d prints paths below the root
+			case $name in
+			*.ko.xz) xz -dc "$kdir$m" > "$root/lib/modules/${name%.xz}"; name=${name%.xz} ;;
+			*.ko.zst) zstd -qdc "$kdir$m" > "$root/lib/modules/${name%.zst}"; name=${name%.zst} ;;
+			*) cp "$kdir$m" "$root/lib/modules/$name" ;;
+			esac || return 1
+			# insmod does not read module parameters from the kernel command line
+			case $name in
+			vfio_iommu_type1.ko) echo "/lib/modules/$name dma_entry_limit=$VM_DMA_LIMIT" ;;
+			*) echo "/lib/modules/$name" ;;
+			esac >> "$root/modules.list"
+		done
+	fi
+	cp "$work"/bin/* "$root/bin/"
+	: > "$root/tests.list"
+	for p in "$work"/bin/*; do echo "$(basename "$p") $tag" >> "$root/tests.list"; done
+	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd-$tag.gz" || return 1
+	echo "$work/initrd-$tag.gz"
+}
+
+# Boot the guest and judge its console: every program must exit 0 and end
+# with "N passed, 0 failed"; the guest must reach "done".
+vm_boot_and_check() {
+	local tag=$1 kdir=$2 work=$3 initrd log start rc=0 prog
+	initrd=$(vm_initramfs "$kdir" "$work" "$tag") || return 1
+	log=$work/console-$tag.log
+	start=$(date +%s)
+	timeout --foreground -k 5 "$VM_TIMEOUT" "$VM_QEMU" -machine q35,accel=tcg -cpu max -m 512 -smp 1 \
+		-device intel-iommu,intremap=on,caching-mode=on -device edu \
+		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=4 vfio_iommu_type1.dma_entry_limit=$VM_DMA_LIMIT" \
+		-nographic -nodefaults -serial stdio -monitor none -no-reboot </dev/null > "$log" 2>&1 || true
+	vm_log "$tag kernel: guest ran $(( $(date +%s) - start )) s"
+	sed -n 's/\r$//; /^VIOMMU-VM:/p; /^ok /p; /^FAIL/p; /^case /p; /passed, .* failed/p; /^SKIP/p; /DMAR/p' "$log" \
+		| sed "s/^/[$tag] /"
+	grep -q "^VIOMMU-VM: done" "$log" || { vm_log "$tag: the guest did not finish (see $log)"; rc=1; }
+	while read -r prog _; do
+		grep -q "^VIOMMU-VM: exit $prog 0" "$log" || { vm_log "$tag: $prog failed"; rc=1; }
+	done < "$work/root-$tag/tests.list"
+	[ $rc = 0 ] || { vm_log "$tag: console log follows"; tail -n 60 "$log" >&2; }
+	return $rc
+}

@@ -673,6 +673,28 @@ static void test_options(void)
 		T_EQ(viommu_host_map(h, M2, M2, VA, RW), 0);
 		viommu_host_free(h);
 	}
+	/* more usable ranges than the caps struct holds */
+	{
+		struct viommu_host_iova_range many[40], out[40];
+		struct viommu_host_caps c = { .sz = sizeof(c) };
+		struct viommu_host_sim_opts p = { .sz = sizeof(p), .ranges = many, .nranges = 40 };
+		struct viommu_host *h;
+		uint32_t num = 40;
+
+		for (int i = 0; i < 40; i++)
+			many[i] = (struct viommu_host_iova_range){ (uint64_t)i * 2 * M2, (uint64_t)i * 2 * M2 + M2 - 1 };
+		h = viommu_host_sim_new(&p);
+		T_EQ(viommu_host_get_caps(h, &c), 0);
+		T_EQ(c.nranges, VIOMMU_HOST_CAPS_MAX_RANGES);
+		T_OK(c.flags & VIOMMU_HOST_CAP_RANGES_TRUNCATED);
+		T_EQ_U64(c.ranges[31].first, 62 * M2);
+		T_EQ(viommu_host_iova_ranges(h, out, &num, NULL), 0);
+		T_EQ(num, 40);
+		T_EQ_U64(out[39].last, 79 * M2 - 1);
+		/* a map across a gap between two ranges touches reserved space */
+		T_EQ(viommu_host_map(h, M2 - K4, 2 * K4, VA, RW), -EINVAL);
+		viommu_host_free(h);
+	}
 	/* not a simulated backend / NULL */
 	T_EQ(viommu_host_map(NULL, 0, K4, 0, RW), -EINVAL);
 	T_EQ(viommu_host_sim_translate(NULL, 0, NULL, NULL), -EINVAL);

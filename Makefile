@@ -6,7 +6,7 @@ CMAKE      ?= cmake
 CTEST      ?= ctest
 PREFIX     ?= /usr/local
 FUZZ_SECONDS ?= 60
-RUN_ARGS   ?= demo
+RUN_ARGS   ?= replay examples/boot.scn --compare-naive
 
 CTEST_ARGS = --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)')
 

@@ -32,7 +32,11 @@ int main(void)
 	return 0;
 }
 C
-check 'cc -o $dest/use $dest/use.c -I$dest/opt/viommu/include -L$libdir -lviommu'
+# a sanitized library needs a sanitized program
+san=
+grep -q '^VIOMMU_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null && san="-fsanitize=address,undefined"
+grep -q '^VIOMMU_TSAN:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null && san="-fsanitize=thread"
+check 'cc $san -o $dest/use $dest/use.c -I$dest/opt/viommu/include -L$libdir -lviommu'
 check '[ "$(LD_LIBRARY_PATH=$libdir $dest/use)" = "$($dest/opt/viommu/bin/viommu --version | cut -d" " -f2) 10" ]'
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Scenario engine: runs a scenario file (docs/scenario.md) through the
+ * memory model, the reconciler and one or more host backends. Used by
+ * `viommu replay`, the tests, the fuzz target and the benchmark. Internal:
+ * the file format is the interface, not these functions.
+ *
+ * Hostile input: every error is a message "FILE:LINE: reason" and an error
+ * return; nothing is printed; loops and sizes are bounded (VI_SCN_MAX_*).
+ */
+#ifndef VI_SCENARIO_H
+#define VI_SCENARIO_H
+
+#include <stdio.h>
+
+#include <viommu/host.h>
+#include <viommu/reconcile.h>
+
+#define VI_SCN_MAX_REGIONS 100000
+#define VI_SCN_MAX_BACKENDS 8
+#define VI_SCN_MAX_STEPS 10000000ull	/* lines executed, repeats included */
+#define VI_SCN_MAX_DEPTH 8		/* nested repeat blocks */
+#define VI_SCN_MAX_LINE 1024
+
+/* One commit as the replay report shows it (deltas over the commit, all backends). */
+struct vi_scn_commit {
+	uint64_t index;			/* 1 for the first commit */
+	unsigned line;			/* the line that ended it */
+	uint64_t map_ops, unmap_ops, windows, window_bytes, reports;
+	uint64_t mappings;		/* held now by the first backend */
+};
+
+struct vi_scn_opts {
+	/* Backend of the run ("sim:type1v2", "sim:type1v1", "sim:iommufd",
+	 * "vfio:GROUP", "iommufd[:CDEV]"); NULL: the file's `backend` line, or
+	 * sim:type1v2. */
+	const char *backend;
+	/* Policy override (-1: the file's `policy` line, or minimal). */
+	int policy;
+	/* Called after each commit that changed the view (may be NULL). */
+	void (*on_commit)(void *ctx, const struct vi_scn_commit *c);
+	/* Lines executed at most (0: VI_SCN_MAX_STEPS). */
+	uint64_t max_steps;
+	/* Refuse real backends (tests and fuzzing stay hermetic). */
+	bool sim_only;
+	/* Called for each reconciler report (may be NULL). */
+	void (*on_report)(void *ctx, unsigned line, const struct viommu_recon_report *r);
+	void *ctx;
+};
+
+struct vi_scn_result {
+	uint64_t commits;
+	uint64_t lines;			/* lines executed */
+	uint64_t checks, checks_failed;	/* `check` lines and automatic checks after commits */
+	uint64_t checks_mismatch;	/* failed checks where the host differs from the record (-EIO) */
+	uint64_t expects, expects_failed;
+	struct viommu_recon_stats stats;	/* all backends */
+	uint64_t budget_total;		/* first backend's mapping limit (UINT64_MAX: none) */
+	uint64_t max_mappings;		/* the most the first backend held */
+	char backend[64];		/* the first backend's spec */
+	int policy;
+	double seconds;			/* time in the engine, backends included */
+	char first_failure[256];	/* "FILE:LINE: ..." of the first failed expect/check */
+};
+
+/*
+ * Run @len bytes of scenario text named @name. Returns 0 when the scenario
+ * ran to its end (expectations may still have failed: see @res), or a
+ * negative errno with "NAME:LINE: reason" in @err: -EINVAL for a malformed
+ * file, -E2BIG for a limit, or the error of a backend that could not be
+ * opened.
+ */
+int vi_scn_run(const char *text, size_t len, const char *name, const struct vi_scn_opts *opts,
+	       struct vi_scn_result *res, char *err, size_t errlen);
+
+#endif

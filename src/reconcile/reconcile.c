@@ -40,6 +40,7 @@ struct recon_backend {
 	uint32_t nranges;		/* usable IOVA ranges, ascending */
 	struct viommu_host_iova_range ranges[VIOMMU_HOST_CAPS_MAX_RANGES];
 	struct viommu_recon_stats st;
+	bool full;			/* the backend said ENOSPC in this work range: stop asking */
 	struct recon_backend *next;
 };
 
@@ -202,6 +203,8 @@ static int host_map(struct viommu_recon *r, struct recon_backend *b, uint64_t fi
 	b->st.map_ops++;
 	rc = viommu_host_map(b->h, first, len, vaddr, prot);
 	if (rc) {
+		if (rc == -ENOSPC)
+			b->full = true;
 		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, s, false);
 		return rc;
 	}
@@ -279,6 +282,14 @@ static void flush_pending(struct viommu_recon *r, struct recon_backend *b, struc
 	 */
 	for (;;) {
 		uint64_t last = p->last, bd;
+		if (b->full) {
+			/*
+			 * The backend is out of mappings: one report for the rest
+			 * of the run instead of a failing call per extent.
+			 */
+			report(r, VIOMMU_RECON_ERR_BACKEND, -ENOSPC, first, p->last, b, s, false);
+			return;
+		}
 		if (g && (first | (g - 1)) < last)
 			last = first | (g - 1);
 		if (!r->opts.coalesce && (bd = next_boundary(r, b->page - 1, first, last)))
@@ -474,6 +485,7 @@ static void reconcile(struct viommu_recon *r, struct recon_backend *b, const str
 
 	const uint64_t pm = b->page - 1;
 
+	b->full = false;
 	while (i < n) {
 		/*
 		 * Work in whole pages: a changed range may end inside a page whose
@@ -528,6 +540,7 @@ static void reconcile(struct viommu_recon *r, struct recon_backend *b, const str
 			uint64_t keep = unchanged_bytes(r, stale[k].first, stale[k].last, stale[k].value);
 			if (host_unmap(r, b, stale[k].first, stale[k].last))
 				continue;
+			b->full = false;	/* an unmap made room */
 			if (keep) {
 				b->st.windows++;
 				b->st.window_bytes += keep;

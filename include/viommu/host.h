@@ -199,10 +199,22 @@ VIOMMU_API int viommu_host_sim_inject(struct viommu_host *h, uint64_t nth, int e
 
 /*
  * What @iova translates to: *vaddr (the user address the kernel would pin)
- * and *prot. 0, or -ENOENT if nothing maps @iova; -EINVAL if not simulated.
+ * and *prot, by a walk of the simulator's page table. 0, or -ENOENT if
+ * nothing maps @iova; -EINVAL if not simulated; -EIO if the page table
+ * disagrees with the mapping record (an internal error).
  */
 VIOMMU_API int viommu_host_sim_translate(struct viommu_host *h, uint64_t iova, uint64_t *vaddr,
 					 unsigned *prot);
+
+struct viommu_pgtable;
+
+/*
+ * The VT-d second-stage page table (include/viommu/pgtable.h) the simulator
+ * installs its mappings in, user address as output address; for read-only
+ * use (viommu_pgtable_lookup, viommu_pgtable_for_each, or a walk from its
+ * root) while no map/unmap runs. NULL with errno EINVAL if not simulated.
+ */
+VIOMMU_API const struct viommu_pgtable *viommu_host_sim_pgtable(struct viommu_host *h);
 
 /* One current mapping (a type1 vfio_dma or an iommufd area). */
 struct viommu_host_mapping {

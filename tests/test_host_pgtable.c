@@ -71,5 +71,25 @@ int main(void)
 	}
 	T_OK(viommu_host_sim_pgtable(NULL) == NULL);
 	viommu_host_free(h);
+
+	/* ARM LPAE stage 2 instead of VT-d: same answers from a different walker */
+	{
+		struct viommu_host_sim_opts o = { .sz = sizeof(o), .semantics = VIOMMU_HOST_IOMMUFD,
+						  .pt_format = VIOMMU_PT_ARM_S2 };
+
+		h = viommu_host_sim_new(&o);
+		T_OK(h != NULL);
+		pt = viommu_host_sim_pgtable(h);
+		T_EQ(viommu_host_map(h, 2 * M2, M2, VA + M2, 3), 0);
+		T_EQ(viommu_pgtable_lookup(pt, 2 * M2 + 0x10, &m), 0);
+		T_EQ_U64(m.size, M2);
+		T_EQ(viommu_host_sim_translate(h, 2 * M2 + 0x10, &va, &prot), 0);
+		T_EQ_U64(va, VA + M2 + 0x10);
+		T_EQ(prot, 3);
+		viommu_host_free(h);
+		o.pt_format = 99;
+		errno = 0;
+		T_OK(viommu_host_sim_new(&o) == NULL && errno == EINVAL);
+	}
 	return t_done();
 }

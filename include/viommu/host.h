@@ -177,6 +177,11 @@ struct viommu_host_sim_opts {
 	int fail_errno;
 	/* Timeline entries kept (oldest dropped first); default 4096. */
 	uint32_t timeline_capacity;
+	/* Format of the page table the mappings are installed in, an enum
+	 * viommu_pt_format value (include/viommu/pgtable.h): 0 = VT-d
+	 * second stage (5 levels, 52-bit output); ARM stage 1 or 2 use a 4K
+	 * granule with 48-bit input and output. */
+	unsigned pt_format;
 };
 
 /* The x86 VT-d default usable ranges, for callers building their own list. */

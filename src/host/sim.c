@@ -7,8 +7,8 @@
  * Mappings live in the project range map: [iova, last] -> index of a record
  * holding vaddr and prot. The record array is a free-listed pool so a map
  * costs no malloc in the steady state. Each mapping is also installed in a
- * real VT-d second-stage page table (5 levels, 52-bit output, the
- * simulator's page sizes) with the user address as the output address, and
+ * real page table — VT-d second stage by default (5 levels, 52-bit output,
+ * the simulator's page sizes), ARM LPAE stage 1/2 on request — with the user address as the output address, and
  * viommu_host_sim_translate() answers by a walk of that table. A mapping the
  * table cannot hold (IOVA beyond 57 bits, user address beyond 52 bits, or
  * pages smaller than 4K), or that would need more than 2^18 leaves (1 GiB of
@@ -732,6 +732,15 @@ struct viommu_host *viommu_host_sim_new(const struct viommu_host_sim_opts *uopts
 			.pgsize_bitmap = (o.pgsize_bitmap & VI_SIM_DEFAULT_PGSIZES) | 0x1000,
 		};
 
+		if (o.pt_format == VIOMMU_PT_ARM_S1 || o.pt_format == VIOMMU_PT_ARM_S2) {
+			po.format = o.pt_format;
+			po.levels = 0;
+			po.ias = 48;
+			po.oas = 48;
+		} else if (o.pt_format && o.pt_format != VIOMMU_PT_VTD_SL) {
+			sim_free(&s->base);
+			return vi_null(EINVAL);
+		}
 		s->pt = viommu_pgtable_new(&po);
 	}
 	ret = (!s->tl || !s->map || !s->pt) ? -ENOMEM : sim_set_ranges(s, o.ranges, o.nranges);

@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	cap = data[0] % 8;
 	/* an exact-size heap copy so ASan sees any overrun */
-	copy = malloc(size - 1 ? size - 1 : 1);
+	copy = calloc(1, size - 1 ? size - 1 : 1);
 	FZ_CHECK(copy != NULL);
 	memcpy(copy, data + 1, size - 1);
 	ret = vi_vfio_parse_info(copy, size - 1, &info, r, cap);

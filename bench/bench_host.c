@@ -26,35 +26,11 @@
 #include <viommu/pgtable.h>
 #include <viommu/rangemap.h>
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
+#include "bench.h"
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
-static uint64_t rng_state = 0xb0057;
 
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void shuffle(uint64_t *a, size_t n)
-{
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(rng() % (i + 1));
-		uint64_t t = a[i];
-
-		a[i] = a[j];
-		a[j] = t;
-	}
-}
 
 static uint64_t sink;
 
@@ -67,8 +43,8 @@ static void run(size_t n, int rounds, enum viommu_host_semantics sem, const char
 	/* 4K mappings one page apart (a hole between each), shuffled */
 	for (size_t i = 0; i < n; i++)
 		map_order[i] = unmap_order[i] = 0x100000 + (uint64_t)i * 0x2000;
-	shuffle(map_order, n);
-	shuffle(unmap_order, n);
+	bench_shuffle(map_order, n);
+	bench_shuffle(unmap_order, n);
 
 	/* round -1 warms the allocator and the caches and is not counted */
 	for (int r = -1; r < rounds; r++) {
@@ -82,33 +58,33 @@ static void run(size_t n, int rounds, enum viommu_host_semantics sem, const char
 		struct viommu_pgtable *pt = viommu_pgtable_new(&po);
 		uint64_t t0, b;
 
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (size_t i = 0; i < n; i++)
 			sink += (uint64_t)viommu_host_map(h, map_order[i], 0x1000, 0x7f0000000000 + map_order[i], 3);
-		d = now_ns() - t0;
+		d = bench_now_ns() - t0;
 		t_map = d < t_map ? d : t_map;
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (size_t i = 0; i < n; i++) {
 			sink += (uint64_t)viommu_host_unmap(h, unmap_order[i], 0x1000, &b);
 			sink += b;
 		}
-		d = now_ns() - t0;
+		d = bench_now_ns() - t0;
 		t_unmap = d < t_unmap ? d : t_unmap;
 
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (size_t i = 0; i < n; i++) {
 			sink += (uint64_t)viommu_rangemap_insert(m, map_order[i], map_order[i] + 0xfff, i);
 			sink += (uint64_t)viommu_pgtable_map(pt, map_order[i], 0x7f0000000000 + map_order[i], 0x1000, 3,
 							      NULL);
 		}
-		d = now_ns() - t0;
+		d = bench_now_ns() - t0;
 		t_ins = d < t_ins ? d : t_ins;
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (size_t i = 0; i < n; i++) {
 			sink += (uint64_t)viommu_rangemap_remove(m, unmap_order[i], unmap_order[i] + 0xfff, NULL);
 			sink += (uint64_t)viommu_pgtable_unmap(pt, unmap_order[i], 0x1000, &b);
 		}
-		d = now_ns() - t0;
+		d = bench_now_ns() - t0;
 		t_rem = d < t_rem ? d : t_rem;
 		viommu_host_free(h);
 		viommu_rangemap_free(m);
@@ -141,6 +117,7 @@ int main(int argc, char **argv)
 
 	if (rounds < 1)
 		rounds = 1;
+	bench_seed(0xb0057);
 	printf("seed 0xb0057 rounds %d sizes 10000 60000\n", rounds);
 	run(10000, rounds, VIOMMU_HOST_TYPE1V2, "type1v2");
 	run(60000, rounds, VIOMMU_HOST_TYPE1V2, "type1v2");

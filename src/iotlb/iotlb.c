@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 /*
- * The IOTLB (include/viommu/iotlb.h): preallocated entry and context pools,
- * hash chains for the lock-free lookup path, one range map per (source,
- * domain) for range invalidation, CLOCK replacement, and a sequence lock
- * that lets lookups run without taking or writing any shared lock.
+ * The IOTLB (include/viommu/iotlb.h): entries stored inline in an
+ * open-addressing table (linear probing, at most half full), a context pool,
+ * one range map per (source, domain) for range invalidation, CLOCK
+ * replacement, and a sequence lock that lets lookups run without taking or
+ * writing any shared lock.
  *
  * Lookup path (readers): seq -> context hash (source, domain) -> the set of
- * leaf sizes present in that context -> one entry-hash probe per size ->
- * seq re-check. Everything a reader touches lives in arrays allocated once
+ * leaf sizes present in that context -> one table probe per size (usually
+ * one cache line: the entry is in the table, not behind a pointer) -> seq
+ * re-check. Everything a reader touches lives in arrays allocated once
  * at creation and never freed before viommu_iotlb_free(), so a reader that
  * races with a writer reads stale but in-bounds data, and the sequence
  * check makes it retry. All fields a reader reads are accessed with relaxed
@@ -56,19 +58,20 @@
 #endif
 
 /*
- * One cached leaf. Reader-visible fields (everything but @live) are written
- * with ST() under the writer lock; @ref is also written by readers. A free
- * slot has ctx == NIL and is chained through @hnext on the free list.
+ * One cell of the entry table: a cached leaf, or empty (ctx == NIL). The
+ * key is (ctx, order, iova); source and domain are the context's. Fields
+ * are written with ST() under the writer lock; @ref is also written by
+ * readers. Invariant (linear probing): between a live cell's home bucket
+ * and the cell there is no empty cell, which deletion keeps by shifting
+ * later cells back (and updating their index in their context's map).
  */
-struct iotlb_slot {
+struct iotlb_cell {
 	uint64_t iova, output;
-	uint32_t source, domain;
-	uint32_t ctx;		/* owning context index, NIL when free */
-	uint32_t hnext;		/* entry-hash chain, or free list */
+	uint32_t ctx;		/* owning context index, NIL when empty */
 	uint8_t order, perm;
 	uint8_t ref;		/* CLOCK referenced bit: set by hits, cleared by the hand */
-	uint8_t live;		/* writer-only copy of ctx != NIL */
-};
+	uint8_t pad;
+} __attribute__((aligned(32)));	/* two cells per cache line, never straddling */
 
 /*
  * The reader-visible part of a (source, domain) context. @orders has bit o
@@ -84,7 +87,7 @@ struct iotlb_ctx {
 
 /*
  * The writer-only part of a live context, allocated with it. @map holds
- * each entry's [iova, iova + size - 1] -> slot index; entries of one
+ * each entry's [iova, iova + size - 1] -> cell index; entries of one
  * context are disjoint (insert removes overlaps). The d/s/a links chain the
  * context into the by-domain and by-source hash buckets and the list of all
  * live contexts.
@@ -106,10 +109,9 @@ struct iotlb_stripe {
  * (writer-only) except the stripes, updated with atomic adds by readers.
  */
 struct viommu_iotlb {
-	uint32_t cap, bmask;
-	struct iotlb_slot *slot;	/* [cap] */
+	uint32_t cap, bmask, tmask;
+	struct iotlb_cell *cell;	/* [tmask + 1] >= 2 * cap: the entries */
 	struct iotlb_ctx *ctx;		/* [cap] */
-	uint32_t *ehead;		/* [bmask + 1] entry-hash buckets */
 	uint32_t *chead;		/* [bmask + 1] context-hash buckets */
 	viommu_iotlb_evict_fn on_evict;
 	void *evict_ctx;
@@ -120,8 +122,8 @@ struct viommu_iotlb {
 	struct iotlb_ctxw **cw;		/* [cap], NULL when the context is free */
 	uint32_t *dhead, *shead;	/* [bmask + 1] by-domain / by-source buckets */
 	uint32_t all_head;
-	uint32_t free_slot, free_ctx;
-	uint32_t hand;			/* CLOCK hand over slot indices */
+	uint32_t free_ctx;
+	uint32_t hand;			/* CLOCK hand over cell indices */
 	uint32_t used;
 	uint64_t inserts, evictions, replaced, invalidated, invalidations;
 
@@ -152,7 +154,7 @@ static inline uint32_t ctx_bucket(const struct viommu_iotlb *c, uint32_t source,
 
 static inline uint32_t ent_bucket(const struct viommu_iotlb *c, uint32_t ci, unsigned order, uint64_t iova)
 {
-	return mix((iova >> order) * 0x9e3779b97f4a7c15ull + ((uint64_t)ci << 6 | order)) & c->bmask;
+	return mix((iova >> order) * 0x9e3779b97f4a7c15ull + ((uint64_t)ci << 6 | order)) & c->tmask;
 }
 
 static inline uint32_t key_bucket(const struct viommu_iotlb *c, uint32_t key)
@@ -201,21 +203,23 @@ VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uin
 				uint64_t base = iova & ~vi_mask(o);
 
 				orders &= orders - 1;
-				steps = 0;
-				for (uint32_t i = LD(c->ehead[ent_bucket(c, ci, o, base)]);
-				     i < c->cap && steps++ <= c->cap; i = LD(c->slot[i].hnext)) {
-					const struct iotlb_slot *s = &c->slot[i];
+				for (uint32_t j = ent_bucket(c, ci, o, base), n = 0; n <= c->tmask;
+				     j = (j + 1) & c->tmask, n++) {
+					const struct iotlb_cell *x = &c->cell[j];
+					uint32_t xc = LD(x->ctx);
 
-					if (LD(s->ctx) == ci && LD(s->iova) == base && LD(s->order) == o) {
+					if (xc == NIL)
+						break;
+					if (xc == ci && LD(x->iova) == base && LD(x->order) == o) {
 						if (out) {
-							out->source = LD(s->source);
-							out->domain = LD(s->domain);
+							out->source = source;
+							out->domain = domain;
 							out->iova = base;
-							out->output = LD(s->output);
+							out->output = LD(x->output);
 							out->order = (uint8_t)o;
-							out->perm = LD(s->perm);
+							out->perm = LD(x->perm);
 						}
-						hit = i;
+						hit = j;
 						break;
 					}
 				}
@@ -231,8 +235,8 @@ VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uin
 		return false;
 	}
 	/* Only write the bit when clear, so a hot entry's line is not bounced. */
-	if (!LD(c->slot[hit].ref))
-		ST(c->slot[hit].ref, 1);
+	if (!LD(c->cell[hit].ref))
+		ST(c->cell[hit].ref, 1);
 	__atomic_add_fetch(&st->hits, 1, __ATOMIC_RELAXED);
 	return true;
 }
@@ -263,7 +267,6 @@ static void chain_unlink(uint32_t *head, uint32_t *(*next_of)(struct viommu_iotl
 	ST(*link, *next_of(c, i));
 }
 
-static uint32_t *slot_next(struct viommu_iotlb *c, uint32_t i) { return &c->slot[i].hnext; }
 static uint32_t *ctx_next(struct viommu_iotlb *c, uint32_t i) { return &c->ctx[i].hnext; }
 
 /* Doubly linked writer-only lists threaded through iotlb_ctxw. */
@@ -342,36 +345,57 @@ static void free_ctx(struct viommu_iotlb *c, uint32_t ci)
 	c->free_ctx = ci;
 }
 
-/*
- * Take slot @i out of the hash and the context's accounting and free it; the
- * caller removes it from the context's range map (or frees the map).
- */
-static void release_slot(struct viommu_iotlb *c, uint32_t i)
+static uint32_t cell_home(const struct viommu_iotlb *c, uint32_t j)
 {
-	struct iotlb_slot *s = &c->slot[i];
-	struct iotlb_ctxw *w = c->cw[s->ctx];
-
-	chain_unlink(&c->ehead[ent_bucket(c, s->ctx, s->order, s->iova)], slot_next, c, i);
-	if (--w->ocount[s->order] == 0)
-		ST(c->ctx[s->ctx].orders, c->ctx[s->ctx].orders & ~(UINT64_C(1) << s->order));
-	w->count--;
-	ST(s->ctx, NIL);
-	ST(s->ref, 0);
-	s->live = 0;
-	ST(s->hnext, c->free_slot);
-	c->free_slot = i;
-	c->used--;
+	const struct iotlb_cell *x = &c->cell[j];
+	return ent_bucket(c, x->ctx, x->order, x->iova);
 }
 
-/* Remove one entry; its context goes too if this was its last entry. */
-static void remove_slot(struct viommu_iotlb *c, uint32_t i)
+/*
+ * Empty cell @j, then shift back every later cell of its probe run that may
+ * move (its home is not cyclically within (hole, cell]), so no lookup ever
+ * stops at the hole before reaching it. Moved cells get their new index in
+ * their context's range map.
+ */
+static void cell_delete(struct viommu_iotlb *c, uint32_t hole)
 {
-	struct iotlb_slot *s = &c->slot[i];
-	uint32_t ci = s->ctx;
+	for (uint32_t j = (hole + 1) & c->tmask;; j = (j + 1) & c->tmask) {
+		struct iotlb_cell *x = &c->cell[j], *h;
+		uint32_t home;
 
-	viommu_rangemap_remove(c->cw[ci]->map, s->iova, s->iova + vi_mask(s->order), NULL);
-	release_slot(c, i);
-	if (!c->cw[ci]->count)
+		if (x->ctx == NIL)
+			break;
+		home = cell_home(c, j);
+		if (hole <= j ? (hole < home && home <= j) : (hole < home || home <= j))
+			continue;
+		h = &c->cell[hole];
+		ST(h->iova, x->iova);
+		ST(h->output, x->output);
+		ST(h->order, x->order);
+		ST(h->perm, x->perm);
+		ST(h->ref, LD(x->ref));
+		ST(h->ctx, x->ctx);
+		viommu_rangemap_set_value(c->cw[x->ctx]->map, x->iova, hole);
+		hole = j;
+	}
+	ST(c->cell[hole].ctx, NIL);
+	ST(c->cell[hole].ref, 0);
+}
+
+/* Remove the entry in cell @j; its context goes too if this was its last entry. */
+static void remove_cell(struct viommu_iotlb *c, uint32_t j)
+{
+	struct iotlb_cell *x = &c->cell[j];
+	uint32_t ci = x->ctx;
+	struct iotlb_ctxw *w = c->cw[ci];
+
+	viommu_rangemap_remove(w->map, x->iova, x->iova + vi_mask(x->order), NULL);
+	if (--w->ocount[x->order] == 0)
+		ST(c->ctx[ci].orders, c->ctx[ci].orders & ~(UINT64_C(1) << x->order));
+	w->count--;
+	c->used--;
+	cell_delete(c, j);
+	if (!w->count)
 		free_ctx(c, ci);
 }
 
@@ -382,7 +406,7 @@ static long remove_overlapping(struct viommu_iotlb *c, uint32_t ci, uint64_t fir
 	long n = 0;
 
 	while (c->cw[ci] && viommu_rangemap_find_overlap(c->cw[ci]->map, first, last, &re)) {
-		remove_slot(c, (uint32_t)re.value);
+		remove_cell(c, (uint32_t)re.value);
 		n++;
 	}
 	return n;
@@ -391,36 +415,28 @@ static long remove_overlapping(struct viommu_iotlb *c, uint32_t ci, uint64_t fir
 /* Remove every entry of context @ci and the context. */
 static long remove_ctx(struct viommu_iotlb *c, uint32_t ci)
 {
-	struct viommu_rangemap_iter it;
-	long n = 0;
-
-	viommu_rangemap_for_each(&it, c->cw[ci]->map, 0, UINT64_MAX) {
-		release_slot(c, (uint32_t)it.entry.value);
-		n++;
-	}
-	free_ctx(c, ci);
-	return n;
+	return remove_overlapping(c, ci, 0, UINT64_MAX);
 }
 
 static void evict_one(struct viommu_iotlb *c)
 {
-	/* Every slot is live when this runs, so two sweeps always find a victim. */
-	for (uint64_t n = 0; n <= 2 * (uint64_t)c->cap; n++) {
-		uint32_t i = c->hand;
-		struct iotlb_slot *s = &c->slot[i];
+	/* The cache is full when this runs, so two sweeps always find a victim. */
+	for (uint64_t n = 0; n <= 2 * ((uint64_t)c->tmask + 1); n++) {
+		uint32_t j = c->hand;
+		struct iotlb_cell *x = &c->cell[j];
 
-		c->hand = i + 1 == c->cap ? 0 : i + 1;
-		if (!s->live)
+		c->hand = (j + 1) & c->tmask;
+		if (x->ctx == NIL)
 			continue;
-		if (LD(s->ref)) {
-			ST(s->ref, 0);
+		if (LD(x->ref)) {
+			ST(x->ref, 0);
 			continue;
 		}
 		struct viommu_iotlb_entry e = {
-			.source = s->source, .domain = s->domain, .iova = s->iova,
-			.output = s->output, .order = s->order, .perm = s->perm,
+			.source = c->ctx[x->ctx].source, .domain = c->ctx[x->ctx].domain, .iova = x->iova,
+			.output = x->output, .order = x->order, .perm = x->perm,
 		};
-		remove_slot(c, i);
+		remove_cell(c, j);
 		c->evictions++;
 		if (c->on_evict)
 			c->on_evict(&e, c->evict_ctx);
@@ -431,7 +447,7 @@ static void evict_one(struct viommu_iotlb *c)
 VIOMMU_API int viommu_iotlb_insert(struct viommu_iotlb *c, const struct viommu_iotlb_entry *e)
 {
 	uint64_t last;
-	uint32_t ci, i, b;
+	uint32_t ci, j;
 	int ret = 0;
 
 	if (!c || !e || e->order < VIOMMU_IOTLB_MIN_ORDER || e->order > VIOMMU_IOTLB_MAX_ORDER ||
@@ -451,27 +467,21 @@ VIOMMU_API int viommu_iotlb_insert(struct viommu_iotlb *c, const struct viommu_i
 		ret = -ENOMEM;
 		goto out;
 	}
-	i = c->free_slot;
-	if (viommu_rangemap_insert(c->cw[ci]->map, e->iova, last, i) < 0) {
+	for (j = ent_bucket(c, ci, e->order, e->iova); c->cell[j].ctx != NIL; j = (j + 1) & c->tmask)
+		;	/* at most half full: terminates */
+	if (viommu_rangemap_insert(c->cw[ci]->map, e->iova, last, j) < 0) {
 		if (!c->cw[ci]->count)
 			free_ctx(c, ci);
 		ret = -ENOMEM;
 		goto out;
 	}
-	struct iotlb_slot *s = &c->slot[i];
-	c->free_slot = s->hnext;
-	ST(s->iova, e->iova);
-	ST(s->output, e->output);
-	ST(s->source, e->source);
-	ST(s->domain, e->domain);
-	ST(s->order, e->order);
-	ST(s->perm, e->perm);
-	ST(s->ref, 1);
-	ST(s->ctx, ci);
-	s->live = 1;
-	b = ent_bucket(c, ci, e->order, e->iova);
-	ST(s->hnext, c->ehead[b]);
-	ST(c->ehead[b], i);
+	struct iotlb_cell *x = &c->cell[j];
+	ST(x->iova, e->iova);
+	ST(x->output, e->output);
+	ST(x->order, e->order);
+	ST(x->perm, e->perm);
+	ST(x->ref, 1);
+	ST(x->ctx, ci);
 	if (c->cw[ci]->ocount[e->order]++ == 0)
 		ST(c->ctx[ci].orders, c->ctx[ci].orders | UINT64_C(1) << e->order);
 	c->cw[ci]->count++;
@@ -600,7 +610,7 @@ VIOMMU_API int viommu_iotlb_get_stats(struct viommu_iotlb *c, struct viommu_iotl
 
 VIOMMU_API struct viommu_iotlb *viommu_iotlb_new(const struct viommu_iotlb_opts *opts)
 {
-	size_t cap = DEFAULT_CAPACITY, nb = 16;
+	size_t cap = DEFAULT_CAPACITY, nb = 16, nt;
 	struct viommu_iotlb *c;
 
 	if (opts && opts->sz < offsetof(struct viommu_iotlb_opts, on_evict))
@@ -611,6 +621,7 @@ VIOMMU_API struct viommu_iotlb *viommu_iotlb_new(const struct viommu_iotlb_opts 
 		return vi_null(EINVAL);
 	while (nb < cap)
 		nb <<= 1;
+	nt = 2 * nb;
 	c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
 	if (!c)
 		return vi_null(ENOMEM);
@@ -618,31 +629,29 @@ VIOMMU_API struct viommu_iotlb *viommu_iotlb_new(const struct viommu_iotlb_opts 
 	pthread_mutex_init(&c->lock, NULL);
 	c->cap = (uint32_t)cap;
 	c->bmask = (uint32_t)nb - 1;
+	c->tmask = (uint32_t)nt - 1;
 	if (opts && opts->sz >= offsetof(struct viommu_iotlb_opts, evict_ctx) + sizeof(void *)) {
 		c->on_evict = opts->on_evict;
 		c->evict_ctx = opts->evict_ctx;
 	}
-	c->slot = calloc(cap, sizeof(*c->slot));
+	c->cell = aligned_alloc(64, nt * sizeof(*c->cell));
 	c->ctx = calloc(cap, sizeof(*c->ctx));
 	c->cw = calloc(cap, sizeof(*c->cw));
-	c->ehead = malloc(nb * sizeof(uint32_t));
 	c->chead = malloc(nb * sizeof(uint32_t));
 	c->dhead = malloc(nb * sizeof(uint32_t));
 	c->shead = malloc(nb * sizeof(uint32_t));
-	if (!c->slot || !c->ctx || !c->cw || !c->ehead || !c->chead || !c->dhead || !c->shead) {
+	if (!c->cell || !c->ctx || !c->cw || !c->chead || !c->dhead || !c->shead) {
 		viommu_iotlb_free(c);
 		return vi_null(ENOMEM);
 	}
-	memset(c->ehead, 0xff, nb * sizeof(uint32_t));
+	memset(c->cell, 0, nt * sizeof(*c->cell));
+	for (size_t j = 0; j < nt; j++)
+		c->cell[j].ctx = NIL;
 	memset(c->chead, 0xff, nb * sizeof(uint32_t));
 	memset(c->dhead, 0xff, nb * sizeof(uint32_t));
 	memset(c->shead, 0xff, nb * sizeof(uint32_t));
-	for (uint32_t i = 0; i < cap; i++) {
-		c->slot[i].ctx = NIL;
-		c->slot[i].hnext = i + 1 < cap ? i + 1 : NIL;
+	for (uint32_t i = 0; i < cap; i++)
 		c->ctx[i].hnext = i + 1 < cap ? i + 1 : NIL;
-	}
-	c->free_slot = 0;
 	c->free_ctx = 0;
 	c->all_head = NIL;
 	return c;
@@ -661,10 +670,9 @@ VIOMMU_API void viommu_iotlb_free(struct viommu_iotlb *c)
 		}
 	}
 	pthread_mutex_destroy(&c->lock);
-	free(c->slot);
+	free(c->cell);
 	free(c->ctx);
 	free(c->cw);
-	free(c->ehead);
 	free(c->chead);
 	free(c->dhead);
 	free(c->shead);

@@ -99,6 +99,11 @@ struct iotlb_ctxw {
 	uint32_t ocount[64];	/* entries per order */
 };
 
+struct iotlb_key {
+	uint64_t iova;
+	unsigned order;
+};
+
 struct iotlb_stripe {
 	uint64_t hits, misses;
 } __attribute__((aligned(64)));
@@ -125,6 +130,7 @@ struct viommu_iotlb {
 	uint32_t free_ctx;
 	uint32_t hand;			/* CLOCK hand over cell indices */
 	uint32_t used;
+	struct iotlb_key *doomed;	/* [cap] scratch: the entries one removal takes */
 	uint64_t inserts, evictions, replaced, invalidated, invalidations;
 
 	struct iotlb_stripe stripe[NSTRIPE];
@@ -399,17 +405,61 @@ static void remove_cell(struct viommu_iotlb *c, uint32_t j)
 		free_ctx(c, ci);
 }
 
-/* Remove the entries of context @ci overlapping [first, last]; the context may be freed. */
+/* The cell holding (ci, order, iova); it must be there. */
+static uint32_t find_cell(const struct viommu_iotlb *c, uint32_t ci, unsigned order, uint64_t iova)
+{
+	uint32_t j = ent_bucket(c, ci, order, iova);
+
+	while (c->cell[j].ctx != ci || c->cell[j].iova != iova || c->cell[j].order != order)
+		j = (j + 1) & c->tmask;
+	return j;
+}
+
+struct doom_ctx {
+	struct iotlb_key *k;
+	size_t n;
+};
+
+static void doom_one(const struct viommu_range_entry *e, void *arg)
+{
+	struct doom_ctx *d = arg;
+
+	d->k[d->n].iova = e->first;
+	d->k[d->n].order = e->last - e->first == UINT64_MAX ? 64 : vi_ffs64(e->last - e->first + 1);
+	d->n++;
+}
+
+/*
+ * Remove the entries of context @ci overlapping [first, last]; the context
+ * goes too if that empties it. One range-map pass takes them all out of the
+ * map (its entries are disjoint, so widening the range to the entries at its
+ * ends makes "overlapping" equal "wholly inside"), then each is found in the
+ * table by its key. Cost O(log n + k) plus the shifts of the deletions.
+ */
 static long remove_overlapping(struct viommu_iotlb *c, uint32_t ci, uint64_t first, uint64_t last)
 {
+	struct iotlb_ctxw *w = c->cw[ci];
 	struct viommu_range_entry re;
-	long n = 0;
+	struct doom_ctx d = { .k = c->doomed, .n = 0 };
 
-	while (c->cw[ci] && viommu_rangemap_find_overlap(c->cw[ci]->map, first, last, &re)) {
-		remove_cell(c, (uint32_t)re.value);
-		n++;
+	if (!viommu_rangemap_find_overlap(w->map, first, last, &re))
+		return 0;
+	first = VI_MIN(first, re.first);
+	if (viommu_rangemap_find(w->map, last, &re))
+		last = re.last;
+	viommu_rangemap_remove_inside(w->map, first, last, doom_one, &d);
+	for (size_t i = 0; i < d.n; i++) {
+		unsigned o = d.k[i].order;
+
+		if (--w->ocount[o] == 0)
+			ST(c->ctx[ci].orders, c->ctx[ci].orders & ~(UINT64_C(1) << o));
+		cell_delete(c, find_cell(c, ci, o, d.k[i].iova));
 	}
-	return n;
+	w->count -= (uint32_t)d.n;
+	c->used -= (uint32_t)d.n;
+	if (!w->count)
+		free_ctx(c, ci);
+	return (long)d.n;
 }
 
 /* Remove every entry of context @ci and the context. */
@@ -637,10 +687,11 @@ VIOMMU_API struct viommu_iotlb *viommu_iotlb_new(const struct viommu_iotlb_opts 
 	c->cell = aligned_alloc(64, nt * sizeof(*c->cell));
 	c->ctx = calloc(cap, sizeof(*c->ctx));
 	c->cw = calloc(cap, sizeof(*c->cw));
+	c->doomed = calloc(cap, sizeof(*c->doomed));
 	c->chead = malloc(nb * sizeof(uint32_t));
 	c->dhead = malloc(nb * sizeof(uint32_t));
 	c->shead = malloc(nb * sizeof(uint32_t));
-	if (!c->cell || !c->ctx || !c->cw || !c->chead || !c->dhead || !c->shead) {
+	if (!c->cell || !c->ctx || !c->cw || !c->doomed || !c->chead || !c->dhead || !c->shead) {
 		viommu_iotlb_free(c);
 		return vi_null(ENOMEM);
 	}
@@ -673,6 +724,7 @@ VIOMMU_API void viommu_iotlb_free(struct viommu_iotlb *c)
 	free(c->cell);
 	free(c->ctx);
 	free(c->cw);
+	free(c->doomed);
 	free(c->chead);
 	free(c->dhead);
 	free(c->shead);

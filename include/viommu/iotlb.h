@@ -21,12 +21,13 @@
  * "replaced"), so a lookup finds at most one entry and a re-walk after a
  * mapping change never leaves a stale neighbour.
  *
- * Costs: lookup probes one hash bucket per distinct leaf size present in its
- * (source, domain), not one per level; insert O(log n); invalidation of k
- * entries O(k log n) plus one O(log n) search per (source, domain) of the
- * domain; invalidate_all O(entries). When full, an insert evicts exactly one
- * entry chosen by CLOCK (second chance: an entry hit since the hand last
- * passed is spared once).
+ * Costs: a lookup probes the hash table once per distinct leaf size present
+ * in its (source, domain) (usually one or two), not once per page-table
+ * level; insert O(log n); an invalidation that removes k entries costs
+ * O(log n + k) per (source, domain) of the domain it names (all of them for
+ * the any-domain variant and invalidate_all), never a scan of the cache.
+ * When full, an insert evicts exactly one entry, chosen by CLOCK (second
+ * chance: an entry hit since the hand last passed it is spared once).
  *
  * Concurrency: every function may be called from any thread at any time
  * (except viommu_iotlb_free). Lookups take no lock and write no shared cache

@@ -506,6 +506,17 @@ VIOMMU_API int viommu_iotlb_insert(struct viommu_iotlb *c, const struct viommu_i
 	last = e->iova + vi_mask(e->order);
 	write_begin(c);
 	ci = find_ctx(c, e->source, e->domain);
+	if (ci != NIL && c->used < c->cap) {
+		/* The common case, room and no overlap: one range-map descent. */
+		for (j = ent_bucket(c, ci, e->order, e->iova); c->cell[j].ctx != NIL; j = (j + 1) & c->tmask)
+			;
+		ret = viommu_rangemap_insert(c->cw[ci]->map, e->iova, last, j);
+		if (!ret)
+			goto fill;
+		if (ret != -EEXIST)
+			goto out;
+		ret = 0;
+	}
 	if (ci != NIL)
 		c->replaced += (uint64_t)remove_overlapping(c, ci, e->iova, last);
 	if (c->used == c->cap)
@@ -525,6 +536,7 @@ VIOMMU_API int viommu_iotlb_insert(struct viommu_iotlb *c, const struct viommu_i
 		ret = -ENOMEM;
 		goto out;
 	}
+fill:;
 	struct iotlb_cell *x = &c->cell[j];
 	ST(x->iova, e->iova);
 	ST(x->output, e->output);

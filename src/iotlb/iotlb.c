@@ -109,9 +109,11 @@ struct iotlb_stripe {
 } __attribute__((aligned(64)));
 
 /*
- * Locking: the first group is set at creation and read-only after; @seq is
- * written only under @lock; everything after @lock is protected by it
- * (writer-only) except the stripes, updated with atomic adds by readers.
+ * Locking: the fields of the first group are set at creation and never
+ * change; the arrays they point to are written only under @lock, inside a
+ * seq write section, and read by lookups without it. @seq is written only
+ * under @lock. Everything after @lock is writer-only, protected by it,
+ * except the stripes, updated with atomic adds by readers.
  */
 struct viommu_iotlb {
 	uint32_t cap, bmask, tmask;

@@ -31,6 +31,8 @@
 #include <viommu/iommu.h>
 #include <viommu/rangemap.h>
 
+#include "bench.h"
+
 #define PG 0x1000ull
 #define BIGP 512u
 #define REPS 3
@@ -39,36 +41,6 @@ static uint64_t sink;
 static size_t npages;
 static uint64_t *pte;		/* out | perm, 0 = hole */
 static uint64_t *big;		/* per 2M block: out | perm of a 2M leaf, 0 = none */
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
-
-static void shuffle(size_t *a, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		a[i] = i;
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = rng() % (i + 1), t = a[i];
-
-		a[i] = a[j];
-		a[j] = t;
-	}
-}
 
 /* The guest's leaves over [first, last], in order: fn(ctx, first, last, out, perm). */
 typedef void (*leaf_fn)(void *ctx, uint64_t first, uint64_t last, uint64_t out, unsigned perm);
@@ -238,12 +210,13 @@ static void sys_free(struct sys *s)
 }
 
 /* Time one pass of case m over order[] with ours (baseline false) or QEMU's. */
-static double pass(enum mutation m, const size_t *order, size_t n, bool baseline)
+static double pass(enum mutation m, const uint64_t *order, size_t n, bool baseline)
 {
 	struct sys s;
 	bool blocks = m >= M_MAP512;
 	uint64_t span = blocks ? BIGP * PG : PG;
-	double t0, t;
+	uint64_t t0;
+	double t;
 
 	sys_init(&s);
 	prepare(m);
@@ -252,9 +225,9 @@ static double pass(enum mutation m, const size_t *order, size_t n, bool baseline
 		qemu_sync(&s.q, 0, npages * PG - 1);
 	else
 		viommu_iommu_sync(s.as, 0, npages * PG - 1);
-	t0 = now_ns();
+	t0 = bench_cpu_ns();
 	for (size_t k = 0; k < n; k++) {
-		size_t i = order[k];
+		size_t i = (size_t)order[k];
 
 		mutate(m, i, 1);
 		if (baseline)
@@ -262,7 +235,7 @@ static double pass(enum mutation m, const size_t *order, size_t n, bool baseline
 		else
 			sink += (uint64_t)viommu_iommu_sync(s.as, i * span, i * span + span - 1);
 	}
-	t = (now_ns() - t0) / (double)n;
+	t = (double)(bench_cpu_ns() - t0) / (double)n;
 	sys_free(&s);
 	return t;
 }
@@ -287,19 +260,23 @@ int main(int argc, char **argv)
 		seed = strtoull(argv[2], NULL, 0);
 	if (npages < BIGP)
 		npages = BIGP;
-	rng_state = seed;
+	bench_seed(seed);
 	printf("seed 0x%" PRIx64 "\npages %zu\n", seed, npages);
 	pte = calloc(npages, sizeof(*pte));
 	big = calloc(npages / BIGP, sizeof(*big));
-	size_t *order4k = malloc(npages * sizeof(size_t)), *order2m = malloc(npages / BIGP * sizeof(size_t));
+	uint64_t *order4k = malloc(npages * sizeof(uint64_t)), *order2m = malloc(npages / BIGP * sizeof(uint64_t));
 
 	if (!pte || !big || !order4k || !order2m)
 		return 1;
-	shuffle(order4k, npages);
-	shuffle(order2m, npages / BIGP);
+	for (size_t i = 0; i < npages; i++)
+		order4k[i] = i;
+	for (size_t i = 0; i < npages / BIGP; i++)
+		order2m[i] = i;
+	bench_shuffle(order4k, npages);
+	bench_shuffle(order2m, npages / BIGP);
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		enum mutation m = cases[c].m;
-		const size_t *order = m >= M_MAP512 ? order2m : order4k;
+		const uint64_t *order = m >= M_MAP512 ? order2m : order4k;
 		size_t n = m >= M_MAP512 ? npages / BIGP : npages;
 		double ours = 1e300, base = 1e300;
 

@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * viommu IOMMU events and shadowing: the layer between a vIOMMU model (whose
+ * guest writes page tables and issues invalidations) and the consumers of its
+ * translations: the host connector for passthrough devices, vhost-style
+ * device IOTLBs, emulated devices. It fixes semantics.md §1.1 and §1.2.
+ *
+ * An IOMMU address space (struct viommu_iommu_as, one per device / PASID)
+ * keeps a shadow: the translations its listeners have been told, as a set of
+ * disjoint *extents* [first, last] -> out, perm. viommu_iommu_sync() reads the
+ * guest's current view of a range through a read-view callback and tells the
+ * listeners the minimal difference:
+ *   identical -> nothing; new -> MAP; gone -> UNMAP of the recorded extent;
+ *   changed -> one CHANGE over the recorded extent carrying the old
+ *   translation and the new pieces (never an UNMAP that bisects it).
+ *
+ * Extents. A recorded extent is only ever announced, changed or removed
+ * whole, so a consumer that maps each event's range as one host mapping never
+ * has to bisect one (VFIO type1 v2 refuses that, semantics.md §3.1). New
+ * guest leaves that are contiguous in input and output with equal permissions
+ * are merged into one extent when they appear in one sync. Extents are never
+ * merged after they were announced (not in replay either): a later change to
+ * one of them would otherwise have to undo more than it changed.
+ *
+ * CHANGE. One CHANGE event is about exactly one recorded extent O (the event's
+ * [first, last], out, perm are O's old translation). Its new pieces, read with
+ * viommu_iommu_event_for_each_new(), are the guest's translation runs inside
+ * O: sorted, disjoint, within [first, last], at least one, possibly with
+ * holes between them (addresses of O not covered by a piece are now
+ * unmapped). After the event the pieces are the recorded extents in place of
+ * O. A change that covers two old extents is two CHANGE events.
+ *
+ * Delivery to a listener, per event, in this order of steps:
+ *   1. crop to the listener's [first, last] (a CHANGE whose crop no longer
+ *      differs is dropped; one with no new piece left in the crop becomes an
+ *      UNMAP of the crop);
+ *   2. without VIOMMU_IOMMU_CAP_CHANGE, a CHANGE becomes UNMAP of the old
+ *      extent followed by MAP of every new piece: the DMA window this opens is
+ *      counted in the statistics (windows);
+ *   3. without VIOMMU_IOMMU_CAP_ARBITRARY, every range (the event's and every
+ *      new piece's) is lowered to its minimal cover by naturally aligned
+ *      power-of-two blocks (viommu_pow2_*): one event per block, a CHANGE per
+ *      block of the old extent with the new pieces inside that block.
+ *   4. only kinds in the listener's mask are delivered.
+ * Lowering is a function of the extent alone, so the pieces an UNMAP or
+ * CHANGE names are exactly pieces the listener was given before.
+ *
+ * Interrupt window (semantics.md §5): with opts.msi_window set, bytes whose
+ * input or output address lies in [msi_first, msi_last] are treated as holes
+ * of the guest view: they are never recorded nor delivered. A leaf crossing
+ * the window is clipped, not refused. Listener ranges are not split by it.
+ *
+ * Concurrency: none inside; one thread at a time per IOMMU address space.
+ * Listener callbacks run inside sync/register and must not call back into the
+ * same IOMMU address space (such calls fail with -EBUSY).
+ */
+#ifndef VIOMMU_IOMMU_H
+#define VIOMMU_IOMMU_H
+#include <viommu/common.h>
+#include <viommu/host.h>
+#include <viommu/memory.h>
+#include <viommu/pgtable.h>
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct viommu_iommu_as;
+
+/* Permissions of a translation. A leaf with neither is a hole. */
+#define VIOMMU_IOMMU_PERM_READ	0x1u
+#define VIOMMU_IOMMU_PERM_WRITE 0x2u
+
+/* Event kinds; also the bits of a listener's kinds mask. */
+#define VIOMMU_IOMMU_EV_MAP		0x1u	/* a new translation */
+#define VIOMMU_IOMMU_EV_UNMAP		0x2u	/* a translation removed */
+#define VIOMMU_IOMMU_EV_CHANGE		0x4u	/* a live translation replaced */
+#define VIOMMU_IOMMU_EV_DEVIOTLB_UNMAP	0x8u	/* device-TLB invalidation (no shadow change) */
+#define VIOMMU_IOMMU_EV_ALL		0xfu
+
+/* Listener capabilities. */
+#define VIOMMU_IOMMU_CAP_ARBITRARY	0x1u	/* takes any range, not only aligned 2^n blocks */
+#define VIOMMU_IOMMU_CAP_CHANGE		0x2u	/* takes CHANGE events */
+
+/* One translation run: input [first, last] -> output out.., permissions. */
+struct viommu_iommu_xlat {
+	uint64_t first;
+	uint64_t last;
+	uint64_t out;		/* output address of @first */
+	unsigned perm;		/* VIOMMU_IOMMU_PERM_* */
+};
+
+/*
+ * One event, valid during the callback only. [first, last] is the input
+ * range; out/perm its translation (MAP: new; UNMAP: the one removed; CHANGE:
+ * the old one; DEVIOTLB_UNMAP: 0). The fields after source_id are private.
+ */
+struct viommu_iommu_event {
+	unsigned kind;				/* one VIOMMU_IOMMU_EV_* bit */
+	uint64_t first;
+	uint64_t last;
+	uint64_t out;
+	unsigned perm;
+	struct viommu_iommu_as *source;
+	uint32_t source_id;			/* opts.source_id (e.g. the requester id) */
+	/* private: the new pieces of a CHANGE */
+	const struct viommu_iommu_xlat *pieces_;
+	size_t npieces_;
+	bool pow2_;
+};
+
+/*
+ * A cursor over the new pieces of a CHANGE event, already cropped and (for a
+ * listener without VIOMMU_IOMMU_CAP_ARBITRARY) lowered. @piece is current.
+ */
+struct viommu_iommu_piece_iter {
+	struct viommu_iommu_xlat piece;
+	/* private */
+	const struct viommu_iommu_event *ev;
+	size_t idx;
+	uint64_t next, last, out0, first0;
+	bool in_piece;
+};
+/* Position on the first new piece; false if there is none (not a CHANGE). */
+VIOMMU_API bool viommu_iommu_piece_start(struct viommu_iommu_piece_iter *it, const struct viommu_iommu_event *ev);
+/* Step to the next piece; false at the end. */
+VIOMMU_API bool viommu_iommu_piece_next(struct viommu_iommu_piece_iter *it);
+#define viommu_iommu_event_for_each_new(it, ev)					\
+	for (bool viommu_pok_ = viommu_iommu_piece_start((it), (ev)); viommu_pok_;	\
+	     viommu_pok_ = viommu_iommu_piece_next(it))
+
+struct viommu_iommu_listener;
+typedef void (*viommu_iommu_notify_fn)(struct viommu_iommu_listener *l, const struct viommu_iommu_event *ev);
+
+/*
+ * A listener: the struct belongs to the caller and must stay valid while
+ * registered. @first..@last is the input range it cares about.
+ */
+struct viommu_iommu_listener {
+	size_t size;			/* sizeof(struct viommu_iommu_listener) */
+	uint64_t first;
+	uint64_t last;
+	unsigned kinds;			/* VIOMMU_IOMMU_EV_* mask */
+	unsigned caps;			/* VIOMMU_IOMMU_CAP_* */
+	viommu_iommu_notify_fn notify;
+	void *opaque;
+};
+
+/*
+ * The guest's view, filled by a read-view callback with
+ * viommu_iommu_view_add(). Opaque.
+ */
+struct viommu_iommu_view;
+
+/*
+ * Report the guest's translations overlapping [first, last] by calling
+ * viommu_iommu_view_add() once per leaf in ascending order (holes are simply
+ * not reported; leaves may extend beyond the range, they are clipped).
+ * Return 0, or a negative errno (a guest table that cannot be read or is
+ * malformed): sync then changes nothing and returns that error.
+ */
+typedef int (*viommu_iommu_read_fn)(void *ctx, uint64_t first, uint64_t last, struct viommu_iommu_view *view);
+
+/*
+ * Add one leaf [first, last] -> out with @perm (0: a hole, ignored).
+ * Returns 0; -EINVAL if first > last, the leaf is not aligned to the page
+ * size (first, last + 1, out), perm has unknown bits, out + size wraps, or it
+ * overlaps or precedes the previous leaf. An error also poisons the view:
+ * the sync that asked fails with -EINVAL and changes nothing.
+ */
+VIOMMU_API int viommu_iommu_view_add(struct viommu_iommu_view *view, uint64_t first, uint64_t last,
+				     uint64_t out, unsigned perm);
+
+/*
+ * A ready-made read view over page tables in guest memory: pass
+ * viommu_iommu_read_pgtable as opts.read and a viommu_iommu_pgtable_source as
+ * opts.read_ctx. The tables are walked with viommu_pgtable_walk() (format in
+ * @opts, root table at @root, entries read with @read); update @root when the
+ * guest points the device at other tables (then sync the whole space). One
+ * walk per leaf or hole; a missing entry skips all it covers. A table that
+ * cannot be walked (read error, reserved bits, addresses beyond the widths)
+ * fails with -EFAULT, so the sync changes nothing. Leaves report READ/WRITE
+ * (the SNOOP attribute is not part of a translation here).
+ */
+struct viommu_iommu_pgtable_source {
+	const struct viommu_pgtable_opts *opts;
+	uint64_t root;
+	viommu_pt_read_fn read;
+	void *ctx;
+};
+VIOMMU_API int viommu_iommu_read_pgtable(void *ctx, uint64_t first, uint64_t last, struct viommu_iommu_view *view);
+
+struct viommu_iommu_as_opts {
+	size_t sz;			/* sizeof(struct viommu_iommu_as_opts) */
+	viommu_iommu_read_fn read;	/* required */
+	void *read_ctx;
+	unsigned page_shift;		/* granule of leaves: 2..30, default 12 */
+	uint32_t source_id;
+	/*
+	 * Contiguous guest leaves are merged into one extent, but never across
+	 * a multiple of this (a power of two, at least the page size; 0: no
+	 * limit). A change inside an extent is a CHANGE of the whole extent,
+	 * and a host-bound listener has to unmap all of it: 2M keeps such a
+	 * window at most 2M.
+	 */
+	uint64_t merge_granule;
+	bool msi_window;		/* treat [msi_first, msi_last] as never mapped */
+	uint64_t msi_first, msi_last;	/* default (both 0): x86 0xfee00000..0xfeefffff */
+};
+
+/* A new IOMMU address space with an empty shadow; NULL with errno EINVAL or ENOMEM. */
+VIOMMU_API struct viommu_iommu_as *viommu_iommu_as_new(const struct viommu_iommu_as_opts *opts);
+/*
+ * Free (listeners are dropped without events; a host connector on it must be
+ * freed first). NULL is allowed.
+ */
+VIOMMU_API void viommu_iommu_as_free(struct viommu_iommu_as *as);
+
+/*
+ * Register @l and replay the current shadow to it: one MAP per recorded
+ * extent inside its range (cropped, lowered), never a walk of the space.
+ * 0; -EINVAL (bad size, first > last, no notify, unknown kinds or caps,
+ * CAP_CHANGE without EV_CHANGE in kinds); -EEXIST; -EBUSY; -ENOMEM.
+ */
+VIOMMU_API int viommu_iommu_listener_register(struct viommu_iommu_as *as, struct viommu_iommu_listener *l);
+/* Unregister (no events). 0, -ENOENT, -EBUSY. */
+VIOMMU_API int viommu_iommu_listener_unregister(struct viommu_iommu_as *as, struct viommu_iommu_listener *l);
+
+/*
+ * Bring the listeners up to date with the guest over [first, last] (an
+ * invalidation). The guest view is read once, over exactly [first, last].
+ * A recorded extent reaching outside the range is changed or removed whole
+ * (never bisected); outside the range it keeps its translation, since the
+ * guest did not invalidate that part. Returns the
+ * number of events generated before lowering (>= 0); -EINVAL (first > last);
+ * -EBUSY (inside a callback); the read-view callback's error or -EINVAL for a
+ * malformed view (nothing changed, nothing delivered); -ENOMEM (possibly
+ * part-applied: the shadow still equals exactly what listeners were told,
+ * and the next sync also re-reads everything this one could have touched,
+ * so syncing again repairs it).
+ */
+VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *as, uint64_t first, uint64_t last);
+
+/*
+ * Remove every recorded extent in [first, last] (widened to whole extents)
+ * as UNMAP events, without reading the guest (translation disabled, device
+ * detached). Returns the number of extents removed or -EINVAL/-EBUSY.
+ */
+VIOMMU_API int viommu_iommu_unmap_all(struct viommu_iommu_as *as, uint64_t first, uint64_t last);
+
+/* Deliver a DEVIOTLB_UNMAP event over [first, last] (the shadow is not involved). 0, -EINVAL, -EBUSY. */
+VIOMMU_API int viommu_iommu_deviotlb_unmap(struct viommu_iommu_as *as, uint64_t first, uint64_t last);
+
+/* The recorded extent containing @addr, if any. */
+VIOMMU_API bool viommu_iommu_lookup(const struct viommu_iommu_as *as, uint64_t addr, struct viommu_iommu_xlat *out);
+
+struct viommu_iommu_stats {
+	size_t sz;			/* sizeof(struct viommu_iommu_stats) */
+	uint64_t syncs;			/* successful syncs */
+	uint64_t read_errors;		/* syncs refused because of the read view */
+	uint64_t extents;		/* recorded extents now */
+	uint64_t maps, unmaps, changes, deviotlb_unmaps;	/* events delivered (after lowering) */
+	uint64_t windows;		/* CHANGEs lowered to UNMAP + MAP (per listener) */
+	uint64_t window_bytes;		/* bytes those unmapped although their translation did not change */
+	uint64_t pieces;		/* events produced by pow2 lowering */
+};
+/* Statistics; -EINVAL if st->sz is too small. */
+VIOMMU_API int viommu_iommu_get_stats(const struct viommu_iommu_as *as, struct viommu_iommu_stats *st);
+
+/* ---- the host connector ------------------------------------------------ */
+
+/*
+ * A listener that keeps a host backend equal to the IOMMU address space's
+ * shadow composed with the system address space's flat view: IOVA -> GPA
+ * from the event, GPA -> host address from the view. Every host mapping lies
+ * inside one event extent (split further where the GPA range crosses
+ * sections), so an UNMAP or CHANGE unmaps whole host mappings only. A CHANGE
+ * becomes one unmap over the old extent then one map per new piece: there is
+ * no atomic replace in any kernel uAPI (semantics.md §1.4), so this window is
+ * unavoidable; it is counted. GPA ranges that are not RAM (or RAM device)
+ * are reported, never mapped.
+ */
+struct viommu_iommu_host;
+
+enum viommu_iommu_host_report_kind {
+	VIOMMU_IOMMU_HOST_NOT_RAM = 1,		/* output is not DMA-mappable memory */
+	VIOMMU_IOMMU_HOST_UNALIGNED = 2,	/* not aligned to the backend's page */
+	VIOMMU_IOMMU_HOST_BACKEND = 3,		/* a backend call failed (err) */
+};
+struct viommu_iommu_host_report {
+	enum viommu_iommu_host_report_kind kind;
+	int err;			/* negative errno */
+	uint64_t first, last;		/* the IOVA range concerned */
+	bool is_unmap;
+};
+typedef void (*viommu_iommu_host_report_fn)(void *ctx, const struct viommu_iommu_host_report *r);
+
+struct viommu_iommu_host_opts {
+	size_t sz;			/* sizeof(struct viommu_iommu_host_opts) */
+	viommu_iommu_host_report_fn report;
+	void *report_ctx;
+	/*
+	 * The model @sys belongs to. If set, the connector listens to its
+	 * commits and composes again every IOMMU extent whose output range a
+	 * memory-map change touched (unmapped whole, mapped from the new view:
+	 * a counted window). The connector must then be freed before @sys.
+	 */
+	struct viommu_memory *memory;
+};
+
+/*
+ * Connect @ias to backend @h, resolving GPAs in @sys. The current shadow is
+ * mapped at once (replay). NULL with errno EINVAL or ENOMEM (or the memory
+ * listener's registration error). The flat view is read at each event;
+ * memory-map changes under live IOMMU mappings are composed again only with
+ * opts.memory set.
+ */
+VIOMMU_API struct viommu_iommu_host *viommu_iommu_host_new(struct viommu_iommu_as *ias, struct viommu_as *sys,
+							   struct viommu_host *h,
+							   const struct viommu_iommu_host_opts *opts);
+/* Unregister and free, unmapping what it mapped if @unmap. NULL allowed. */
+VIOMMU_API void viommu_iommu_host_free(struct viommu_iommu_host *c, bool unmap);
+
+struct viommu_iommu_host_stats {
+	size_t sz;			/* sizeof(struct viommu_iommu_host_stats) */
+	uint64_t map_ops, unmap_ops;	/* backend calls (failed ones included) */
+	uint64_t windows;		/* CHANGEs that unmapped a live mapping before re-mapping */
+	uint64_t window_bytes;		/* bytes unmapped by those */
+	uint64_t reports;		/* reports raised */
+	uint64_t errors;		/* backend failures */
+	uint64_t mappings;		/* host mappings held now */
+};
+/* Statistics; -EINVAL if st->sz is too small. */
+VIOMMU_API int viommu_iommu_host_get_stats(const struct viommu_iommu_host *c, struct viommu_iommu_host_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIOMMU_IOMMU_H */

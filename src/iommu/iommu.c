@@ -252,9 +252,12 @@ static void piece_emit(struct viommu_iommu_piece_iter *it)
 
 VIOMMU_API bool viommu_iommu_piece_start(struct viommu_iommu_piece_iter *it, const struct viommu_iommu_event *ev)
 {
-	if (!it || !ev || ev->kind != VIOMMU_IOMMU_EV_CHANGE)
+	if (!it)
 		return false;
+	/* always initialised, so piece_next() on a non-CHANGE is a clean false */
 	memset(it, 0, sizeof(*it));
+	if (!ev || ev->kind != VIOMMU_IOMMU_EV_CHANGE)
+		return false;
 	it->ev = ev;
 	if (!piece_load(it))
 		return false;

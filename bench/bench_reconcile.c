@@ -94,19 +94,25 @@ static void world_free(struct world *w)
 	free(w->in);
 }
 
-/* Unplug or replug one random block per commit. Returns ns per commit. */
+/* Unplug a random block, or plug it back. */
+static void toggle_random_block(struct world *w)
+{
+	size_t i = rnd(w->n);
+
+	if (w->in[i])
+		viommu_mr_del_subregion(w->root, w->blk[i]);
+	else
+		viommu_mr_add_subregion(w->root, 0x100000000ull + i * BLK, w->blk[i], 0);
+	w->in[i] = !w->in[i];
+}
+
+/* One block per commit. Returns ns per commit. */
 static double run_one(struct world *w, int commits)
 {
 	double t0 = now();
 
-	for (int k = 0; k < commits; k++) {
-		size_t i = rnd(w->n);
-		if (w->in[i])
-			viommu_mr_del_subregion(w->root, w->blk[i]);
-		else
-			viommu_mr_add_subregion(w->root, 0x100000000ull + i * BLK, w->blk[i], 0);
-		w->in[i] = !w->in[i];
-	}
+	for (int k = 0; k < commits; k++)
+		toggle_random_block(w);
 	return (now() - t0) * 1e9 / commits;
 }
 
@@ -117,14 +123,8 @@ static double run_bulk(struct world *w, int commits)
 
 	for (int k = 0; k < commits; k++) {
 		viommu_memory_begin(w->m);
-		for (size_t j = 0; j < w->n / 100 + 1; j++) {
-			size_t i = rnd(w->n);
-			if (w->in[i])
-				viommu_mr_del_subregion(w->root, w->blk[i]);
-			else
-				viommu_mr_add_subregion(w->root, 0x100000000ull + i * BLK, w->blk[i], 0);
-			w->in[i] = !w->in[i];
-		}
+		for (size_t j = 0; j < w->n / 100 + 1; j++)
+			toggle_random_block(w);
 		viommu_memory_commit(w->m);
 	}
 	return (now() - t0) * 1e9 / commits;

@@ -14,7 +14,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct vi_scn_opts o = { .policy = -1, .sim_only = true, .max_steps = 4000 };
+	struct vi_scn_opts o = { .policy = -1, .sim_only = true, .max_steps = 4000, .max_extents = 4096 };
 	struct vi_scn_result res;
 	char err[512];
 	int rc;

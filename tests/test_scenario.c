@@ -120,6 +120,16 @@ int main(void)
 	T_STREQ(err, "t.scn:3: more than 5000 lines executed");
 	BAD("repeat 1 a\nrepeat 1 b\nrepeat 1 c\nrepeat 1 d\nrepeat 1 e\nrepeat 1 f\nrepeat 1 g\nrepeat 1 h\nrepeat 1 i\n",
 	    -E2BIG, "t.scn:9: repeat nested more than 8 deep");
+	/* a granule that would need too many host mappings is refused before anything is mapped */
+	{
+		struct vi_scn_opts o = { .policy = -1, .sim_only = true, .max_extents = 4096 };
+		const char *t = "granule 8K\nram r 2G\n";
+		T_EQ(vi_scn_run(t, strlen(t), "t.scn", &o, &res, err, sizeof(err)), -E2BIG);
+		T_STREQ(err, "t.scn:2: regions would need more than 4096 host mappings at granule 8192");
+		t = "granule 8K\nram r 32M\nram s 1M\n";
+		T_EQ(vi_scn_run(t, strlen(t), "t.scn", &o, &res, err, sizeof(err)), -E2BIG);
+		T_STREQ(err, "t.scn:3: regions would need more than 4096 host mappings at granule 8192");
+	}
 	/* repeat 0 skips its body, nested blocks included */
 	T_EQ(run("repeat 0\nbogus\nrepeat 2\nbogus\nend\nend\nram r 4K\n", 0), 0);
 	return t_done();

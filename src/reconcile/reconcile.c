@@ -40,6 +40,7 @@ struct recon_backend {
 	uint32_t nranges;		/* usable IOVA ranges, ascending */
 	struct viommu_host_iova_range ranges[VIOMMU_HOST_CAPS_MAX_RANGES];
 	struct viommu_recon_stats st;
+	bool full;			/* the backend said ENOSPC in this work range: stop asking */
 	struct recon_backend *next;
 };
 
@@ -202,6 +203,8 @@ static int host_map(struct viommu_recon *r, struct recon_backend *b, uint64_t fi
 	b->st.map_ops++;
 	rc = viommu_host_map(b->h, first, len, vaddr, prot);
 	if (rc) {
+		if (rc == -ENOSPC)
+			b->full = true;
 		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, s, false);
 		return rc;
 	}
@@ -279,6 +282,14 @@ static void flush_pending(struct viommu_recon *r, struct recon_backend *b, struc
 	 */
 	for (;;) {
 		uint64_t last = p->last, bd;
+		if (b->full) {
+			/*
+			 * The backend is out of mappings: one report for the rest
+			 * of the run instead of a failing call per extent.
+			 */
+			report(r, VIOMMU_RECON_ERR_BACKEND, -ENOSPC, first, p->last, b, s, false);
+			return;
+		}
 		if (g && (first | (g - 1)) < last)
 			last = first | (g - 1);
 		if (!r->opts.coalesce && (bd = next_boundary(r, b->page - 1, first, last)))
@@ -534,6 +545,7 @@ static void reconcile(struct viommu_recon *r, struct recon_backend *b, const str
 			}
 		}
 		free(stale);
+		b->full = false;	/* the unmaps above may have made room */
 		map_missing(r, b, wf, wl);
 	}
 }

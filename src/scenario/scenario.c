@@ -68,6 +68,7 @@ struct scn {
 	uint32_t *hash;		/* open addressing: index + 1, 0 = empty */
 	size_t hashcap;
 
+	uint64_t extents;	/* host mappings the regions may imply (see VI_SCN_MAX_EXTENTS) */
 	struct loop loops[VI_SCN_MAX_DEPTH];
 	int nloops;
 	int txn;		/* open begin blocks */
@@ -633,14 +634,26 @@ static int cmd_region(struct scn *s, int n, char **t)
 	g.kind = kind;
 	switch (kind) {
 	case VIOMMU_MR_RAM:
-	case VIOMMU_MR_RAM_DEVICE:
+	case VIOMMU_MR_RAM_DEVICE: {
+		/*
+		 * A granule cuts every host mapping: bound the mappings a file can
+		 * ask for (each region is at least one; aliases add none of their own).
+		 */
+		uint64_t gran = s->ropts.extent_granule;
+		uint64_t lim = s->o->max_extents ? s->o->max_extents : VI_SCN_MAX_EXTENTS;
+		uint64_t cost = gran ? size / gran + 1 : 1;
 		if (size == 0)
 			return fail(s, -EINVAL, "RAM needs a size");
+		if (cost > lim || s->extents + cost > lim)
+			return fail(s, -E2BIG, "regions would need more than %llu host mappings at granule %llu",
+				    (unsigned long long)lim, (unsigned long long)gran);
+		s->extents += cost;
 		if ((rc = new_host_memory(s, size, host_offset, &g.host, &g.mmap_base, &g.mmap_len)))
 			return rc;
 		g.mr = kind == VIOMMU_MR_RAM ? viommu_mr_new_ram(s->m, g.name, size, g.host)
 					     : viommu_mr_new_ram_device(s->m, g.name, size, g.host);
 		break;
+	}
 	case VIOMMU_MR_MMIO:
 		g.mr = viommu_mr_new_mmio(s->m, g.name, size, &mmio_ops, NULL);
 		break;

@@ -21,6 +21,7 @@
 #define VI_SCN_MAX_STEPS 10000000ull	/* lines executed, repeats included */
 #define VI_SCN_MAX_DEPTH 8		/* nested repeat blocks */
 #define VI_SCN_MAX_LINE 1024
+#define VI_SCN_MAX_EXTENTS (1ull << 22)	/* host mappings the regions may imply */
 
 /* One commit as the replay report shows it (deltas over the commit, all backends). */
 struct vi_scn_commit {
@@ -41,6 +42,8 @@ struct vi_scn_opts {
 	void (*on_commit)(void *ctx, const struct vi_scn_commit *c);
 	/* Lines executed at most (0: VI_SCN_MAX_STEPS). */
 	uint64_t max_steps;
+	/* Host mappings the file's regions may imply at its granule (0: VI_SCN_MAX_EXTENTS). */
+	uint64_t max_extents;
 	/* Refuse real backends (tests and fuzzing stay hermetic). */
 	bool sim_only;
 	/* Called for each reconciler report (may be NULL). */

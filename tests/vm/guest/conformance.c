@@ -35,11 +35,13 @@
 #define BASE 0x100000ull	/* IOVA of page index 0 */
 #define BUF_PAGES 1024		/* backing memory: 4 MiB */
 
-enum op { END = 0, MAP, UNMAP, UNMAP_FLAGS, UNMAP_ALL, AVAIL, MAPN, MAP_RAW, UNMAP_MISALIGNED };
+enum op { END = 0, MAP, UNMAP, UNMAP_FLAGS, UNMAP_ALL, AVAIL, MAPN, MAP_RAW, UNMAP_MISALIGNED, MAP_AUTO, UNMAP_RAW };
 
 /*
  * One step. Page-unit steps (MAP, UNMAP, UNMAP_FLAGS, MAPN) take page indexes
- * relative to BASE; MAP_RAW takes raw iova/len/vaddr offsets.
+ * relative to BASE; MAP_RAW and UNMAP_RAW take raw iova/len (and a vaddr
+ * offset); MAP_AUTO maps b pages at buffer page a where the kernel chooses
+ * (iommufd), bytes = the IOVA chosen.
  */
 struct step {
 	enum op op;
@@ -132,6 +134,22 @@ static const struct ccase cases[] = {
 	{ "map_into_msi_window", S({ MAP_RAW, 0xfedff000ull, 2 * P, 0 }), ALL3(-EINVAL), ALL3(0) },
 	{ "map_below_msi_window", S({ MAP_RAW, 0xfedff000ull, P, 0 }), ALL3(0), ALL3(0) },
 	{ "map_above_msi_window", S({ MAP_RAW, 0xfef00000ull, P, 0 }), ALL3(0), ALL3(0) },
+	/* unmapping reserved or out-of-aperture IOVA: nothing is there */
+	{ "unmap_msi_window", S({ UNMAP_RAW, 0xfee00000ull, P }), { 0, 0, -ENOENT }, ALL3(0) },
+	{ "unmap_beyond_aperture", S({ UNMAP_RAW, 0x8000000000ull, P }), { 0, 0, -ENOENT }, ALL3(0) },
+	{ "unmap_across_msi_window", S({ MAP_RAW, 0xfedff000ull, P, 0 }, { MAP_RAW, 0xfef00000ull, P, 0 },
+				       { UNMAP_RAW, 0xfedff000ull, 0x102000 }), ALL3(0), ALL3(2 * P) },
+	/* iommufd chooses the IOVA (semantics.md §3.2: aligned to
+	 * min(roundup_pow2(len), lowest set bit of the address), never 0);
+	 * capped at HPAGE_SIZE on THP kernels (PAGE_SIZE without THP: the
+	 * guest kernel has THP, as distribution kernels do); type1 has no
+	 * such call (the library says EOPNOTSUPP) */
+	{ "map_auto_page", S({ MAP_AUTO, 1, 1 }), { -EOPNOTSUPP, -EOPNOTSUPP, 0 }, { 0, 0, 0x1000 } },
+	{ "map_auto_2m", S({ MAP_AUTO, 0, 512 }), { -EOPNOTSUPP, -EOPNOTSUPP, 0 }, { 0, 0, 0x200000 } },
+	{ "map_auto_3pages", S({ MAP_AUTO, 4, 3 }, { MAP_AUTO, 8, 3 }), { -EOPNOTSUPP, -EOPNOTSUPP, 0 },
+	  { 0, 0, 0x8000 } },
+	{ "map_auto_after_fixed", S({ MAP_RAW, 0x1000, 0x3000, 0 }, { MAP_AUTO, 16, 4 }),
+	  { -EOPNOTSUPP, -EOPNOTSUPP, 0 }, { 0, 0, 0x4000 } },
 	/* iova + length wraps: type1 EINVAL, iommufd EOVERFLOW (§3.2) */
 	{ "map_overflow", S({ MAP_RAW, 0xfffffffffffff000ull, 2 * P, 0 }), { -EINVAL, -EINVAL, -EOVERFLOW },
 	  ALL3(0) },
@@ -168,6 +186,15 @@ static struct result run_step(struct viommu_host *h, const struct step *s)
 	case UNMAP_MISALIGNED:	/* half a page into a mapping */
 		r.rc = viommu_host_unmap(h, BASE + 16 * P + 0x800, P, &r.bytes);
 		break;
+	case UNMAP_RAW:
+		r.rc = viommu_host_unmap(h, s->a, s->b, &r.bytes);
+		break;
+	case MAP_AUTO: {
+		uint64_t iova = 0;
+		r.rc = viommu_host_map_auto(h, (uint64_t)(uintptr_t)(buf + s->a * P), s->b * P, rw, &iova);
+		r.bytes = r.rc ? 0 : iova;
+		break;
+	}
 	case UNMAP:
 		r.rc = viommu_host_unmap(h, BASE + s->a * P, s->b * P, &r.bytes);
 		break;

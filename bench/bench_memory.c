@@ -23,24 +23,9 @@
 
 #include "memory/memory_int.h"
 #include "util/compiler.h"
+#include "bench.h"
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
 static volatile uint64_t sink;
 
@@ -192,7 +177,7 @@ static void build(struct machine *mc, size_t n)
 		abort();
 	viommu_memory_begin(mc->m);
 	for (size_t i = 0; i < n; i++) {
-		uint64_t size = 4096 * (1 + rnd() % 8);
+		uint64_t size = 4096 * (1 + bench_rng() % 8);
 		char name[32];
 
 		snprintf(name, sizeof(name), "r%zu", i);
@@ -221,7 +206,7 @@ static void change_bulk(struct machine *mc, unsigned round)
 {
 	viommu_memory_begin(mc->m);
 	for (size_t i = 0; i < mc->n / 10; i++) {
-		size_t k = (size_t)(rnd() % mc->n);
+		size_t k = (size_t)(bench_rng() % mc->n);
 
 		viommu_mr_set_address(mc->r[k], ((round & 1) ? k : mc->n + k) * SLOT);
 	}
@@ -255,19 +240,19 @@ static void bench_device_spaces(size_t n, unsigned ndev)
 		    viommu_mr_add_subregion(root, 0xfee00000, msi[d], 1) || !viommu_as_new(mc.m, name, root))
 			abort();
 	}
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (unsigned i = 0; i < iters; i++)
 		viommu_mr_set_enabled(msi[i % ndev], !viommu_mr_is_enabled(msi[i % ndev]));
-	t_ours = now_ns() - t0;
+	t_ours = bench_now_ns() - t0;
 	iters = 20;
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (unsigned i = 0; i < iters; i++) {
 		viommu_memory_begin(mc.m);
 		viommu_mr_set_enabled(msi[i % ndev], !viommu_mr_is_enabled(msi[i % ndev]));
 		mc.m->all_dirty = true;
 		viommu_memory_commit(mc.m);
 	}
-	t_base = now_ns() - t0;
+	t_base = bench_now_ns() - t0;
 	printf("memory.commit.device.n%zu.dev%u %.1f us\n", n, ndev, per_op(t_ours, 2000) / 1000);
 	printf("memory.commit.device.n%zu.dev%u.baseline_all_spaces %.1f us\n", n, ndev,
 	       per_op(t_base, iters) / 1000);
@@ -289,7 +274,7 @@ int main(int argc, char **argv)
 	static const size_t sizes[] = { 100, 10000, 100000 };
 	double one_ns[3] = { 0 };
 
-	rng_state = seed;
+	bench_seed(seed);
 	printf("seed 0x%" PRIx64 " max_regions %zu sizes 100 10000 100000\n", seed, maxn);
 	for (size_t si = 0; si < 3 && sizes[si] <= maxn; si++) {
 		size_t n = sizes[si];
@@ -302,11 +287,11 @@ int main(int argc, char **argv)
 		/* commit, one region changed */
 		size_t *pick = malloc(iters * sizeof(*pick));
 		for (unsigned i = 0; i < iters; i++)
-			pick[i] = (size_t)(rnd() % n);
-		t0 = now_ns();
+			pick[i] = (size_t)(bench_rng() % n);
+		t0 = bench_now_ns();
 		for (unsigned i = 0; i < iters; i++)
 			change_one(&mc, pick[i]);
-		t = now_ns() - t0;
+		t = bench_now_ns() - t0;
 		one_ns[si] = per_op(t, iters);
 		printf("memory.commit.one.n%zu %.1f us\n", n, one_ns[si] / 1000);
 
@@ -316,12 +301,12 @@ int main(int argc, char **argv)
 
 			/* Inside an open transaction our commit does not run; the tree still changes. */
 			viommu_memory_begin(mc.m);
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			for (unsigned i = 0; i < biters; i++) {
 				change_one(&mc, pick[i]);
 				bv = q_commit(mc.as, bv);
 			}
-			t = now_ns() - t0;
+			t = bench_now_ns() - t0;
 			viommu_memory_commit(mc.m);
 			double base = per_op(t, biters);
 			/* Cross-check: the QEMU-style rendering equals ours. */
@@ -342,10 +327,10 @@ int main(int argc, char **argv)
 
 		/* bulk: n/10 moves in one transaction */
 		unsigned bulk_iters = (unsigned)VI_MAX(4, VI_MIN(200, 400000 / n));
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (unsigned i = 0; i < bulk_iters; i++)
 			change_bulk(&mc, i);
-		t = now_ns() - t0;
+		t = bench_now_ns() - t0;
 		printf("memory.commit.bulk.n%zu %.1f us\n", n, per_op(t, bulk_iters) / 1000);
 
 		/* lookup */
@@ -355,19 +340,19 @@ int main(int argc, char **argv)
 		uint64_t acc = 0;
 
 		for (unsigned i = 0; i < liters; i++)
-			addr[i] = (rnd() % (n * SLOT));
-		t0 = now_ns();
+			addr[i] = (bench_rng() % (n * SLOT));
+		t0 = bench_now_ns();
 		for (unsigned i = 0; i < liters; i++) {
 			const struct viommu_mr_section *s = viommu_flatview_lookup(v, addr[i]);
 
 			acc += s ? s->offset : 1;
 		}
-		t = now_ns() - t0;
+		t = bench_now_ns() - t0;
 		double look = per_op(t, liters);
 		printf("memory.lookup.n%zu %.1f ns\n", n, look);
 		/* baseline: linear scan */
 		unsigned lin_iters = (unsigned)VI_MAX(100, VI_MIN(liters, 20000000 / n));
-		t0 = now_ns();
+		t0 = bench_now_ns();
 		for (unsigned i = 0; i < lin_iters; i++) {
 			size_t k;
 
@@ -375,7 +360,7 @@ int main(int argc, char **argv)
 				;
 			acc += k < v->n && v->s[k].first <= addr[i] ? v->s[k].offset : 1;
 		}
-		t = now_ns() - t0;
+		t = bench_now_ns() - t0;
 		printf("memory.lookup.n%zu ratio %.3f\n", n, look / per_op(t, lin_iters));
 		sink += acc;
 		viommu_flatview_put(v);

@@ -19,6 +19,8 @@
 #include <time.h>
 #include <viommu/rangemap.h>
 
+#include "bench.h"
+
 #include "util/rangemap_internal.h"
 
 #define SMALL_N 20000u
@@ -28,9 +30,9 @@
 #define BEST_OF(var, body) do {						\
 	var = 1e300;							\
 	for (int rep_ = 0; rep_ < REPS; rep_++) {				\
-		double t0_ = now_ns(), d_;					\
+		double t0_ = (double)bench_cpu_ns(), d_;					\
 		body;								\
-		d_ = (now_ns() - t0_) / (double)n;				\
+		d_ = ((double)bench_cpu_ns() - t0_) / (double)n;				\
 		if (d_ < var)							\
 			var = d_;						\
 	}								\
@@ -43,31 +45,8 @@ static uint64_t sink;
  * runs on a machine shared with builds, where wall time mostly measures the
  * scheduler.
  */
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
-static uint64_t rng_state;
-static uint64_t rng(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
-}
 
-static void shuffle(uint64_t *a, size_t n)
-{
-	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(rng() % (i + 1));
-		uint64_t t = a[i];
-		a[i] = a[j];
-		a[j] = t;
-	}
-}
 
 /* Entry i is [i * 64K, i * 64K + len_i], len_i < 64K: disjoint, with holes. */
 static uint64_t *lens;
@@ -137,29 +116,29 @@ static void insert_remove(size_t n, const uint64_t *order, double *ins, double *
 	double t;
 	int bad = 0;
 
-	t = now_ns();
+	t = (double)bench_cpu_ns();
 	for (size_t i = 0; i < n; i++)
 		bad |= viommu_rangemap_insert(m, e_first(order[i]), e_last(order[i]), order[i]);
-	*ins = (now_ns() - t) / (double)n;
+	*ins = ((double)bench_cpu_ns() - t) / (double)n;
 	if (ins_base) {
-		t = now_ns();
+		t = (double)bench_cpu_ns();
 		for (size_t i = 0; i < n; i++)
 			bad |= arr_insert(&a, e_first(order[i]), e_last(order[i]), order[i]);
-		*ins_base = (now_ns() - t) / (double)n;
+		*ins_base = ((double)bench_cpu_ns() - t) / (double)n;
 	}
 	/* Remove in a different random order than the inserts. */
 	uint64_t *rorder = malloc(n * sizeof(*rorder));
 	memcpy(rorder, order, n * sizeof(*rorder));
-	shuffle(rorder, n);
-	t = now_ns();
+	bench_shuffle(rorder, n);
+	t = (double)bench_cpu_ns();
 	for (size_t i = 0; i < n; i++)
 		bad |= viommu_rangemap_remove(m, e_first(rorder[i]), e_last(rorder[i]), NULL);
-	*rem = (now_ns() - t) / (double)n;
+	*rem = ((double)bench_cpu_ns() - t) / (double)n;
 	if (rem_base) {
-		t = now_ns();
+		t = (double)bench_cpu_ns();
 		for (size_t i = 0; i < n; i++)
 			bad |= arr_remove(&a, e_first(rorder[i]), e_last(rorder[i]));
-		*rem_base = (now_ns() - t) / (double)n;
+		*rem_base = ((double)bench_cpu_ns() - t) / (double)n;
 	}
 	if (bad || viommu_rangemap_count(m) != 0)
 		fprintf(stderr, "insert/remove failed\n");
@@ -177,7 +156,7 @@ int main(int argc, char **argv)
 
 	if (n < 2)
 		n = 2;
-	rng_state = seed;
+	bench_seed(seed);
 	printf("seed 0x%" PRIx64 " entries %zu small_entries %zu leaf_cap %d inner_cap %d\n", seed, n, small,
 	       VI_RM_LEAF_CAP, VI_RM_INNER_CAP);
 
@@ -185,26 +164,26 @@ int main(int argc, char **argv)
 	uint64_t *order = malloc(n * sizeof(*order));
 	uint64_t *probe = malloc(n * sizeof(*probe));
 	for (size_t i = 0; i < n; i++) {
-		lens[i] = rng() & 0xffff;
+		lens[i] = bench_rng() & 0xffff;
 		order[i] = i;
 	}
 
 	/* Sequential fill: bytes per entry when entries arrive in ascending order. */
 	struct viommu_rangemap *m = viommu_rangemap_new();
-	t = now_ns();
+	t = (double)bench_cpu_ns();
 	for (size_t i = 0; i < n; i++)
 		viommu_rangemap_insert(m, e_first(i), e_last(i), i);
-	double ins_seq = (now_ns() - t) / (double)n;
+	double ins_seq = ((double)bench_cpu_ns() - t) / (double)n;
 	printf("rangemap.bytes_per_entry.sequential %.1f B\n", (double)viommu_rangemap_bytes(m) / (double)n);
 	viommu_rangemap_free(m);
 
 	/* Random fill: the map every lookup case below uses. */
-	shuffle(order, n);
+	bench_shuffle(order, n);
 	m = viommu_rangemap_new();
-	t = now_ns();
+	t = (double)bench_cpu_ns();
 	for (size_t i = 0; i < n; i++)
 		viommu_rangemap_insert(m, e_first(order[i]), e_last(order[i]), order[i]);
-	ins = (now_ns() - t) / (double)n;
+	ins = ((double)bench_cpu_ns() - t) / (double)n;
 	printf("rangemap.bytes_per_entry.random %.1f B\n", (double)viommu_rangemap_bytes(m) / (double)n);
 	printf("rangemap.height %u levels\n", vi_rangemap_height(m) + 1);
 	line("rangemap.insert.sequential", ins_seq, 0);
@@ -216,8 +195,8 @@ int main(int argc, char **argv)
 
 	/* Random point lookups: an address inside a random entry, 1 in 8 in a hole. */
 	for (size_t i = 0; i < n; i++) {
-		uint64_t k = rng() % n;
-		probe[i] = (rng() & 7) ? e_first(k) + rng() % (lens[k] + 1) : e_last(k) + 1;
+		uint64_t k = bench_rng() % n;
+		probe[i] = (bench_rng() & 7) ? e_first(k) + bench_rng() % (lens[k] + 1) : e_last(k) + 1;
 	}
 	struct viommu_range_entry e;
 	double look, base;
@@ -248,11 +227,11 @@ int main(int argc, char **argv)
 	line("rangemap.iterate.all", iter, base);
 
 	/* Remove everything in random order (at full size; no array baseline there). */
-	shuffle(order, n);
-	t = now_ns();
+	bench_shuffle(order, n);
+	t = (double)bench_cpu_ns();
 	for (size_t i = 0; i < n; i++)
 		viommu_rangemap_remove(m, e_first(order[i]), e_last(order[i]), NULL);
-	rem = (now_ns() - t) / (double)n;
+	rem = ((double)bench_cpu_ns() - t) / (double)n;
 	line("rangemap.remove.random", rem, 0);
 	if (viommu_rangemap_count(m) != 0)
 		fprintf(stderr, "remove left entries\n");
@@ -262,7 +241,7 @@ int main(int argc, char **argv)
 	/* Insert and remove against the O(n)-per-op array at the small size. */
 	for (size_t i = 0; i < small; i++)
 		order[i] = i * (n / small);
-	shuffle(order, small);
+	bench_shuffle(order, small);
 	insert_remove(small, order, &ins, &ins_b, &rem, &rem_b);
 	char name[64];
 	snprintf(name, sizeof(name), "rangemap.insert.random_n%zu", small);

@@ -19,28 +19,14 @@
 #include <viommu/memory.h>
 #include <viommu/reconcile.h>
 
+#include "bench.h"
 #include "scenario/scenario.h"
 
 #define BLK 0x200000ull		/* 2 MiB blocks */
 #define SEED 0xbe1c0ull
 
-static uint64_t rng_state = SEED;
 
-static uint64_t rnd(uint64_t n)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state % n;
-}
 
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 struct world {
 	struct viommu_memory *m;
@@ -97,7 +83,7 @@ static void world_free(struct world *w)
 /* Unplug a random block, or plug it back. */
 static void toggle_random_block(struct world *w)
 {
-	size_t i = rnd(w->n);
+	size_t i = bench_below(w->n);
 
 	if (w->in[i])
 		viommu_mr_del_subregion(w->root, w->blk[i]);
@@ -109,17 +95,17 @@ static void toggle_random_block(struct world *w)
 /* One block per commit. Returns ns per commit. */
 static double run_one(struct world *w, int commits)
 {
-	double t0 = now();
+	double t0 = ((double)bench_now_ns() / 1e9);
 
 	for (int k = 0; k < commits; k++)
 		toggle_random_block(w);
-	return (now() - t0) * 1e9 / commits;
+	return (((double)bench_now_ns() / 1e9) - t0) * 1e9 / commits;
 }
 
 /* Toggle 1% of the blocks in one transaction. */
 static double run_bulk(struct world *w, int commits)
 {
-	double t0 = now();
+	double t0 = ((double)bench_now_ns() / 1e9);
 
 	for (int k = 0; k < commits; k++) {
 		viommu_memory_begin(w->m);
@@ -127,7 +113,7 @@ static double run_bulk(struct world *w, int commits)
 			toggle_random_block(w);
 		viommu_memory_commit(w->m);
 	}
-	return (now() - t0) * 1e9 / commits;
+	return (((double)bench_now_ns() / 1e9) - t0) * 1e9 / commits;
 }
 
 static void bench_size(size_t n, int commits)
@@ -138,18 +124,18 @@ static void bench_size(size_t n, int commits)
 	uint64_t sink = 0;
 
 	/* the memory layer with no listener (it then computes no diff): the floor */
-	rng_state = SEED;
+	bench_seed(SEED);
 	world_init(&w, n, VIOMMU_RECON_MINIMAL, false);
 	mem_one = run_one(&w, commits);
 	world_free(&w);
 
-	rng_state = SEED;
+	bench_seed(SEED);
 	world_init(&w, n, VIOMMU_RECON_NAIVE, true);
 	base_one = run_one(&w, commits);
 	base_bulk = run_bulk(&w, commits / 4 + 1);
 	world_free(&w);
 
-	rng_state = SEED;
+	bench_seed(SEED);
 	world_init(&w, n, VIOMMU_RECON_MINIMAL, true);
 	one = run_one(&w, commits);
 	bulk = run_bulk(&w, commits / 4 + 1);
@@ -160,9 +146,9 @@ static void bench_size(size_t n, int commits)
 		struct viommu_host *h2 = viommu_host_sim_new(&(struct viommu_host_sim_opts){
 			.sz = sizeof(struct viommu_host_sim_opts), .dma_entry_limit = UINT32_MAX / 2,
 			.timeline_capacity = 16 });
-		t0 = now();
+		t0 = ((double)bench_now_ns() / 1e9);
 		viommu_recon_attach(w.r, h2);
-		attach = (now() - t0) * 1e9 / (double)n;
+		attach = (((double)bench_now_ns() / 1e9) - t0) * 1e9 / (double)n;
 		viommu_recon_detach(w.r, h2, false);
 		viommu_host_free(h2);
 	}

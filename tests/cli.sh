@@ -38,6 +38,27 @@ expect_out "SMMUv3 range invalidation of 1023 granules at 0x0: 2 commands
   ADDR 0x0000000000000000 TG 1 SCALE  0 NUM 30 TTL 3  [0x0, 0x1efff]
   ADDR 0x000000000001f000 TG 1 SCALE  5 NUM 30 TTL 3  [0x1f000, 0x3fefff]" tlbi 0 1023 --ttl 3
 expect_out "page-selective invalidation: ADDR 0x0 AM 4 covers [0x0, 0xffff]" psi 0x7000 0x8fff
+expect_rc 0 memory
+# replay: 0 when everything held, 1 when an expectation failed or the file is missing, 2 for a malformed file
+scn=/tmp/viommu-cli-scn.$$
+printf 'ram r 4K\nadd root r 0\nexpect mappings 1\n' > $scn.ok
+printf 'ram r 4K\nadd root r 0\nexpect mappings 2\n' > $scn.fail
+printf 'ram r 4K\nfrobnicate\n' > $scn.bad
+expect_rc 0 replay $scn.ok
+expect_rc 0 replay $scn.ok --backend sim:iommufd --json
+expect_rc 1 replay $scn.fail
+expect_rc 2 replay $scn.bad
+expect_rc 1 replay /nonexistent/file.scn
+expect_rc 2 replay
+expect_rc 2 replay $scn.ok --policy sideways
+got=$("$v" replay $scn.bad 2>&1 >/dev/null)
+if [ "$got" = "viommu replay: $scn.bad:2: unknown command 'frobnicate'" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: replay error message: $got"; fi
+got=$("$v" replay $scn.ok --json)
+case $got in
+'{"file": "'$scn.ok'", "result": {"backend": "sim:type1v2", "commits": 1, "map_ops": 1, "unmap_ops": 0, "map_bytes": 4096,'*) pass=$((pass + 1)) ;;
+*) fail=$((fail + 1)); echo "FAIL: replay --json: $got" ;;
+esac
+rm -f $scn.ok $scn.fail $scn.bad
 rm -f /tmp/viommu-cli.$$
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -126,7 +126,7 @@ int main(void)
 		const char *t = "granule 8K\nram r 2G\n";
 		T_EQ(vi_scn_run(t, strlen(t), "t.scn", &o, &res, err, sizeof(err)), -E2BIG);
 		T_STREQ(err, "t.scn:2: regions would need more than 4096 host mappings at granule 8192");
-		t = "granule 8K\nram r 32M\nram s 1M\n";
+		t = "granule 8K\nram r 24M\nram s 16M\n";
 		T_EQ(vi_scn_run(t, strlen(t), "t.scn", &o, &res, err, sizeof(err)), -E2BIG);
 		T_STREQ(err, "t.scn:3: regions would need more than 4096 host mappings at granule 8192");
 	}

@@ -177,6 +177,11 @@ struct viommu_host_sim_opts {
 	int fail_errno;
 	/* Timeline entries kept (oldest dropped first); default 4096. */
 	uint32_t timeline_capacity;
+	/* Format of the page table the mappings are installed in, an enum
+	 * viommu_pt_format value (include/viommu/pgtable.h): 0 = VT-d
+	 * second stage (5 levels, 52-bit output); ARM stage 1 or 2 use a 4K
+	 * granule with 48-bit input and output. */
+	unsigned pt_format;
 };
 
 /* The x86 VT-d default usable ranges, for callers building their own list. */
@@ -199,10 +204,22 @@ VIOMMU_API int viommu_host_sim_inject(struct viommu_host *h, uint64_t nth, int e
 
 /*
  * What @iova translates to: *vaddr (the user address the kernel would pin)
- * and *prot. 0, or -ENOENT if nothing maps @iova; -EINVAL if not simulated.
+ * and *prot, by a walk of the simulator's page table. 0, or -ENOENT if
+ * nothing maps @iova; -EINVAL if not simulated; -EIO if the page table
+ * disagrees with the mapping record (an internal error).
  */
 VIOMMU_API int viommu_host_sim_translate(struct viommu_host *h, uint64_t iova, uint64_t *vaddr,
 					 unsigned *prot);
+
+struct viommu_pgtable;
+
+/*
+ * The VT-d second-stage page table (include/viommu/pgtable.h) the simulator
+ * installs its mappings in, user address as output address; for read-only
+ * use (viommu_pgtable_lookup, viommu_pgtable_for_each, or a walk from its
+ * root) while no map/unmap runs. NULL with errno EINVAL if not simulated.
+ */
+VIOMMU_API const struct viommu_pgtable *viommu_host_sim_pgtable(struct viommu_host *h);
 
 /* One current mapping (a type1 vfio_dma or an iommufd area). */
 struct viommu_host_mapping {

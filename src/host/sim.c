@@ -6,7 +6,16 @@
  *
  * Mappings live in the project range map: [iova, last] -> index of a record
  * holding vaddr and prot. The record array is a free-listed pool so a map
- * costs no malloc in the steady state.
+ * costs no malloc in the steady state. Each mapping is also installed in a
+ * real page table — VT-d second stage by default (5 levels, 52-bit output,
+ * the simulator's page sizes), ARM LPAE stage 1/2 on request — with the user address as the output address, and
+ * viommu_host_sim_translate() answers by a walk of that table. A mapping the
+ * table cannot hold (IOVA beyond 57 bits, user address beyond 52 bits, or
+ * pages smaller than 4K), or that would need more than 2^18 leaves (1 GiB of
+ * 4K pages: a 64 GiB mapping with 2M-aligned addresses still fits), stays in
+ * the range map only and is translated from its record; the record says
+ * which. The cap keeps a test that maps terabytes with 4K-aligned user
+ * addresses from building gigabytes of tables.
  *
  * Deliberate deviation: type1's rb-tree searches compute "iova + size" in u64
  * and so miss overlaps with a mapping that ends exactly at 2^64 (and would
@@ -20,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <viommu/pgtable.h>
 #include <viommu/rangemap.h>
 
 #include "util/compiler.h"
@@ -31,6 +41,8 @@
 #define VI_SIM_MAX_RANGES	 4096u
 /* The CPU page size the kernel's PAGE_SIZE stands for (x86, arm64 4K). */
 #define VI_SIM_CPU_PAGE		 UINT64_C(4096)
+/* The most leaves one mapping may put in the mirror page table. */
+#define VI_SIM_PT_MAX_LEAVES	 (UINT64_C(1) << 18)
 /* iopt_alloc_iova caps the auto-IOVA alignment at HPAGE_SIZE (THP kernels). */
 #define VI_SIM_HPAGE		 UINT64_C(0x200000)
 
@@ -44,6 +56,7 @@ struct vi_sim_rec {
 	uint64_t vaddr;
 	unsigned prot;
 	uint32_t next_free;
+	bool in_pt;		/* installed in the page table */
 };
 
 /*
@@ -58,6 +71,7 @@ struct vi_host_sim {
 	struct viommu_host base;
 	pthread_mutex_t lock;
 	struct viommu_rangemap *map;
+	struct viommu_pgtable *pt;	/* mirror of map, for translation */
 	struct vi_sim_rec *recs;
 	uint32_t nrecs, cap_recs, free_head;
 	uint64_t pgsize_bitmap;
@@ -178,6 +192,22 @@ static bool iommufd_hits_reserved(const struct vi_host_sim *s, uint64_t first, u
 
 /* ---- insert / remove -------------------------------------------------- */
 
+/*
+ * Would the page table hold this mapping in at most VI_SIM_PT_MAX_LEAVES
+ * leaves? The leaf size is bounded by the common alignment of iova, user
+ * address and length (iommu_pgsize, semantics.md §2.1), so this is an upper
+ * bound on the leaves it builds.
+ */
+static bool pt_fits(const struct vi_host_sim *s, uint64_t iova, uint64_t vaddr, uint64_t len)
+{
+	uint64_t a = iova | vaddr | len, low = a & -a;
+	uint64_t sizes = ((s->pgsize_bitmap & VI_SIM_DEFAULT_PGSIZES) | 0x1000) & (low | (low - 1));
+
+	if (!sizes)
+		return false;
+	return len >> vi_fls64(sizes) <= VI_SIM_PT_MAX_LEAVES;
+}
+
 static int sim_insert(struct vi_host_sim *s, uint64_t iova, uint64_t last, uint64_t vaddr, unsigned prot)
 {
 	uint32_t idx;
@@ -190,12 +220,30 @@ static int sim_insert(struct vi_host_sim *s, uint64_t iova, uint64_t last, uint6
 		rec_free(s, idx);
 		return ret;
 	}
+	s->recs[idx].in_pt = false;
+	if (s->pt && pt_fits(s, iova, vaddr, last - iova + 1)) {
+		uint64_t mapped = 0;
+		/* VIOMMU_HOST_PROT_* and VIOMMU_PT_PROT_* share their values */
+		int pr = viommu_pgtable_map(s->pt, iova, vaddr, last - iova + 1, prot, &mapped);
+
+		if (pr && mapped)
+			viommu_pgtable_unmap(s->pt, iova, mapped, NULL);
+		if (pr == -ENOMEM) {
+			/* the kernel would fail the map with ENOMEM as well */
+			viommu_rangemap_remove(s->map, iova, last, NULL);
+			rec_free(s, idx);
+			return -ENOMEM;
+		}
+		s->recs[idx].in_pt = pr == 0;
+	}
 	s->count++;
 	return 0;
 }
 
 static void sim_remove(struct vi_host_sim *s, const struct viommu_range_entry *e)
 {
+	if (s->recs[e->value].in_pt)
+		viommu_pgtable_unmap(s->pt, e->first, e->last - e->first + 1, NULL);
 	viommu_rangemap_remove(s->map, e->first, e->last, NULL);
 	rec_free(s, (uint32_t)e->value);
 	s->count--;
@@ -246,6 +294,14 @@ static int type1_unmap(struct vi_host_sim *s, uint64_t iova, uint64_t size, unsi
 		return -EINVAL;
 	}
 	end = iova + size;	/* wraps to 0 for a request ending at 2^64 */
+
+	/* Fast path, same result as the walk below: the request is exactly one
+	 * mapping, so both v2 tests pass and the walk removes just that one. */
+	if (!all && end != 0 && viommu_rangemap_find(s->map, iova, &e) && e.first == iova && e.last == end - 1) {
+		sim_remove(s, &e);
+		*unmapped = size;
+		return 0;
+	}
 
 	if (v2 && !all) {
 		/* vfio_find_dma(iommu, iova, 1): start inside a mapping */
@@ -423,6 +479,12 @@ static int iommufd_unmap_range(struct vi_host_sim *s, uint64_t start, uint64_t l
 	struct viommu_range_entry e;
 	uint64_t bytes = 0;
 
+	/* Fast path: exactly one area (the walk would remove just it). */
+	if (viommu_rangemap_find(s->map, start, &e) && e.first == start && e.last == last) {
+		sim_remove(s, &e);
+		*unmapped = last - start + 1;
+		return 0;
+	}
 	while (viommu_rangemap_find_overlap(s->map, start, last, &e)) {
 		if (e.first < start || e.last > last)
 			return -ENOENT;
@@ -566,6 +628,7 @@ static void sim_free(struct viommu_host *h)
 	struct vi_host_sim *s = to_sim(h);
 
 	viommu_rangemap_free(s->map);
+	viommu_pgtable_free(s->pt);
 	pthread_mutex_destroy(&s->lock);
 	free(s->recs);
 	free(s->ranges);
@@ -659,7 +722,28 @@ struct viommu_host *viommu_host_sim_new(const struct viommu_host_sim_opts *uopts
 	s->tl_cap = o.timeline_capacity;
 	s->tl = calloc(s->tl_cap, sizeof(*s->tl));
 	s->map = viommu_rangemap_new();
-	ret = (!s->tl || !s->map) ? -ENOMEM : sim_set_ranges(s, o.ranges, o.nranges);
+	{
+		struct viommu_pgtable_opts po = {
+			.sz = sizeof(po),
+			.format = VIOMMU_PT_VTD_SL,
+			.levels = 5,
+			.oas = 52,
+			/* the table needs its 4K granule even if the host pages are larger */
+			.pgsize_bitmap = (o.pgsize_bitmap & VI_SIM_DEFAULT_PGSIZES) | 0x1000,
+		};
+
+		if (o.pt_format == VIOMMU_PT_ARM_S1 || o.pt_format == VIOMMU_PT_ARM_S2) {
+			po.format = o.pt_format;
+			po.levels = 0;
+			po.ias = 48;
+			po.oas = 48;
+		} else if (o.pt_format && o.pt_format != VIOMMU_PT_VTD_SL) {
+			sim_free(&s->base);
+			return vi_null(EINVAL);
+		}
+		s->pt = viommu_pgtable_new(&po);
+	}
+	ret = (!s->tl || !s->map || !s->pt) ? -ENOMEM : sim_set_ranges(s, o.ranges, o.nranges);
 	if (ret) {
 		sim_free(&s->base);
 		return vi_null(-ret);
@@ -693,12 +777,26 @@ int viommu_host_sim_translate(struct viommu_host *h, uint64_t iova, uint64_t *va
 	pthread_mutex_lock(&s->lock);
 	if (viommu_rangemap_find(s->map, iova, &e)) {
 		const struct vi_sim_rec *r = &s->recs[e.value];
+		uint64_t va = r->vaddr + (iova - e.first);
+		unsigned pr = r->prot;
 
-		if (vaddr)
-			*vaddr = r->vaddr + (iova - e.first);
-		if (prot)
-			*prot = r->prot;
 		ret = 0;
+		if (r->in_pt) {
+			struct viommu_pt_mapping m;
+
+			/* the answer comes from the page-table walk; a table that
+			 * disagrees with the record is an internal error */
+			if (viommu_pgtable_lookup(s->pt, iova, &m) != 0) {
+				ret = -EIO;
+			} else {
+				va = m.phys + (iova - m.iova);
+				pr = m.prot & (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE);
+			}
+		}
+		if (!ret && vaddr)
+			*vaddr = va;
+		if (!ret && prot)
+			*prot = pr;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return vi_errno(ret);
@@ -768,4 +866,11 @@ void viommu_host_sim_timeline_clear(struct viommu_host *h)
 	to_sim(h)->tl_len = 0;
 	to_sim(h)->tl_head = 0;
 	pthread_mutex_unlock(&to_sim(h)->lock);
+}
+
+const struct viommu_pgtable *viommu_host_sim_pgtable(struct viommu_host *h)
+{
+	if (!is_sim(h))
+		return vi_null(EINVAL);
+	return to_sim(h)->pt;
 }

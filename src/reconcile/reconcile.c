@@ -485,6 +485,7 @@ static void reconcile(struct viommu_recon *r, struct recon_backend *b, const str
 
 	const uint64_t pm = b->page - 1;
 
+	b->full = false;
 	while (i < n) {
 		/*
 		 * Work in whole pages: a changed range may end inside a page whose
@@ -539,13 +540,13 @@ static void reconcile(struct viommu_recon *r, struct recon_backend *b, const str
 			uint64_t keep = unchanged_bytes(r, stale[k].first, stale[k].last, stale[k].value);
 			if (host_unmap(r, b, stale[k].first, stale[k].last))
 				continue;
+			b->full = false;	/* an unmap made room */
 			if (keep) {
 				b->st.windows++;
 				b->st.window_bytes += keep;
 			}
 		}
 		free(stale);
-		b->full = false;	/* the unmaps above may have made room */
 		map_missing(r, b, wf, wl);
 	}
 }

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Guest page-table walk fed arbitrary table bytes: the input picks a format
+ * and geometry, then becomes guest memory (at guest-physical 0, root at 0) and
+ * a few probe addresses. For each probe, viommu_pgtable_walk() must not crash
+ * or hang (at most one read per level), and its result must equal a
+ * deliberately plain reference walker written below from semantics.md §6.1 /
+ * §6.2 without any of the engine's tables or helpers.
+ *
+ * Input: [fmt] [geometry] [oas] [4 x 8-byte iova] [access bits] memory...
+ */
+#include <errno.h>
+
+#include <viommu/pgtable.h>
+
+#include "fuzz.h"
+
+struct mem {
+	const uint8_t *p;
+	size_t n;
+	unsigned reads;
+};
+
+static int mem_read(void *ctx, uint64_t gpa, void *buf, size_t len)
+{
+	struct mem *m = ctx;
+	m->reads++;
+	if (gpa >= m->n || m->n - gpa < len)
+		return -EFAULT;
+	memcpy(buf, m->p + gpa, len);
+	return 0;
+}
+
+struct ref {
+	enum viommu_pt_fault fault;
+	int level;		/* format numbering */
+	uint8_t reason;
+	uint64_t phys, size, entry_addr;
+	unsigned prot;
+};
+
+static uint64_t bits(unsigned hi, unsigned lo)	/* mask of bits hi..lo, hi < 64 */
+{
+	uint64_t m = hi >= 63 ? UINT64_MAX : (UINT64_C(1) << (hi + 1)) - 1;
+	return m & ~((UINT64_C(1) << lo) - 1);
+}
+
+static uint8_t vtd_reason(enum viommu_pt_fault f, unsigned access, int root)
+{
+	switch (f) {
+	case VIOMMU_PT_FAULT_INPUT_RANGE: return 4;
+	case VIOMMU_PT_FAULT_TRANSLATION:
+	case VIOMMU_PT_FAULT_PERMISSION: return (access & 2) ? 5 : 6;
+	case VIOMMU_PT_FAULT_RESERVED:
+	case VIOMMU_PT_FAULT_ADDR_SIZE: return 0xC;
+	case VIOMMU_PT_FAULT_WALK_ABORT: return root ? 3 : 7;
+	default: return 0;
+	}
+}
+
+/* The reference: levels counted top-down as the specifications do. */
+static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ias, unsigned oas, uint64_t bitmap,
+		     const struct mem *m, uint64_t iova, unsigned access, struct ref *r)
+{
+	unsigned bpl = gs - 3, top_bits = vtd ? 9 : ias - gs - (nlevels - 1) * bpl;
+	unsigned prot = 7;
+	uint64_t table;
+
+	memset(r, 0, sizeof(*r));
+#define LVL(l) (vtd ? (int)(l) + 1 : 3 - (int)(l))
+#define FAULT(f, l, a) do { r->fault = (f); r->level = LVL(l); r->entry_addr = (a); \
+	r->reason = vtd ? vtd_reason((f), access, (unsigned)(l) == nlevels - 1) : 0; return; } while (0)
+	if (iova >> ias)
+		FAULT(VIOMMU_PT_FAULT_INPUT_RANGE, nlevels - 1, 0);
+	table = 0;
+	for (int l = (int)nlevels - 1; l >= 0; l--) {
+		unsigned sh = gs + (unsigned)l * bpl;
+		unsigned nb = l == (int)nlevels - 1 ? top_bits : bpl;
+		uint64_t idx = (iova >> sh) & ((UINT64_C(1) << nb) - 1);
+		uint64_t addr = table + idx * 8, e, size = UINT64_C(1) << sh;
+
+		if (addr >= m->n || m->n - addr < 8)
+			FAULT(VIOMMU_PT_FAULT_WALK_ABORT, l, addr);
+		memcpy(&e, m->p + addr, 8);
+		if (vtd) {
+			int leaf = l == 0 || (e & 0x80);
+			if (!(e & 3))
+				FAULT(VIOMMU_PT_FAULT_TRANSLATION, l, addr);
+			if (e & bits(51, oas))
+				FAULT(VIOMMU_PT_FAULT_RESERVED, l, addr);
+			if (!leaf) {
+				if (e & 0x800)
+					FAULT(VIOMMU_PT_FAULT_RESERVED, l, addr);
+				prot &= (unsigned)(e & 3) | 4;
+				table = e & bits(oas - 1, 12);
+				continue;
+			}
+			if (l > 0 && (!(bitmap & size) || (e & bits(sh - 1, 12))))
+				FAULT(VIOMMU_PT_FAULT_RESERVED, l, addr);
+			prot &= (unsigned)(e & 3) | ((e & 0x800) ? 4 : 0);
+		} else {
+			int is_table = l > 0 && (e & 3) == 3;
+			if (!(e & 1))
+				FAULT(VIOMMU_PT_FAULT_TRANSLATION, l, addr);
+			if (!is_table) {
+				int blocks_here = gs == 12 ? l <= 2 : l <= 1;
+				if ((l == 0 && (e & 3) != 3) || !blocks_here)
+					FAULT(VIOMMU_PT_FAULT_TRANSLATION, l, addr);
+			}
+			if (e & (bits(51, oas) | bits(gs - 1, 12)))
+				FAULT(VIOMMU_PT_FAULT_ADDR_SIZE, l, addr);
+			if (is_table) {
+				if (s1 && (e >> 62 & 1))
+					prot &= ~2u;
+				table = e & bits(oas - 1, gs);
+				continue;
+			}
+			if (!(e & (1u << 10)))
+				FAULT(VIOMMU_PT_FAULT_ACCESS_FLAG, l, addr);
+			if (s1)
+				prot &= 1u | ((e & 0x80) ? 0 : 2u) | (((e >> 2) & 7) == 1 ? 4u : 0);
+			else
+				prot &= ((e >> 6) & 1 ? 1u : 0) | ((e >> 7) & 1 ? 2u : 0) | (((e >> 2) & 0xf) == 0xf ? 4u : 0);
+		}
+		if (access & 3 & ~prot)
+			FAULT(VIOMMU_PT_FAULT_PERMISSION, l, addr);
+		r->fault = VIOMMU_PT_FAULT_NONE;
+		r->level = LVL(l);
+		r->size = size;
+		r->phys = (e & bits(oas - 1, gs) & ~(size - 1)) | (iova & (size - 1));
+		r->prot = prot;
+		r->entry_addr = addr;
+		return;
+	}
+#undef FAULT
+#undef LVL
+	FZ_CHECK(0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fz_in in = { data, size };
+	struct viommu_pgtable_opts o;
+	uint8_t sel = fz_u8(&in), geo = fz_u8(&in), oasb = fz_u8(&in);
+	uint64_t iovas[4];
+	uint8_t acc;
+	int vtd, s1;
+	unsigned gs, levels, ias, oas;
+	uint64_t bitmap;
+
+	for (int i = 0; i < 4; i++)
+		iovas[i] = fz_u64(&in);
+	acc = fz_u8(&in);
+
+	memset(&o, 0, sizeof(o));
+	o.sz = sizeof(o);
+	switch (sel % 3) {
+	case 0: o.format = VIOMMU_PT_VTD_SL; break;
+	case 1: o.format = VIOMMU_PT_ARM_S1; break;
+	default: o.format = VIOMMU_PT_ARM_S2; break;
+	}
+	vtd = o.format == VIOMMU_PT_VTD_SL;
+	s1 = o.format == VIOMMU_PT_ARM_S1;
+	if (vtd) {
+		gs = 12;
+		levels = 3 + geo % 3;
+		o.levels = levels;
+		ias = 12 + 9 * levels;
+		if (geo & 0x10) {	/* MGAW below AGAW */
+			ias -= 1 + (geo >> 5);
+			o.ias = ias;
+		}
+		oas = 39 + oasb % 14;
+		bitmap = (sel & 0x40) ? 0x201000 : 0x40201000;
+		o.pgsize_bitmap = bitmap;
+	} else {
+		static const unsigned g[3] = { 12, 14, 16 };
+		gs = g[(sel >> 2) % 3];
+		o.granule = 1u << gs;
+		ias = 25 + geo % 24;
+		o.ias = ias;
+		oas = 32 + oasb % 17;
+		levels = (ias - gs + (gs - 3) - 1) / (gs - 3);
+		bitmap = 0;
+	}
+	o.oas = oas;
+	struct mem m = { in.p, in.n, 0 };
+	for (int i = 0; i < 4; i++) {
+		struct viommu_pt_walk_result res;
+		struct ref r;
+		unsigned access = (acc >> (2 * i)) & 3;
+		/* Keep most probes inside the input width so the tables matter. */
+		uint64_t iova = (acc & 0x80) ? iovas[i] : iovas[i] & ((UINT64_C(1) << ias) - 1);
+		int rc;
+
+		m.reads = 0;
+		rc = viommu_pgtable_walk(&o, 0, mem_read, &m, iova, access, &res);
+		FZ_CHECK(rc == 0 || rc == -EFAULT);
+		FZ_CHECK(m.reads <= levels);
+		ref_walk(vtd, s1, gs, levels, ias, oas, bitmap, &m, iova, access, &r);
+		FZ_CHECK(res.fault == r.fault);
+		FZ_CHECK((rc == 0) == (r.fault == VIOMMU_PT_FAULT_NONE));
+		FZ_CHECK(res.level == r.level);
+		FZ_CHECK(res.vtd_reason == r.reason);
+		FZ_CHECK(res.entry_addr == r.entry_addr);
+		if (rc == 0) {
+			FZ_CHECK(res.phys == r.phys);
+			FZ_CHECK(res.size == r.size);
+			FZ_CHECK(res.prot == r.prot);
+			FZ_CHECK(res.leaf_iova == (iova & ~(r.size - 1)));
+		}
+	}
+	return 0;
+}

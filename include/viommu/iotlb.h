@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * viommu IOTLB: a bounded translation cache for an emulated IOMMU.
+ *
+ * An entry caches one leaf of a walk: the requester (source id: PCI
+ * requester id, SMMU stream id), the address-space tag (domain: VT-d domain
+ * id, SMMU ASID/VMID, PASID, as the caller chooses), the leaf's IOVA aligned
+ * to its size, the size as a power of two (2^12 .. 2^63: 4K, 2M, 1G, and any
+ * other power of two for formats that have it), the output address of the
+ * leaf's first byte and the permissions.
+ *
+ * Tagging: a lookup hits only entries inserted with the same (source,
+ * domain) pair. Invalidation by domain removes the entries of every source
+ * in the domain; by source, those of every domain of the source. This is
+ * QEMU's VT-d keying (per source id, semantics.md §5). A model whose TLB is
+ * shared by every device of a domain (the VT-d spec's IOTLB is tagged by
+ * domain id only) passes one fixed source value, e.g. 0, for all devices.
+ *
+ * Within one (source, domain) the entries are disjoint: inserting an entry
+ * first removes every cached entry of that pair that it overlaps (counted as
+ * "replaced"), so a lookup finds at most one entry and a re-walk after a
+ * mapping change never leaves a stale neighbour.
+ *
+ * Costs: a lookup probes the hash table once per distinct leaf size present
+ * in its (source, domain) (usually one or two), not once per page-table
+ * level; insert O(log n); an invalidation that removes k entries costs
+ * O(log n + k) per (source, domain) of the domain it names (all of them for
+ * the any-domain variant and invalidate_all), never a scan of the cache.
+ * When full, an insert evicts exactly one entry, chosen by CLOCK (second
+ * chance: an entry hit since the hand last passed it is spared once).
+ *
+ * Concurrency: every function may be called from any thread at any time
+ * (except viommu_iotlb_free). Lookups take no lock and write no shared cache
+ * line other than an entry's referenced bit (written only when it is clear)
+ * and a per-thread statistics stripe; inserts and invalidations serialise
+ * on a mutex. Guarantee: once an invalidate call has returned, no lookup
+ * that starts afterwards (in any thread, ordered by any synchronisation
+ * with the invalidating thread) returns an entry it removed. A lookup that
+ * runs concurrently with an invalidation may return the entry as it was
+ * before, exactly as a hardware IOTLB may serve a translation until the
+ * invalidation completes.
+ */
+#ifndef VIOMMU_IOTLB_H
+#define VIOMMU_IOTLB_H
+
+#include <viommu/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct viommu_iotlb;
+
+#define VIOMMU_IOTLB_READ	1u
+#define VIOMMU_IOTLB_WRITE	2u
+
+#define VIOMMU_IOTLB_MIN_ORDER	12
+#define VIOMMU_IOTLB_MAX_ORDER	63
+
+/* One cached leaf. */
+struct viommu_iotlb_entry {
+	uint32_t source;	/* requester id / stream id */
+	uint32_t domain;	/* domain id / ASID / PASID */
+	uint64_t iova;		/* first byte of the leaf, aligned to 2^order */
+	uint64_t output;	/* output address of the leaf's first byte */
+	uint8_t order;		/* size is 2^order bytes, VIOMMU_IOTLB_MIN_ORDER..MAX_ORDER */
+	uint8_t perm;		/* VIOMMU_IOTLB_READ | VIOMMU_IOTLB_WRITE (0 allowed: a cached no-access leaf) */
+};
+
+/*
+ * Called under the cache's writer lock for each entry evicted by the
+ * replacement policy (not for invalidated or replaced entries). It must not
+ * call back into the same cache.
+ */
+typedef void (*viommu_iotlb_evict_fn)(const struct viommu_iotlb_entry *e, void *ctx);
+
+struct viommu_iotlb_opts {
+	size_t sz;			/* sizeof(struct viommu_iotlb_opts) */
+	size_t capacity;		/* entries held at most; 0: 4096; at most 2^28 */
+	viommu_iotlb_evict_fn on_evict;	/* may be NULL */
+	void *evict_ctx;
+};
+
+/* A new empty cache (opts may be NULL: defaults). NULL with errno EINVAL or ENOMEM. */
+VIOMMU_API struct viommu_iotlb *viommu_iotlb_new(const struct viommu_iotlb_opts *opts);
+/* Free the cache. No other call may be running on it. NULL is allowed. */
+VIOMMU_API void viommu_iotlb_free(struct viommu_iotlb *c);
+
+/*
+ * Cache @e. Entries of the same (source, domain) overlapping it are removed
+ * first; if the cache is then full, one entry is evicted. Returns 0; -EINVAL
+ * (order out of range, iova not aligned to 2^order, unknown perm bits);
+ * -ENOMEM (the cache is left consistent, @e not cached).
+ */
+VIOMMU_API int viommu_iotlb_insert(struct viommu_iotlb *c, const struct viommu_iotlb_entry *e);
+
+/*
+ * The entry of (@source, @domain) containing @iova, whatever its size,
+ * copied to *out (may be NULL). Counts a hit or a miss.
+ */
+VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uint32_t domain, uint64_t iova,
+				    struct viommu_iotlb_entry *out);
+
+/*
+ * Remove every entry of @domain (any source) overlapping [first, last]
+ * (closed, any alignment: a leaf partly inside is removed whole). Returns
+ * the number removed, or -EINVAL if first > last.
+ */
+VIOMMU_API long viommu_iotlb_invalidate_range(struct viommu_iotlb *c, uint32_t domain, uint64_t first,
+					      uint64_t last);
+/* The same for every domain. */
+VIOMMU_API long viommu_iotlb_invalidate_range_all_domains(struct viommu_iotlb *c, uint64_t first,
+							  uint64_t last);
+/* Remove every entry of @domain; returns the number removed. */
+VIOMMU_API long viommu_iotlb_invalidate_domain(struct viommu_iotlb *c, uint32_t domain);
+/* Remove every entry of @source; returns the number removed. */
+VIOMMU_API long viommu_iotlb_invalidate_source(struct viommu_iotlb *c, uint32_t source);
+/* Remove every entry; returns the number removed. */
+VIOMMU_API long viommu_iotlb_invalidate_all(struct viommu_iotlb *c);
+
+struct viommu_iotlb_stats {
+	size_t sz;			/* sizeof(struct viommu_iotlb_stats) */
+	uint64_t hits, misses;		/* lookups */
+	uint64_t inserts;		/* successful inserts */
+	uint64_t evictions;		/* entries removed by the replacement policy */
+	uint64_t replaced;		/* entries removed because an insert overlapped them */
+	uint64_t invalidated;		/* entries removed by invalidate calls */
+	uint64_t invalidations;		/* invalidate calls */
+	uint64_t entries;		/* entries cached now */
+	uint64_t capacity;
+};
+
+/*
+ * Copy the counters to *st (st->sz set by the caller; fields beyond it are
+ * not written). Lookups running concurrently may or may not be counted.
+ * Returns 0 or -EINVAL.
+ */
+VIOMMU_API int viommu_iotlb_get_stats(struct viommu_iotlb *c, struct viommu_iotlb_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIOMMU_IOTLB_H */

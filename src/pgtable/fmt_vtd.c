@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Intel VT-d second-stage descriptors (semantics.md §6.1).
+ *
+ * Entry: bit 0 R, bit 1 W, bit 7 PS (leaf at the 2M/1G levels), bit 11 SNP,
+ * address 51:12. There is no present bit: present iff R|W. Table entries
+ * carry R|W too and the permissions AND down the walk. 512 entries per 4K
+ * table at every level, 3/4/5 levels for 39/48/57 input bits.
+ */
+#include "pgtable/pt.h"
+
+#define VTD_R	 (UINT64_C(1) << 0)
+#define VTD_W	 (UINT64_C(1) << 1)
+#define VTD_PS	 (UINT64_C(1) << 7)
+#define VTD_SNP	 (UINT64_C(1) << 11)
+/* Address field of any entry; bits above the host width inside it are reserved. */
+#define VTD_ADDR_FIELD (vi_mask(52) & ~vi_mask(12))
+
+static int vtd_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
+{
+	unsigned levels = o->levels;
+
+	if (o->granule && o->granule != 4096)
+		return -EINVAL;
+	if (!levels)
+		levels = o->ias ? (o->ias <= 39 ? 3 : o->ias <= 48 ? 4 : 5) : 4;
+	if (levels < 3 || levels > 5)
+		return -EINVAL;
+	c->levels = levels;
+	c->granule_shift = 12;
+	c->bits_per_level = 9;
+	c->top_bits = 9;	/* a VT-d root is a full 512-entry table even below AGAW */
+	c->ias = o->ias ? o->ias : 12 + 9 * levels;
+	/* The MGAW may be below the table's AGAW, never above it. */
+	if (c->ias < 21 || c->ias > 12 + 9 * levels)
+		return -EINVAL;
+	c->oas = o->oas ? o->oas : 48;
+	if (c->oas < 21 || c->oas > 52)
+		return -EINVAL;
+	c->leaf_levels = 0x7;	/* 4K, 2M, 1G */
+	c->present_mask = VTD_R | VTD_W;
+	c->table_mask = VTD_PS;
+	c->table_val = 0;
+	return 0;
+}
+
+static uint64_t vtd_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigned prot)
+{
+	uint64_t v = 0;
+
+	if (prot & VIOMMU_PT_PROT_READ)
+		v |= VTD_R;
+	if (prot & VIOMMU_PT_PROT_WRITE)
+		v |= VTD_W;
+	if (prot & VIOMMU_PT_PROT_SNOOP)
+		v |= VTD_SNP;
+	if (level)
+		v |= VTD_PS;
+	return v;
+}
+
+static uint64_t vtd_table_bits(const struct vi_pt_cfg *c)
+{
+	/* Tables grant everything; the leaf alone decides. */
+	return VTD_R | VTD_W;
+}
+
+static unsigned vtd_prot(uint64_t pte)
+{
+	return (pte & VTD_R ? VIOMMU_PT_PROT_READ : 0) | (pte & VTD_W ? VIOMMU_PT_PROT_WRITE : 0);
+}
+
+static unsigned vtd_leaf_prot(const struct vi_pt_cfg *c, unsigned level, uint64_t pte)
+{
+	return vtd_prot(pte) | (pte & VTD_SNP ? VIOMMU_PT_PROT_SNOOP : 0);
+}
+
+static unsigned vtd_table_prot(const struct vi_pt_cfg *c, uint64_t pte)
+{
+	return vtd_prot(pte) | VIOMMU_PT_PROT_SNOOP;
+}
+
+/*
+ * Reserved bits of a present entry (fault 0xC), following the VT-d layout:
+ * address bits at or above the host address width; SNP in a non-leaf entry;
+ * PS at a level that cannot hold leaves (PML4E/PML5E, or 1G without SLLPS in
+ * the page-size bitmap); address bits below the size of a large leaf.
+ */
+static enum viommu_pt_fault vtd_check(const struct vi_pt_cfg *c, unsigned level, uint64_t pte, bool is_table)
+{
+	if (pte & VTD_ADDR_FIELD & ~c->oa_mask)
+		return VIOMMU_PT_FAULT_RESERVED;
+	if (is_table)
+		return pte & VTD_SNP ? VIOMMU_PT_FAULT_RESERVED : VIOMMU_PT_FAULT_NONE;
+	if (level) {
+		unsigned sh = vi_pt_shift(c, level);
+		if (!(c->pgsize_bitmap & (UINT64_C(1) << sh)))
+			return VIOMMU_PT_FAULT_RESERVED;
+		if (pte & vi_mask(sh) & ~vi_mask(12))
+			return VIOMMU_PT_FAULT_RESERVED;
+	}
+	return VIOMMU_PT_FAULT_NONE;
+}
+
+static uint8_t vtd_fault_code(enum viommu_pt_fault f, unsigned access, bool root)
+{
+	switch (f) {
+	case VIOMMU_PT_FAULT_NONE:
+		return 0;
+	case VIOMMU_PT_FAULT_INPUT_RANGE:
+		return 0x4;
+	case VIOMMU_PT_FAULT_TRANSLATION:
+	case VIOMMU_PT_FAULT_PERMISSION:
+	case VIOMMU_PT_FAULT_ACCESS_FLAG:
+		/* No separate not-present code: a write faults 5, a read 6. */
+		return access & VIOMMU_PT_PROT_WRITE ? 0x5 : 0x6;
+	case VIOMMU_PT_FAULT_RESERVED:
+	case VIOMMU_PT_FAULT_ADDR_SIZE:
+		return 0xC;
+	case VIOMMU_PT_FAULT_WALK_ABORT:
+		/* The root table is reached through the context entry's
+		 * pointer: failing to read it is invalid context programming. */
+		return root ? 0x3 : 0x7;
+	}
+	return 0;
+}
+
+static int vtd_fmt_level(const struct vi_pt_cfg *c, unsigned level)
+{
+	return (int)level + 1;
+}
+
+const struct vi_pt_fmt vi_pt_fmt_vtd = {
+	.name = "vtd-sl",
+	.init = vtd_init,
+	.leaf_bits = vtd_leaf_bits,
+	.table_bits = vtd_table_bits,
+	.leaf_prot = vtd_leaf_prot,
+	.table_prot = vtd_table_prot,
+	.check = vtd_check,
+	.fault_code = vtd_fault_code,
+	.fmt_level = vtd_fmt_level,
+};

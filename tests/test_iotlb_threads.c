@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: MIT
+/*
+ * IOTLB concurrency: readers look up while two writers insert, replace,
+ * invalidate and evict. Each writer owns a set of keys (a leaf of fixed
+ * source, domain, IOVA and size) and stamps every insert with a generation
+ * in the output address. Before inserting generation g it publishes
+ * inserted[k] = g; after an invalidate or a replacing insert that removed
+ * generation g has returned, it publishes min_valid[k] = g + 1 (release).
+ *
+ * A reader loads min_valid[k] (acquire) before its lookup and inserted[k]
+ * after it. The guarantee under test (include/viommu/iotlb.h): a lookup
+ * that starts after an invalidation returned never hits what it removed, so
+ * every hit must have min_valid <= g <= inserted, and be the key's own leaf.
+ * Run under TSan too (-DVIOMMU_TSAN=ON): every shared access in the cache is
+ * atomic or under its lock, so TSan must stay silent. Like a hardware IOTLB
+ * (semantics.md §2.4, strict invalidation) the cache may serve a stale entry
+ * only to a lookup that overlaps the invalidation.
+ */
+#include <pthread.h>
+#include <viommu/iotlb.h>
+
+#include "test.h"
+
+#define NKEYS 48		/* per writer */
+#define NWRITERS 2
+#define NREADERS 2
+#define WRITER_OPS 200000
+
+struct key {
+	uint32_t source, domain;
+	uint64_t iova;
+	unsigned order;
+	uint64_t gen;		/* writer-private: generation last inserted */
+	uint64_t inserted;	/* published: highest generation ever inserted */
+	uint64_t min_valid;	/* published: every generation below it was removed */
+};
+
+static struct viommu_iotlb *cache;
+static struct key keys[NWRITERS][NKEYS];
+static int writers_done;
+static unsigned long bad, reader_hits, reader_lookups, stale_window_hits;
+
+static uint64_t out_of(unsigned w, unsigned k, uint64_t gen)
+{
+	return gen << 24 | (uint64_t)w << 20 | (uint64_t)k << 12;
+}
+
+static void publish_removed(struct key *k)
+{
+	__atomic_store_n(&k->min_valid, k->gen + 1, __ATOMIC_RELEASE);
+}
+
+static void *writer(void *arg)
+{
+	unsigned w = (unsigned)(uintptr_t)arg;
+	struct t_rng r;
+
+	t_rng_init(&r, 0x7eadu + w);
+	for (unsigned op = 0; op < WRITER_OPS; op++) {
+		unsigned ki = (unsigned)t_rng_below(&r, NKEYS), what = (unsigned)t_rng_below(&r, 100);
+		struct key *k = &keys[w][ki];
+
+		if (what < 60) {
+			struct viommu_iotlb_entry e = {
+				.source = k->source, .domain = k->domain, .iova = k->iova,
+				.order = (uint8_t)k->order, .perm = VIOMMU_IOTLB_READ,
+				.output = out_of(w, ki, k->gen + 1),
+			};
+			__atomic_store_n(&k->inserted, k->gen + 1, __ATOMIC_RELEASE);
+			if (viommu_iotlb_insert(cache, &e))
+				__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+			/* the insert replaced the previous generation, if cached */
+			publish_removed(k);
+			k->gen++;
+		} else if (what < 90) {
+			/* an unaligned range inside the leaf */
+			uint64_t first = k->iova + t_rng_below(&r, UINT64_C(1) << k->order);
+			viommu_iotlb_invalidate_range(cache, k->domain, first, first + t_rng_below(&r, 64));
+			publish_removed(k);
+		} else if (what < 96) {
+			viommu_iotlb_invalidate_domain(cache, k->domain);
+			for (unsigned j = 0; j < NKEYS; j++)
+				if (keys[w][j].domain == k->domain)
+					publish_removed(&keys[w][j]);
+		} else if (what < 99) {
+			viommu_iotlb_invalidate_source(cache, k->source);
+			for (unsigned j = 0; j < NKEYS; j++)
+				if (keys[w][j].source == k->source)
+					publish_removed(&keys[w][j]);
+		} else {
+			viommu_iotlb_invalidate_range_all_domains(cache, 0, UINT64_MAX);
+			for (unsigned j = 0; j < NKEYS; j++)
+				publish_removed(&keys[w][j]);
+		}
+	}
+	return NULL;
+}
+
+static void *reader(void *arg)
+{
+	struct t_rng r;
+	unsigned long hits = 0, lookups = 0, window = 0;
+
+	t_rng_init(&r, 0x4ead0u + (uintptr_t)arg);
+	while (!__atomic_load_n(&writers_done, __ATOMIC_ACQUIRE)) {
+		for (unsigned n = 0; n < 256; n++) {
+			unsigned w = (unsigned)t_rng_below(&r, NWRITERS), ki = (unsigned)t_rng_below(&r, NKEYS);
+			struct key *k = &keys[w][ki];
+			uint64_t addr = k->iova + t_rng_below(&r, UINT64_C(1) << k->order);
+			uint64_t min_valid = __atomic_load_n(&k->min_valid, __ATOMIC_ACQUIRE), gen, inserted;
+			struct viommu_iotlb_entry e;
+			bool hit = viommu_iotlb_lookup(cache, k->source, k->domain, addr, &e);
+
+			inserted = __atomic_load_n(&k->inserted, __ATOMIC_ACQUIRE);
+			lookups++;
+			if (!hit)
+				continue;
+			hits++;
+			gen = e.output >> 24;
+			if (e.output != out_of(w, ki, gen) || e.iova != k->iova || e.order != k->order ||
+			    e.source != k->source || e.domain != k->domain || gen < min_valid || gen > inserted) {
+				if (__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) < 10)
+					fprintf(stderr, "bad hit: key %u/%u gen %llu min_valid %llu inserted %llu\n", w,
+						ki, (unsigned long long)gen, (unsigned long long)min_valid,
+						(unsigned long long)inserted);
+			}
+			/* a hit on a generation whose removal was published during the lookup: allowed */
+			if (gen < __atomic_load_n(&k->min_valid, __ATOMIC_ACQUIRE))
+				window++;
+		}
+	}
+	__atomic_add_fetch(&reader_hits, hits, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&reader_lookups, lookups, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&stale_window_hits, window, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+int main(void)
+{
+	static const unsigned orders[] = { 12, 12, 21, 13, 30, 16 };
+	struct viommu_iotlb_opts o = { .sz = sizeof(o), .capacity = 32 };	/* < 96 keys: evictions too */
+	pthread_t wt[NWRITERS], rt[NREADERS];
+	struct viommu_iotlb_stats st = { .sz = sizeof(st) };
+
+	cache = viommu_iotlb_new(&o);
+	T_OK(cache);
+	for (unsigned w = 0; w < NWRITERS; w++)
+		for (unsigned k = 0; k < NKEYS; k++)
+			keys[w][k] = (struct key){
+				.source = w * 4 + k % 4, .domain = w * 4 + k % 3,
+				.order = orders[k % 6], .iova = (uint64_t)(k + 1) << 30,
+			};
+	for (uintptr_t i = 0; i < NREADERS; i++)
+		T_EQ(pthread_create(&rt[i], NULL, reader, (void *)i), 0);
+	for (uintptr_t i = 0; i < NWRITERS; i++)
+		T_EQ(pthread_create(&wt[i], NULL, writer, (void *)i), 0);
+	for (unsigned i = 0; i < NWRITERS; i++)
+		pthread_join(wt[i], NULL);
+	__atomic_store_n(&writers_done, 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < NREADERS; i++)
+		pthread_join(rt[i], NULL);
+
+	T_EQ(viommu_iotlb_get_stats(cache, &st), 0);
+	printf("%lu lookups, %lu hits (%lu raced an invalidation), %llu evictions, %llu invalidated\n",
+	       reader_lookups, reader_hits, stale_window_hits, (unsigned long long)st.evictions,
+	       (unsigned long long)st.invalidated);
+	T_EQ(bad, 0);
+	T_EQ(st.hits + st.misses, reader_lookups);
+	T_EQ(st.hits, reader_hits);
+	T_OK(st.entries <= 32);
+	T_EQ(st.inserts - st.evictions - st.replaced - st.invalidated, st.entries);
+	/* the run must have exercised hits and every kind of removal */
+	T_OK(reader_hits > 0);
+	T_OK(st.evictions > 0 && st.replaced > 0 && st.invalidated > 0);
+	viommu_iotlb_free(cache);
+	return t_done();
+}

@@ -6,6 +6,9 @@ VM_TIMEOUT=${VIOMMU_VM_TIMEOUT:-240}
 # vfio_iommu_type1's mapping limit in the guest: small, so ENOSPC is reached
 # quickly (semantics.md §3.1); the guest programs read it from the kernel.
 VM_DMA_LIMIT=${VIOMMU_VM_DMA_LIMIT:-100}
+# Extra kernel command line; NAME=VALUE words the kernel does not know reach
+# /init's environment (e.g. VIOMMU_VM_RACE_DMAS=40 for a short race).
+VM_APPEND=${VIOMMU_VM_APPEND:-}
 
 vm_log() { echo "check-vm: $*" >&2; }
 
@@ -76,16 +79,26 @@ vm_iommufd_kernel() {
 	"$here/kernel.sh" "$cache"
 }
 
-# Build every tests/vm/guest/*.c statically against the library.
+# Build every tests/vm/guest/*.c statically against the library (each is a
+# guest test program), copy every tests/vm/guest/*.sh as one too (without the
+# suffix), and build a static `viommu` CLI into $out/../cli for the scripts.
 vm_build_guest_programs() {
-	local build=$1 out=$2 lib=$1/libviommu.a src name
+	local build=$1 out=$2 lib=$1/libviommu.a src name cflags
 	[ -f "$lib" ] || { vm_log "no $lib: build first (make all)"; return 1; }
-	mkdir -p "$out"
+	mkdir -p "$out" "$out/../cli"
+	cflags="-static -O2 -g -std=gnu11 -I$top/include -I$top/src"
 	for src in "$here"/guest/*.c; do
 		name=$(basename "$src" .c)
-		gcc -static -O2 -g -std=gnu11 -Wall -Wextra -Werror -I"$top/include" -I"$top/src" -I"$top/tests" \
-		    -o "$out/$name" "$src" "$lib" -lpthread || return 1
+		# shellcheck disable=SC2086
+		gcc $cflags -Wall -Wextra -Werror -I"$top/tests" -o "$out/$name" "$src" "$lib" -lpthread || return 1
 	done
+	for src in "$here"/guest/*.sh; do
+		[ -e "$src" ] || continue
+		install -m 755 "$src" "$out/$(basename "$src" .sh)" || return 1
+	done
+	# the CLI as CMake builds it (its own warning flags), but static
+	# shellcheck disable=SC2086
+	gcc $cflags -I"$top/tools" -o "$out/../cli/viommu" "$top"/tools/*.c "$lib" -lpthread -lm || return 1
 }
 
 # Make the initramfs for one kernel directory; print its path.
@@ -120,7 +133,8 @@ vm_initramfs() {
 			esac >> "$root/modules.list"
 		done
 	fi
-	cp "$work"/bin/* "$root/bin/"
+	cp "$work"/bin/* "$work"/cli/viommu "$root/bin/"
+	mkdir -p "$root/examples" && cp "$top"/examples/*.scn "$root/examples/"
 	: > "$root/tests.list"
 	for p in "$work"/bin/*; do echo "$(basename "$p") $tag" >> "$root/tests.list"; done
 	(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd-$tag.gz" || return 1
@@ -137,10 +151,10 @@ vm_boot_and_check() {
 	timeout --foreground -k 5 "$VM_TIMEOUT" "$VM_QEMU" -machine q35,accel=tcg -cpu max -m 512 -smp 1 \
 		-device intel-iommu,intremap=on,caching-mode=on -device edu \
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
-		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=4 vfio_iommu_type1.dma_entry_limit=$VM_DMA_LIMIT" \
+		-append "console=ttyS0 intel_iommu=on panic=-1 loglevel=4 vfio_iommu_type1.dma_entry_limit=$VM_DMA_LIMIT $VM_APPEND" \
 		-nographic -nodefaults -serial stdio -monitor none -no-reboot </dev/null > "$log" 2>&1 || true
 	vm_log "$tag kernel: guest ran $(( $(date +%s) - start )) s"
-	sed -n 's/\r$//; /^VIOMMU-VM:/p; /^ok /p; /^FAIL/p; /^case /p; /passed, .* failed/p; /^SKIP/p; /DMAR/p' "$log" \
+	sed -n 's/\r$//; /^VIOMMU-VM:/p; /^ok /p; /^FAIL/p; /^case /p; /^caps /p; /^race /p; /^replay /p; /^kmsg: /p; /passed, .* failed/p; /^SKIP/p; /DMAR/p' "$log" \
 		| sed "s/^/[$tag] /"
 	grep -q "^VIOMMU-VM: done" "$log" || { vm_log "$tag: the guest did not finish (see $log)"; rc=1; }
 	while read -r prog _; do

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The QEMU edu device as a DMA engine, driven from user space through its
+ * VFIO device fd (../shared/brief/test-vm.md): BAR0 registers 0x80 source,
+ * 0x88 destination, 0x90 count, 0x98 command (bit 0 start/busy, bit 1
+ * device-to-RAM); the device's own 4 KiB buffer is at device address 0x40000.
+ * RAM addresses are IOVAs: they go through the emulated VT-d.
+ *
+ * Also how to get the device fd next to a real backend handle: for type1 the
+ * test opens container and group itself (the library's handle wraps the
+ * container); for iommufd it binds the cdev itself (the handle wraps the IOAS).
+ * And how to observe DMAR faults: the DMAR fault interrupt count in
+ * /proc/interrupts (exact: one fault record per blocked edu DMA), and the
+ * kernel log's "DMAR: [DMA ..." lines (rate limited by the kernel, so a lower
+ * bound).
+ */
+#ifndef VIOMMU_VM_EDU_H
+#define VIOMMU_VM_EDU_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vfio.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <viommu/host.h>
+
+#include "host/iommufd_uapi.h"
+
+#define EDU_ID		0x00
+#define EDU_DMA_SRC	0x80
+#define EDU_DMA_DST	0x88
+#define EDU_DMA_CNT	0x90
+#define EDU_DMA_CMD	0x98
+#define EDU_CMD_START	0x1u
+#define EDU_CMD_TO_RAM	0x2u
+#define EDU_BUF		0x40000u
+/* QEMU 7.2's edu stops on a DMA touching its buffer's last byte: stay at 2 KiB */
+#define EDU_MAX_XFER	2048u
+
+struct edu {
+	int device_fd;
+	int container_fd;	/* type1: ours; -1 for iommufd */
+	int group_fd;
+	int iommufd;		/* iommufd: ours; -1 for type1 */
+	uint64_t bar0;		/* region offsets in the device fd */
+	uint64_t config;
+	struct viommu_host *host;	/* the library's handle on the same container/IOAS */
+};
+
+static inline int edu_region(int fd, unsigned index, uint64_t *off)
+{
+	struct vfio_region_info ri = { .argsz = sizeof(ri), .index = index };
+
+	if (ioctl(fd, VFIO_DEVICE_GET_REGION_INFO, &ri))
+		return -errno;
+	*off = ri.offset;
+	return 0;
+}
+
+static inline uint32_t edu_rd(const struct edu *e, uint32_t reg)
+{
+	uint32_t v = 0xffffffffu;
+
+	if (pread(e->device_fd, &v, 4, (off_t)(e->bar0 + reg)) != 4)
+		return 0xffffffffu;
+	return v;
+}
+
+static inline int edu_wr(const struct edu *e, uint32_t reg, uint32_t v)
+{
+	return pwrite(e->device_fd, &v, 4, (off_t)(e->bar0 + reg)) == 4 ? 0 : -EIO;
+}
+
+/* vfio-pci leaves bus mastering off (test-vm.md): set Memory and Bus Master. */
+static inline int edu_enable(struct edu *e)
+{
+	uint16_t cmd;
+	int rc;
+
+	if ((rc = edu_region(e->device_fd, VFIO_PCI_BAR0_REGION_INDEX, &e->bar0)) ||
+	    (rc = edu_region(e->device_fd, VFIO_PCI_CONFIG_REGION_INDEX, &e->config)))
+		return rc;
+	if (pread(e->device_fd, &cmd, 2, (off_t)(e->config + 4)) != 2)
+		return -EIO;
+	cmd |= 0x6;
+	if (pwrite(e->device_fd, &cmd, 2, (off_t)(e->config + 4)) != 2)
+		return -EIO;
+	return edu_rd(e, EDU_ID) == 0x010000ed ? 0 : -ENODEV;
+}
+
+/*
+ * VFIO type1 with the given semantics: our container and group, the device
+ * fd, and the library's handle over the container.
+ */
+static inline int edu_open_type1(struct edu *e, const char *group, const char *bdf,
+				 enum viommu_host_semantics sem)
+{
+	char path[64];
+
+	memset(e, 0, sizeof(*e));
+	e->iommufd = -1;
+	e->container_fd = open("/dev/vfio/vfio", O_RDWR);
+	snprintf(path, sizeof(path), "/dev/vfio/%s", group);
+	e->group_fd = open(path, O_RDWR);
+	if (e->container_fd < 0 || e->group_fd < 0)
+		return -errno;
+	if (ioctl(e->group_fd, VFIO_GROUP_SET_CONTAINER, &e->container_fd))
+		return -errno;
+	if (ioctl(e->container_fd, VFIO_SET_IOMMU,
+		  sem == VIOMMU_HOST_TYPE1V1 ? VFIO_TYPE1_IOMMU : VFIO_TYPE1v2_IOMMU))
+		return -errno;
+	e->device_fd = ioctl(e->group_fd, VFIO_GROUP_GET_DEVICE_FD, bdf);
+	if (e->device_fd < 0)
+		return -errno;
+	e->host = viommu_host_vfio_open_container(e->container_fd, sem);
+	if (!e->host)
+		return -errno;
+	return edu_enable(e);
+}
+
+/* iommufd: bind the cdev, allocate an IOAS, attach, wrap the IOAS. */
+static inline int edu_open_iommufd(struct edu *e, const char *cdev)
+{
+	memset(e, 0, sizeof(*e));
+	e->container_fd = e->group_fd = -1;
+	e->device_fd = open(cdev, O_RDWR);
+	e->iommufd = open("/dev/iommu", O_RDWR);
+	if (e->device_fd < 0 || e->iommufd < 0)
+		return -errno;
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind), .iommufd = e->iommufd };
+	if (ioctl(e->device_fd, VFIO_DEVICE_BIND_IOMMUFD, &bind))
+		return -errno;
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	if (ioctl(e->iommufd, IOMMU_IOAS_ALLOC, &alloc))
+		return -errno;
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at), .pt_id = alloc.out_ioas_id };
+	if (ioctl(e->device_fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at))
+		return -errno;
+	e->host = viommu_host_iommufd_open_ioas(e->iommufd, alloc.out_ioas_id);
+	if (!e->host)
+		return -errno;
+	return edu_enable(e);
+}
+
+static inline void edu_close(struct edu *e)
+{
+	viommu_host_free(e->host);
+	e->host = NULL;
+	if (e->device_fd > 0)
+		close(e->device_fd);
+	if (e->group_fd > 0)
+		close(e->group_fd);
+	if (e->container_fd > 0)
+		close(e->container_fd);
+	if (e->iommufd > 0)
+		close(e->iommufd);
+	e->device_fd = e->group_fd = e->container_fd = e->iommufd = -1;
+}
+
+/*
+ * One DMA: @to_ram copies the device buffer (at @dev_off) to IOVA @iova,
+ * otherwise IOVA to the device buffer. Waits for completion (about 100 ms of
+ * virtual time). 0, or -ETIMEDOUT after 5 s.
+ */
+static inline int edu_dma(const struct edu *e, uint64_t iova, uint32_t dev_off, uint32_t len, bool to_ram)
+{
+	struct timespec ts = { 0, 2 * 1000 * 1000 };
+
+	if (len > EDU_MAX_XFER)
+		return -EINVAL;
+	if (to_ram) {
+		edu_wr(e, EDU_DMA_SRC, EDU_BUF + dev_off);
+		edu_wr(e, EDU_DMA_DST, (uint32_t)iova);
+	} else {
+		edu_wr(e, EDU_DMA_SRC, (uint32_t)iova);
+		edu_wr(e, EDU_DMA_DST, EDU_BUF + dev_off);
+	}
+	edu_wr(e, EDU_DMA_CNT, len);
+	edu_wr(e, EDU_DMA_CMD, EDU_CMD_START | (to_ram ? EDU_CMD_TO_RAM : 0));
+	for (int i = 0; i < 2500; i++) {
+		if (!(edu_rd(e, EDU_DMA_CMD) & EDU_CMD_START))
+			return 0;
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
+
+/* DMAR fault interrupts so far (sum over CPUs of the DMAR lines of /proc/interrupts). */
+static inline uint64_t dmar_fault_irqs(void)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char line[512];
+	uint64_t total = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *p;
+		if (!strstr(line, "DMAR"))
+			continue;
+		p = strchr(line, ':');
+		if (!p)
+			continue;
+		p++;
+		for (;;) {
+			char *end;
+			unsigned long long v = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			total += v;
+			p = end;
+		}
+	}
+	fclose(f);
+	return total;
+}
+
+/*
+ * Kernel log lines reporting a DMAR fault since the last call on @fd (opened
+ * with kmsg_open). The kernel rate-limits them: a lower bound.
+ */
+static inline int kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd >= 0)
+		lseek(fd, 0, SEEK_END);
+	return fd;
+}
+
+static inline unsigned kmsg_dmar_faults(int fd, bool echo)
+{
+	char rec[2048];
+	unsigned n = 0;
+	ssize_t r;
+
+	if (fd < 0)
+		return 0;
+	while ((r = read(fd, rec, sizeof(rec) - 1)) > 0 || (r < 0 && errno == EPIPE)) {
+		if (r <= 0)
+			continue;
+		rec[r] = 0;
+		if (strstr(rec, "DMAR: [DMA")) {
+			n++;
+			if (echo) {
+				char *msg = strchr(rec, ';');
+				printf("kmsg: %s", msg ? msg + 1 : rec);
+			}
+		}
+	}
+	return n;
+}
+
+#endif

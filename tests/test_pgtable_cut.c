@@ -69,7 +69,8 @@ static void test_cut_case(const struct pt_case *pc, uint64_t seed)
 
 	/* Not aligned, outside the range, unmapped, already a boundary: no change. */
 	T_EQ(viommu_pgtable_cut(pt, base + gran / 2), -EINVAL);
-	T_EQ(viommu_pgtable_cut(pt, UINT64_C(1) << 60), -ERANGE);
+	if (pt_case_ias(pc) < 64)	/* AMD mode 6 translates the whole 64-bit space */
+		T_EQ(viommu_pgtable_cut(pt, UINT64_C(1) << 60), -ERANGE);
 	T_EQ(viommu_pgtable_cut(pt, 0), 0);
 	T_EQ(viommu_pgtable_cut(pt, base), 0);
 	T_EQ(fl.calls, 0);

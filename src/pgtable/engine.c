@@ -179,6 +179,9 @@ int vi_pt_cfg_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	case VIOMMU_PT_ARM_S2:
 		c->fmt = &vi_pt_fmt_arm;
 		break;
+	case VIOMMU_PT_AMD_V1:
+		c->fmt = &vi_pt_fmt_amd;
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -233,7 +236,8 @@ VIOMMU_API struct viommu_pgtable *viommu_pgtable_new(const struct viommu_pgtable
 	pt->fq_timeout_ns = o.fq_timeout_ns ? o.fq_timeout_ns : 10000000u;
 	pt->clock = o.clock;
 	pt->clock_ctx = o.clock_ctx;
-	pt->table_bits = pt->c.fmt->table_bits(&pt->c);
+	for (unsigned l = 1; l < pt->c.levels; l++)
+		pt->table_bits[l] = pt->c.fmt->table_bits(&pt->c, l);
 	pt->pool_max = pt->has_mem ? 0 : VI_MAX(4u, (256u << 10) >> pt->c.granule_shift);
 	pt->root = table_alloc(pt, &pt->root_phys);
 	if (!pt->root) {
@@ -301,7 +305,7 @@ static int check_iova_range(const struct vi_pt_cfg *c, uint64_t iova, uint64_t s
 	if (!size || ((iova | size) & (min_pgsize(c) - 1)))
 		return -EINVAL;
 	last = iova + size - 1;
-	if (last < iova || (last >> c->ias))
+	if (last < iova || vi_pt_beyond_ias(c, last))
 		return -ERANGE;
 	return 0;
 }
@@ -391,8 +395,8 @@ static int descend(struct viommu_pgtable *pt, struct walk_pos *pos, uint64_t iov
 			}
 		}
 		for (unsigned k = l - 1; k > level; k--)
-			pte_write(&fresh[k][vi_pt_index(c, k, iova)], pt->table_bits | fresh_pa[k - 1]);
-		pte_publish(&tbl[vi_pt_index(c, l, iova)], pt->table_bits | fresh_pa[l - 1]);
+			pte_write(&fresh[k][vi_pt_index(c, k, iova)], pt->table_bits[k] | fresh_pa[k - 1]);
+		pte_publish(&tbl[vi_pt_index(c, l, iova)], pt->table_bits[l] | fresh_pa[l - 1]);
 		for (unsigned k = l; k-- > level;) {
 			pos->tbl[k] = fresh[k];
 			pos->tag[k] = iova >> vi_pt_shift(c, k + 1);
@@ -527,7 +531,7 @@ VIOMMU_API int viommu_pgtable_lookup(const struct viommu_pgtable *pt, uint64_t i
 	uint64_t e, size;
 	int l;
 
-	if (c->ias < 64 && (iova >> c->ias))
+	if (vi_pt_beyond_ias(c, iova))
 		return vi_errno(-ENOENT);
 	l = find_leaf(pt, iova, &e, NULL);
 	if (l < 0)
@@ -546,7 +550,7 @@ VIOMMU_API uint64_t viommu_pgtable_iova_to_phys(const struct viommu_pgtable *pt,
 	uint64_t e, size;
 	int l;
 
-	if (iova >> c->ias)
+	if (vi_pt_beyond_ias(c, iova))
 		return 0;
 	l = find_leaf(pt, iova, &e, NULL);
 	if (l < 0)
@@ -634,12 +638,14 @@ static uint64_t unmap_level(struct viommu_pgtable *pt, uint64_t *tbl, unsigned l
 	 * semantics.md §6.1). This is the bulk path: no call, no branch on the
 	 * common case.
 	 */
-	uint64_t pm = c->present_mask, tm = c->table_mask, tv = c->table_val;
+	uint64_t pm = c->present_mask;
+	unsigned ks = c->kind_shift;
+	uint32_t km = c->kind_mask, tk = level > 0 ? c->table_kinds : 0;
 	unsigned present = 0, tables = 0;
 
 	for (unsigned i = i0; i <= i1; i++) {
 		uint64_t e = tbl[i];
-		if (level > 0 && (e & pm) && (e & tm) == tv) {
+		if ((e & pm) && ((tk >> ((e >> ks) & km)) & 1)) {
 			tables++;
 			continue;
 		}
@@ -745,7 +751,7 @@ static int cut_fill(struct viommu_pgtable *pt, uint64_t *tbl, unsigned level, ui
 			if (!child)
 				return -ENOMEM;
 			/* Linked before it is filled: the whole subtree is still private. */
-			pte_write(&tbl[i], pt->table_bits | cpa);
+			pte_write(&tbl[i], pt->table_bits[level] | cpa);
 			int rc = cut_fill(pt, child, level - 1, ebase, epa, prot, cut);
 			if (rc)
 				return rc;
@@ -768,7 +774,7 @@ VIOMMU_API int viommu_pgtable_cut(struct viommu_pgtable *pt, uint64_t iova)
 	c = &pt->c;
 	if (iova & (min_pgsize(c) - 1))
 		return vi_errno(-EINVAL);
-	if (iova >> c->ias)
+	if (vi_pt_beyond_ias(c, iova))
 		return vi_errno(-ERANGE);
 	if (pt->inval_mode == VIOMMU_PT_INVAL_LAZY)
 		vi_pt_fq_poll(pt);
@@ -790,7 +796,7 @@ VIOMMU_API int viommu_pgtable_cut(struct viommu_pgtable *pt, uint64_t iova)
 		return vi_errno(rc);
 	}
 	/* The one store that swaps the leaf for its identical subtree. */
-	pte_publish(ptep, pt->table_bits | tpa);
+	pte_publish(ptep, pt->table_bits[l] | tpa);
 	vi_pt_gather_init(&g);
 	vi_pt_gather_range(&g, base, base + size - 1);
 	vi_pt_gather_finish(pt, &g);

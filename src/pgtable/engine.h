@@ -52,7 +52,7 @@ struct viommu_pgtable {
 	void *clock_ctx;
 	struct viommu_pt_mem_ops mem;
 	bool has_mem;
-	uint64_t table_bits;	/* cached fmt->table_bits() */
+	uint64_t table_bits[VI_PT_MAX_LEVELS];	/* cached fmt->table_bits() per level (1..levels-1) */
 	uint64_t *root;
 	uint64_t root_phys;
 	uint64_t table_pages;

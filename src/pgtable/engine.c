@@ -236,8 +236,21 @@ VIOMMU_API struct viommu_pgtable *viommu_pgtable_new(const struct viommu_pgtable
 	pt->fq_timeout_ns = o.fq_timeout_ns ? o.fq_timeout_ns : 10000000u;
 	pt->clock = o.clock;
 	pt->clock_ctx = o.clock_ctx;
-	for (unsigned l = 1; l < pt->c.levels; l++)
-		pt->table_bits[l] = pt->c.fmt->table_bits(&pt->c, l);
+	pt->kind_field = (uint64_t)pt->c.kind_mask << pt->c.kind_shift;
+	for (unsigned l = 1; l < pt->c.levels; l++) {
+		uint64_t tb = pt->c.fmt->table_bits(&pt->c, l);
+		uint64_t lb = pt->c.fmt->leaf_bits(&pt->c, l, VIOMMU_PT_PROT_READ);
+
+		pt->table_bits[l] = tb;
+		pt->table_kind[l] = tb & pt->kind_field;
+		/* The owned-table fast test below relies on this; a format
+		 * breaking it is a bug, refused rather than miscounted. */
+		if (!vi_pt_present(&pt->c, tb) || !vi_pt_is_table(&pt->c, l, tb) || vi_pt_is_table(&pt->c, l, lb) ||
+		    (lb & pt->kind_field) == pt->table_kind[l]) {
+			free(pt);
+			return vi_null(EINVAL);
+		}
+	}
 	pt->pool_max = pt->has_mem ? 0 : VI_MAX(4u, (256u << 10) >> pt->c.granule_shift);
 	pt->root = table_alloc(pt, &pt->root_phys);
 	if (!pt->root) {
@@ -638,14 +651,12 @@ static uint64_t unmap_level(struct viommu_pgtable *pt, uint64_t *tbl, unsigned l
 	 * semantics.md §6.1). This is the bulk path: no call, no branch on the
 	 * common case.
 	 */
-	uint64_t pm = c->present_mask;
-	unsigned ks = c->kind_shift;
-	uint32_t km = c->kind_mask, tk = level > 0 ? c->table_kinds : 0;
+	uint64_t pm = c->present_mask, km = pt->kind_field, tk = pt->table_kind[level];
 	unsigned present = 0, tables = 0;
 
 	for (unsigned i = i0; i <= i1; i++) {
 		uint64_t e = tbl[i];
-		if ((e & pm) && ((tk >> ((e >> ks) & km)) & 1)) {
+		if (level > 0 && (e & pm) && (e & km) == tk) {
 			tables++;
 			continue;
 		}

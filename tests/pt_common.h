@@ -100,6 +100,10 @@ static inline unsigned pt_norm_prot(enum viommu_pt_format f, unsigned prot)
 	return prot;
 }
 
+/* The matrix entries with the VT-d 4-level geometry: VT-d itself and AMD mode 4. */
+#define PT_CASE_VTD4 1
+#define PT_CASE_AMD4 11
+
 /* The input width a case ends up with (all formats default to what the levels cover). */
 static inline unsigned pt_case_ias(const struct pt_case *pc)
 {

@@ -316,11 +316,11 @@ static void test_bulk(const struct pt_case *pc)
 
 /* Allocation failures (semantics.md §2.2): a failed map reports what it
  * mapped, leaves no empty table behind; a failed cut changes nothing. */
-static void test_enomem(void)
+static void test_enomem(const struct pt_case *pc)
 {
 	struct pt_mem_counter mc = { 0, 0, 3 };
 	struct viommu_pt_mem_ops mem = { pt_cnt_alloc, pt_cnt_free, pt_cnt_v2p, pt_cnt_p2v, &mc };
-	struct viommu_pgtable_opts o = pt_opts(&pt_cases[1]);	/* VT-d 4 levels */
+	struct viommu_pgtable_opts o = pt_opts(pc);	/* 4 levels of 4K tables */
 	struct viommu_pgtable *pt;
 	struct viommu_pt_mapping m;
 	uint64_t done;
@@ -427,7 +427,9 @@ int main(void)
 	test_mixed(&pt_cases[2]);
 	test_mixed(&pt_cases[3]);
 	test_pgsize_offset();
-	test_enomem();
+	test_enomem(&pt_cases[PT_CASE_VTD4]);
+	test_enomem(&pt_cases[PT_CASE_AMD4]);
+	test_mixed(&pt_cases[PT_CASE_AMD4]);
 	test_bad_opts();
 	return t_done();
 }

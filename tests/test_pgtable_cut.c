@@ -175,9 +175,9 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static void test_concurrent_cut(uint64_t seed)
+static void test_concurrent_cut(const struct pt_case *pc, uint64_t seed)
 {
-	struct viommu_pgtable_opts o = pt_opts(&pt_cases[1]);
+	struct viommu_pgtable_opts o = pt_opts(pc);
 	struct reader rd[2];
 	pthread_t th[2];
 	struct viommu_pgtable *pt;
@@ -222,6 +222,7 @@ int main(void)
 
 	for (unsigned i = 0; i < sizeof(pt_cases) / sizeof(pt_cases[0]); i++)
 		test_cut_case(&pt_cases[i], seed + i);
-	test_concurrent_cut(seed);
+	test_concurrent_cut(&pt_cases[PT_CASE_VTD4], seed);
+	test_concurrent_cut(&pt_cases[PT_CASE_AMD4], seed + 100);
 	return t_done();
 }

@@ -71,7 +71,8 @@ VIOMMU_API int viommu_pgtable_walk(const struct viommu_pgtable_opts *opts, uint6
 			if (next < 0 || next >= (int)level)
 				return fault(&c, res, VIOMMU_PT_FAULT_LEVEL, level, access, e, addr);
 			/* Skipped levels have no table to index: their address
-			 * bits must be zero (AMD spec, level skipping). */
+			 * bits must be zero, or one table would answer for many
+			 * IOVA ranges (see design.md, AMD decisions). */
 			if ((iova >> vi_pt_shift(&c, (unsigned)next + 1)) & vi_mask((level - 1 - (unsigned)next) *
 										  c.bits_per_level))
 				return fault(&c, res, VIOMMU_PT_FAULT_TRANSLATION, level, access, e, addr);

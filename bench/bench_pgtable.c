@@ -4,7 +4,7 @@
  * 2M, 1G, 256 x 4K and 256 x 2M, and cut of a 2M and a 1G leaf. The baseline
  * measured in the same run is a plain loop storing the same number of 8-byte
  * entries; bulk 256 x 4K map and unmap are reported as a ratio to it (goal:
- * within 2x). The kernel's generic_pt figures are in docs/design-pgtable.md.
+ * within 2x). The kernel's generic_pt figures are in docs/design.md ("IO page tables").
  *
  * usage: bench_pgtable [scale] [seed]   (scale 1 = default sizes)
  * Each case is the best of 3 rounds; every round maps fresh IOVAs and
@@ -40,7 +40,9 @@ static const struct fmt_case fmts[] = {
 	{ "vtd4", VIOMMU_PT_VTD_SL },
 	{ "arm_s1_4k", VIOMMU_PT_ARM_S1 },
 	{ "arm_s2_4k", VIOMMU_PT_ARM_S2 },
+	{ "amd4", VIOMMU_PT_AMD_V1 },
 };
+#define NFMTS (sizeof(fmts) / sizeof(fmts[0]))
 
 static struct viommu_pgtable *make(const struct fmt_case *f)
 {
@@ -198,13 +200,13 @@ int main(int argc, char **argv)
 	 * measured in alternation and each keeps its best round, so the ratio
 	 * compares like with like. */
 	store_map = store_unmap = 1e30;
-	double bm[3], bu[3];
-	for (unsigned i = 0; i < 3; i++)
+	double bm[NFMTS], bu[NFMTS];
+	for (unsigned i = 0; i < NFMTS; i++)
 		bm[i] = bu[i] = 1e30;
 	for (int round = 0; round < 5; round++) {
 		store_map = VI_MIN_D(store_map, bench_store_loop(nbulk4k, batch, 0x3, 1, 1));
 		store_unmap = VI_MIN_D(store_unmap, bench_store_loop(nbulk4k, batch, 0, 1, 1));
-		for (unsigned i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		for (unsigned i = 0; i < NFMTS; i++) {
 			bench_map_unmap(&fmts[i], NULL, 0x100000, 0x100000, nbulk4k, batch, 1, &m, &u);
 			bm[i] = VI_MIN_D(bm[i], m);
 			bu[i] = VI_MIN_D(bu[i], u);
@@ -215,7 +217,7 @@ int main(int argc, char **argv)
 	/* For reference: the same loops as the compiler vectorises them. */
 	printf("pgtable.store_vec.256 %.1f ns\n", bench_store_loop(nbulk4k, batch, 0x3, 0, 3));
 	printf("pgtable.store0_vec.256 %.1f ns\n", bench_store_loop(nbulk4k, batch, 0, 0, 3));
-	for (unsigned i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+	for (unsigned i = 0; i < NFMTS; i++) {
 		const struct fmt_case *f = &fmts[i];
 		bench_map_unmap(f, "4k", 0x1000, 0x1000, n4k, batch, 3, &m, &u);
 		bench_map_unmap(f, "2m", 0x200000, 0x200000, n2m, batch, 3, &m, &u);

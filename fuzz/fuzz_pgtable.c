@@ -19,12 +19,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const struct {
 		enum viommu_pt_format f;
 		unsigned levels, granule, ias;
-	} cfgs[8] = {
+	} cfgs[16] = {
 		{ VIOMMU_PT_VTD_SL, 3, 0, 0 },	   { VIOMMU_PT_VTD_SL, 4, 0, 0 },
 		{ VIOMMU_PT_VTD_SL, 5, 0, 0 },	   { VIOMMU_PT_ARM_S1, 0, 4096, 39 },
 		{ VIOMMU_PT_ARM_S2, 0, 4096, 48 }, { VIOMMU_PT_ARM_S1, 0, 16384, 36 },
 		{ VIOMMU_PT_ARM_S2, 0, 65536, 42 }, { VIOMMU_PT_ARM_S1, 0, 65536, 48 },
+		/* sel bit 5 picks AMD v1 (semantics.md §6.3) */
+		{ VIOMMU_PT_AMD_V1, 1, 0, 0 },	   { VIOMMU_PT_AMD_V1, 2, 0, 0 },
+		{ VIOMMU_PT_AMD_V1, 3, 0, 0 },	   { VIOMMU_PT_AMD_V1, 4, 0, 0 },
+		{ VIOMMU_PT_AMD_V1, 5, 0, 0 },	   { VIOMMU_PT_AMD_V1, 6, 0, 64 },
+		{ VIOMMU_PT_AMD_V1, 4, 0, 40 },	   { VIOMMU_PT_AMD_V1, 3, 0, 33 },
 	};
+	unsigned ci;
 	struct fz_in in = { data, size };
 	uint8_t sel = fz_u8(&in);
 	struct viommu_pgtable_opts opts;
@@ -33,12 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t sizes[8], big, window;
 	unsigned nsizes = 0, ops = 0;
 
+	ci = (sel & 7) | ((sel >> 2) & 8);
 	memset(&opts, 0, sizeof(opts));
 	opts.sz = sizeof(opts);
-	opts.format = cfgs[sel & 7].f;
-	opts.levels = cfgs[sel & 7].levels;
-	opts.granule = cfgs[sel & 7].granule;
-	opts.ias = cfgs[sel & 7].ias;
+	opts.format = cfgs[ci].f;
+	opts.levels = cfgs[ci].levels;
+	opts.granule = cfgs[ci].granule;
+	opts.ias = cfgs[ci].ias;
 	opts.unmap_policy = (sel >> 3) & 1 ? VIOMMU_PT_UNMAP_REFUSE_PARTIAL : VIOMMU_PT_UNMAP_WHOLE_LEAF;
 	if ((sel >> 4) & 1)
 		opts.pgsize_bitmap = 0x1000 | 0x4000 | 0x10000;	/* the granule only */

@@ -5,9 +5,10 @@
  * a few probe addresses. For each probe, viommu_pgtable_walk() must not crash
  * or hang (at most one read per level), and its result must equal a
  * deliberately plain reference walker written below from semantics.md §6.1 /
- * §6.2 without any of the engine's tables or helpers.
+ * §6.2 / §6.3 without any of the engine's tables or helpers.
  *
  * Input: [fmt] [geometry] [oas] [4 x 8-byte iova] [access bits] memory...
+ * fmt % 3: 0 VT-d (AMD v1 if bit 7 is set too), 1 ARM S1, 2 ARM S2.
  */
 #include <errno.h>
 
@@ -137,6 +138,79 @@ static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ia
 	FZ_CHECK(0);
 }
 
+/*
+ * AMD v1 reference, AMD level numbering (1 = 4K PTEs, root = mode): PR, the
+ * reserved bits 58:52, then a PDE (Next Level 1..6 above level 1) checks
+ * its address, that NL is below the current level and that skipped levels'
+ * address bits are zero; a PTE is NL 0 (default size, low address bits
+ * clear) or NL 7 (size from the run of ones at bit 12: above one entry, at
+ * most the table), anything else at level 1 is an illegal level.
+ */
+static void ref_walk_amd(unsigned mode, unsigned ias, unsigned oas, unsigned deny, const struct mem *m,
+			 uint64_t iova, unsigned access, struct ref *r)
+{
+	unsigned prot = 7u & ~deny, lvl = mode;
+	uint64_t table = 0;
+
+	memset(r, 0, sizeof(*r));
+#define FAULT(f, l, a) do { r->fault = (f); r->level = (int)(l); r->entry_addr = (a); return; } while (0)
+	if (ias < 64 && (iova >> ias))
+		FAULT(VIOMMU_PT_FAULT_INPUT_RANGE, mode, 0);
+	for (;;) {
+		unsigned sh = 12 + 9 * (lvl - 1);
+		unsigned nb = lvl == mode && 64 - sh < 9 ? 64 - sh : 9;
+		uint64_t addr = table + ((iova >> sh) & ((UINT64_C(1) << nb) - 1)) * 8, e;
+		unsigned nl, psh;
+
+		if (addr >= m->n || m->n - addr < 8)
+			FAULT(VIOMMU_PT_FAULT_WALK_ABORT, lvl, addr);
+		memcpy(&e, m->p + addr, 8);
+		if (!(e & 1))
+			FAULT(VIOMMU_PT_FAULT_TRANSLATION, lvl, addr);
+		if (e & bits(58, 52))
+			FAULT(VIOMMU_PT_FAULT_RESERVED, lvl, addr);
+		nl = (unsigned)(e >> 9) & 7;
+		if (nl >= 1 && nl <= 6 && lvl > 1) {
+			if (e & bits(51, oas))
+				FAULT(VIOMMU_PT_FAULT_ADDR_SIZE, lvl, addr);
+			if (nl >= lvl)
+				FAULT(VIOMMU_PT_FAULT_LEVEL, lvl, addr);
+			for (unsigned b = 12 + 9 * nl; b < sh; b++)
+				if ((iova >> b) & 1)
+					FAULT(VIOMMU_PT_FAULT_TRANSLATION, lvl, addr);
+			prot &= (unsigned)((e >> 61) & 3) | 4;
+			table = e & bits(oas - 1, 12);
+			lvl = nl;
+			continue;
+		}
+		if (nl != 0 && nl != 7)
+			FAULT(VIOMMU_PT_FAULT_LEVEL, lvl, addr);
+		psh = sh;
+		if (nl == 7) {
+			psh = 13;
+			while (psh < 53 && ((e >> (psh - 1)) & 1))
+				psh++;
+			if (psh <= sh || psh > sh + nb || psh > 52)
+				FAULT(VIOMMU_PT_FAULT_RESERVED, lvl, addr);
+		} else if (sh > 12 && (e & bits(sh - 1, 12))) {
+			FAULT(VIOMMU_PT_FAULT_RESERVED, lvl, addr);
+		}
+		if (e & bits(51, oas) & ~((UINT64_C(1) << psh) - 1))
+			FAULT(VIOMMU_PT_FAULT_ADDR_SIZE, lvl, addr);
+		prot &= (unsigned)((e >> 61) & 3) | ((e >> 60) & 1 ? 4u : 0);
+		if (access & 3 & ~prot)
+			FAULT(VIOMMU_PT_FAULT_PERMISSION, lvl, addr);
+		r->fault = VIOMMU_PT_FAULT_NONE;
+		r->level = (int)lvl;
+		r->size = UINT64_C(1) << psh;
+		r->phys = (e & bits(oas - 1, 12) & ~(r->size - 1)) | (iova & (r->size - 1));
+		r->prot = prot;
+		r->entry_addr = addr;
+		return;
+	}
+#undef FAULT
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -145,7 +219,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t sel = fz_u8(&in), geo = fz_u8(&in), oasb = fz_u8(&in);
 	uint64_t iovas[4];
 	uint8_t acc;
-	int vtd, s1;
+	int vtd, s1, amd;
 	unsigned gs, levels, ias, oas;
 	uint64_t bitmap;
 
@@ -160,9 +234,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1: o.format = VIOMMU_PT_ARM_S1; break;
 	default: o.format = VIOMMU_PT_ARM_S2; break;
 	}
+	amd = sel % 3 == 0 && (sel & 0x80);
+	if (amd)
+		o.format = VIOMMU_PT_AMD_V1;
 	vtd = o.format == VIOMMU_PT_VTD_SL;
 	s1 = o.format == VIOMMU_PT_ARM_S1;
-	if (vtd) {
+	if (amd) {
+		gs = 12;
+		levels = 1 + geo % 6;
+		o.levels = levels;
+		ias = 12 + 9 * levels > 64 ? 64 : 12 + 9 * levels;
+		if ((geo & 0x10) && ias - 1 - (geo >> 5) >= 21) {
+			ias -= 1 + (geo >> 5);
+			o.ias = ias;
+		}
+		oas = 32 + oasb % 21;
+		o.root_deny = (sel >> 2) & 3;	/* the DTE's IR/IW */
+		bitmap = 0;
+	} else if (vtd) {
 		gs = 12;
 		levels = 3 + geo % 3;
 		o.levels = levels;
@@ -191,14 +280,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct ref r;
 		unsigned access = (acc >> (2 * i)) & 3;
 		/* Keep most probes inside the input width so the tables matter. */
-		uint64_t iova = (acc & 0x80) ? iovas[i] : iovas[i] & ((UINT64_C(1) << ias) - 1);
+		uint64_t iova = (acc & 0x80) || ias >= 64 ? iovas[i] : iovas[i] & ((UINT64_C(1) << ias) - 1);
 		int rc;
 
 		m.reads = 0;
 		rc = viommu_pgtable_walk(&o, 0, mem_read, &m, iova, access, &res);
 		FZ_CHECK(rc == 0 || rc == -EFAULT);
 		FZ_CHECK(m.reads <= levels);
-		ref_walk(vtd, s1, gs, levels, ias, oas, bitmap, &m, iova, access, &r);
+		if (amd)
+			ref_walk_amd(levels, ias, oas, o.root_deny, &m, iova, access, &r);
+		else
+			ref_walk(vtd, s1, gs, levels, ias, oas, bitmap, &m, iova, access, &r);
 		FZ_CHECK(res.fault == r.fault);
 		FZ_CHECK((rc == 0) == (r.fault == VIOMMU_PT_FAULT_NONE));
 		FZ_CHECK(res.level == r.level);

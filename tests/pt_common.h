@@ -27,6 +27,10 @@ static const struct pt_case pt_cases[] = {
 	{ "arm-s2-4k", VIOMMU_PT_ARM_S2, 0, 4096, 48 },
 	{ "arm-s2-16k-40", VIOMMU_PT_ARM_S2, 0, 16384, 40 },
 	{ "arm-s2-64k", VIOMMU_PT_ARM_S2, 0, 65536, 48 },
+	{ "amd-3", VIOMMU_PT_AMD_V1, 3, 0, 0 },
+	{ "amd-4", VIOMMU_PT_AMD_V1, 4, 0, 0 },
+	{ "amd-5-52", VIOMMU_PT_AMD_V1, 5, 0, 52 },
+	{ "amd-6", VIOMMU_PT_AMD_V1, 6, 0, 64 },	/* the full 64-bit input space */
 };
 
 /* Counts live table pages so a test can prove destroy freed everything. */
@@ -94,6 +98,17 @@ static inline unsigned pt_norm_prot(enum viommu_pt_format f, unsigned prot)
 	if (f == VIOMMU_PT_ARM_S1)
 		prot |= VIOMMU_PT_PROT_READ;
 	return prot;
+}
+
+/* The matrix entries with the VT-d 4-level geometry: VT-d itself and AMD mode 4. */
+#define PT_CASE_VTD4 1
+#define PT_CASE_AMD4 11
+
+/* The input width a case ends up with (all formats default to what the levels cover). */
+static inline unsigned pt_case_ias(const struct pt_case *pc)
+{
+	unsigned ias = pc->ias ? pc->ias : 12 + 9 * pc->levels;
+	return ias > 64 ? 64 : ias;
 }
 
 /* The walker's read callback over host memory (owned tables: phys == VA). */

@@ -69,7 +69,8 @@ static void test_cut_case(const struct pt_case *pc, uint64_t seed)
 
 	/* Not aligned, outside the range, unmapped, already a boundary: no change. */
 	T_EQ(viommu_pgtable_cut(pt, base + gran / 2), -EINVAL);
-	T_EQ(viommu_pgtable_cut(pt, UINT64_C(1) << 60), -ERANGE);
+	if (pt_case_ias(pc) < 64)	/* AMD mode 6 translates the whole 64-bit space */
+		T_EQ(viommu_pgtable_cut(pt, UINT64_C(1) << 60), -ERANGE);
 	T_EQ(viommu_pgtable_cut(pt, 0), 0);
 	T_EQ(viommu_pgtable_cut(pt, base), 0);
 	T_EQ(fl.calls, 0);
@@ -174,9 +175,9 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static void test_concurrent_cut(uint64_t seed)
+static void test_concurrent_cut(const struct pt_case *pc, uint64_t seed)
 {
-	struct viommu_pgtable_opts o = pt_opts(&pt_cases[1]);
+	struct viommu_pgtable_opts o = pt_opts(pc);
 	struct reader rd[2];
 	pthread_t th[2];
 	struct viommu_pgtable *pt;
@@ -221,6 +222,7 @@ int main(void)
 
 	for (unsigned i = 0; i < sizeof(pt_cases) / sizeof(pt_cases[0]); i++)
 		test_cut_case(&pt_cases[i], seed + i);
-	test_concurrent_cut(seed);
+	test_concurrent_cut(&pt_cases[PT_CASE_VTD4], seed);
+	test_concurrent_cut(&pt_cases[PT_CASE_AMD4], seed + 100);
 	return t_done();
 }

@@ -25,3 +25,9 @@ write("arm_s2_64k", 6, [rec(MAP, 1, 1, 1), rec(CUT, 0, 1, 0, extra=0x0a), rec(UN
 write("arm_s1_16k_gran", 5 | (1 << 4), [rec(MAP, 0, 1, 3, off=1), rec(CUT, 0, 2, 0), rec(UNMAP, 0, 1, 1)])
 # VT-d 4K only: runs of 4K pages across table boundaries.
 write("vtd4_gran", 1 | (1 << 4), [rec(MAP, 0, 250, 0x3f), rec(UNMAP, 0, 251, 0x3f), rec(LOOK, 0, 250, 0, off=1)])
+# AMD v1 (sel bit 5): 4 levels, whole-leaf policy; 1 level (4K pages only); 6 levels, refuse-partial.
+write("amd4_cut", 0x20 | 3, [rec(MAP, 2, 1, 0), rec(CUT, 0, 1, 0, extra=0x0b), rec(LOOK, 0, 1, 0, off=0x100),
+                             rec(UNMAP, 0, 1, 0), rec(UNMAP, 2, 1, 0), rec(LOOK, 1, 3, 0)])
+write("amd1", 0x20 | 0, [rec(MAP, 0, 1, 3, off=1), rec(CUT, 0, 2, 0), rec(UNMAP, 0, 1, 1), rec(LOOK, 0, 1, 0)])
+write("amd6_refuse", 0x20 | 5 | (1 << 3), [rec(MAP, 1, 3, 0x0e), rec(UNMAP, 0, 3, 0, extra=0x09),
+                                          rec(MAP, 0, 200, 2, p=0x10, off=7), rec(UNMAP, 1, 3, 1), rec(LOOK, 0, 200, 0)])

@@ -61,3 +61,28 @@ m = bytearray()
 entry(m, 0x0000, 0, 0x30000 | T | AF | (3 << 6))
 entry(m, 0x0000, 1, 0x40000 | 1 | AF | (3 << 6))
 write("arm_s2_64k", 2 | (2 << 2), 4, 16, [0x1234, 0x10000, 0x20000, 1 << 29], 0b10101010, m)
+# AMD v1 (fmt % 3 == 0 with bit 7; bits 3:2 = the DTE's withheld IR/IW), mode 4
+# (geo 3), oas 48 (oasb 16): a PDE chain, a 4K PTE, an 8K NL=7 page, a 2M NL=0
+# leaf, a PDE skipping level 2, and a root entry pointing at its own level.
+PR, IR, IW, FC = 1, 1 << 61, 1 << 62, 1 << 60
+def nl(n):
+    return n << 9
+m = bytearray()
+entry(m, 0x0000, 0, 0x1000 | PR | IR | IW | nl(3))
+entry(m, 0x0000, 1, 0x0000 | PR | IR | IW | nl(4))
+entry(m, 0x1000, 0, 0x2000 | PR | IR | IW | nl(2))
+entry(m, 0x1000, 1, 0x3000 | PR | IR | nl(1))
+entry(m, 0x2000, 0, 0x3000 | PR | IR | IW | nl(1))
+entry(m, 0x2000, 1, 0x400000 | PR | IR | IW | FC)
+entry(m, 0x3000, 0, 0x9000 | PR | IR | IW)
+entry(m, 0x3000, 2, 0x8000 | PR | IR | nl(7))
+write("amd4", 0x81, 3, 16, [0x10, 0x2008, 0x200123, 0x40000000], 0b01100110, m)
+# AMD mode 6 (geo 5), the DTE withholds write (sel 0x8a): a 64K NL=7 page under
+# a PDE that skips from level 6 to level 1, an undecodable size, a loop upwards.
+m = bytearray()
+entry(m, 0x0000, 0, 0x1000 | PR | IR | IW | nl(1))
+entry(m, 0x0000, 1, 0x0000 | PR | IR | IW | nl(5))
+entry(m, 0x1000, 0, 0x30000 | 0x7000 | PR | IR | IW | nl(7))
+entry(m, 0x1000, 16, 0x1000 | PR | IR | IW | nl(7))
+entry(m, 0x1000, 32, 0x1000 | PR | IR | IW | nl(2))
+write("amd6_skip", 0x8a, 5, 16, [0x0, 0x10000, 0x20000, 1 << 57], 0b00101110, m)

@@ -13,6 +13,11 @@
  *  - VIOMMU_PT_VTD_SL: Intel VT-d second-stage, 3/4/5 levels, leaves 4K/2M/1G.
  *  - VIOMMU_PT_ARM_S1 / VIOMMU_PT_ARM_S2: ARM LPAE (VMSAv8-64) stage 1 / 2 with
  *    4K, 16K or 64K granules, input and output widths up to 48 bits.
+ *  - VIOMMU_PT_AMD_V1: AMD-Vi host (v1) tables, 1..6 levels (the DTE's paging
+ *    mode), input width up to 64 bits, output up to 52 (semantics.md §6.3).
+ *    Owned tables map 4K/2M/1G leaves (Next Level 0) only; a guest walk also
+ *    follows level-skipping pointers and decodes every "PTE with page size"
+ *    (Next Level 7) from 8K to 2^52.
  *
  * Owned tables: each table page is one granule, allocated aligned to its size.
  * Without allocation hooks the "physical" address written into a table
@@ -51,6 +56,7 @@ enum viommu_pt_format {
 	VIOMMU_PT_VTD_SL = 1,	/* Intel VT-d second-stage */
 	VIOMMU_PT_ARM_S1 = 2,	/* ARM LPAE stage 1 */
 	VIOMMU_PT_ARM_S2 = 3,	/* ARM LPAE stage 2 */
+	VIOMMU_PT_AMD_V1 = 4,	/* AMD-Vi v1 (host) page tables */
 };
 
 /* Permission bits for map, and the access type of a walk. */
@@ -111,14 +117,15 @@ struct viommu_pt_mem_ops {
 struct viommu_pgtable_opts {
 	size_t sz;
 	enum viommu_pt_format format;
-	/* VT-d: 3, 4 (default) or 5. ARM: derived from ias and granule; if set it must match. */
+	/* VT-d: 3, 4 (default) or 5. AMD: 1..6 (default 4, or the fewest that
+	 * cover ias). ARM: derived from ias and granule; if set it must match. */
 	unsigned levels;
-	/* ARM granule in bytes: 4096 (default), 16384 or 65536. VT-d: 4096 only. */
+	/* ARM granule in bytes: 4096 (default), 16384 or 65536. VT-d, AMD: 4096 only. */
 	unsigned granule;
 	/* Input address width in bits. VT-d default 12 + 9 * levels (may be smaller:
-	 * the MGAW); ARM default 48, range 25..48. */
+	 * the MGAW); AMD likewise, at most 64; ARM default 48, range 25..48. */
 	unsigned ias;
-	/* Output address width in bits. Default 48; VT-d up to 52, ARM up to 48. */
+	/* Output address width in bits. Default 48; VT-d and AMD up to 52, ARM up to 48. */
 	unsigned oas;
 	/* Page sizes to use; 0 = all the format supports at this granule. A
 	 * non-zero value is intersected with the supported set and must keep the
@@ -135,6 +142,10 @@ struct viommu_pgtable_opts {
 	viommu_pt_clock_fn clock;	/* may be NULL */
 	void *clock_ctx;
 	const struct viommu_pt_mem_ops *mem;	/* may be NULL; copied */
+	/* Guest walk only: permissions withheld above the root table
+	 * (VIOMMU_PT_PROT_READ / _WRITE), ANDed out like a table entry's: an AMD
+	 * device table entry with IR or IW clear. 0 = none. */
+	unsigned root_deny;
 };
 
 /* One leaf: [iova, iova + size - 1] -> [phys, phys + size - 1] with prot. */
@@ -246,7 +257,17 @@ enum viommu_pt_fault {
 	VIOMMU_PT_FAULT_ADDR_SIZE,	/* address beyond the output width (VT-d 0xC) */
 	VIOMMU_PT_FAULT_ACCESS_FLAG,	/* ARM AF clear */
 	VIOMMU_PT_FAULT_WALK_ABORT,	/* reading a table failed (VT-d 7; 3 for the root table) */
+	VIOMMU_PT_FAULT_LEVEL,		/* a table pointer's level does not decrease (AMD Next Level) */
 };
+
+/*
+ * AMD-Vi reports these as (AMD IOMMU spec, event log): TRANSLATION and
+ * INPUT_RANGE: IO_PAGE_FAULT with PR=0 (not present, address beyond the
+ * paging mode, or non-zero address bits of skipped levels); PERMISSION:
+ * IO_PAGE_FAULT PR=1 PE=1; RESERVED, ADDR_SIZE and LEVEL: IO_PAGE_FAULT PR=1
+ * RZ=1 (reserved bits, an undecodable page size, an illegal Next Level);
+ * WALK_ABORT: PAGE_TAB_HARDWARE_ERROR. vtd_reason stays 0 for AMD.
+ */
 
 struct viommu_pt_walk_result {
 	enum viommu_pt_fault fault;	/* NONE on success */
@@ -256,8 +277,8 @@ struct viommu_pt_walk_result {
 	uint64_t size;			/* leaf size */
 	unsigned prot;			/* effective permissions (combined down the walk) */
 	/* Fault details. */
-	int level;			/* format numbering: VT-d 1 (4K) .. 5; ARM 0 .. 3 (3 = page) */
-	uint8_t vtd_reason;		/* VT-d fault reason code, 0 for ARM formats */
+	int level;			/* format numbering: VT-d 1 (4K) .. 5; AMD 1 (4K) .. 6; ARM 0 .. 3 (3 = page) */
+	uint8_t vtd_reason;		/* VT-d fault reason code, 0 for ARM and AMD */
 	uint64_t entry;			/* the offending entry (0 if none was read) */
 	uint64_t entry_addr;		/* where it was read from */
 };
@@ -265,8 +286,10 @@ struct viommu_pt_walk_result {
 /*
  * Translate @iova for @access (VIOMMU_PT_PROT_READ and/or _WRITE) through the
  * tables at @root in the format @opts describes, reading entries with @read.
- * Bounded by the level count; never allocates; table pointers beyond the
+ * Bounded by the level count (levels strictly decrease, also where a format
+ * lets a pointer skip levels); never allocates; table pointers beyond the
  * output width, read errors and reserved bits give a precise fault.
+ * opts->root_deny applies permissions granted above the root (AMD DTE).
  * Returns 0 (translated), -EFAULT (res->fault says why), -EINVAL (bad opts).
  */
 VIOMMU_API int viommu_pgtable_walk(const struct viommu_pgtable_opts *opts, uint64_t root, viommu_pt_read_fn read,

@@ -75,6 +75,17 @@ static inline uint64_t *table_va(const struct viommu_pgtable *pt, uint64_t pte)
 	return (uint64_t *)(uintptr_t)pa;
 }
 
+/*
+ * Table or leaf, for a present entry of an owned table: the kind field equals
+ * that of the pointers this engine writes at @level (see engine.h). Same
+ * answer as vi_pt_is_table() on owned tables, one compare instead of a
+ * bitmap lookup on the per-level walks and the per-entry unmap loop.
+ */
+static inline bool owned_is_table(const struct viommu_pgtable *pt, unsigned level, uint64_t pte)
+{
+	return level > 0 && (pte & pt->kind_field) == pt->table_kind[level];
+}
+
 static inline unsigned table_entries(const struct vi_pt_cfg *c, unsigned level)
 {
 	return 1u << vi_pt_level_bits(c, level);
@@ -132,7 +143,7 @@ static void subtree_free_now(struct viommu_pgtable *pt, uint64_t *tbl, unsigned 
 		unsigned n = table_entries(&pt->c, level);
 		for (unsigned i = 0; i < n; i++) {
 			uint64_t e = pte_read(&tbl[i]);
-			if (vi_pt_present(&pt->c, e) && vi_pt_is_table(&pt->c, level, e))
+			if (vi_pt_present(&pt->c, e) && owned_is_table(pt, level, e))
 				subtree_free_now(pt, table_va(pt, e), level - 1);
 		}
 	}
@@ -178,6 +189,9 @@ int vi_pt_cfg_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	case VIOMMU_PT_ARM_S1:
 	case VIOMMU_PT_ARM_S2:
 		c->fmt = &vi_pt_fmt_arm;
+		break;
+	case VIOMMU_PT_AMD_V1:
+		c->fmt = &vi_pt_fmt_amd;
 		break;
 	default:
 		return -EINVAL;
@@ -233,7 +247,21 @@ VIOMMU_API struct viommu_pgtable *viommu_pgtable_new(const struct viommu_pgtable
 	pt->fq_timeout_ns = o.fq_timeout_ns ? o.fq_timeout_ns : 10000000u;
 	pt->clock = o.clock;
 	pt->clock_ctx = o.clock_ctx;
-	pt->table_bits = pt->c.fmt->table_bits(&pt->c);
+	pt->kind_field = (uint64_t)pt->c.kind_mask << pt->c.kind_shift;
+	for (unsigned l = 1; l < pt->c.levels; l++) {
+		uint64_t tb = pt->c.fmt->table_bits(&pt->c, l);
+		uint64_t lb = pt->c.fmt->leaf_bits(&pt->c, l, VIOMMU_PT_PROT_READ);
+
+		pt->table_bits[l] = tb;
+		pt->table_kind[l] = tb & pt->kind_field;
+		/* The owned-table fast test below relies on this; a format
+		 * breaking it is a bug, refused rather than miscounted. */
+		if (!vi_pt_present(&pt->c, tb) || !vi_pt_is_table(&pt->c, l, tb) || vi_pt_is_table(&pt->c, l, lb) ||
+		    (lb & pt->kind_field) == pt->table_kind[l]) {
+			free(pt);
+			return vi_null(EINVAL);
+		}
+	}
 	pt->pool_max = pt->has_mem ? 0 : VI_MAX(4u, (256u << 10) >> pt->c.granule_shift);
 	pt->root = table_alloc(pt, &pt->root_phys);
 	if (!pt->root) {
@@ -301,7 +329,7 @@ static int check_iova_range(const struct vi_pt_cfg *c, uint64_t iova, uint64_t s
 	if (!size || ((iova | size) & (min_pgsize(c) - 1)))
 		return -EINVAL;
 	last = iova + size - 1;
-	if (last < iova || (last >> c->ias))
+	if (last < iova || vi_pt_beyond_ias(c, last))
 		return -ERANGE;
 	return 0;
 }
@@ -370,7 +398,7 @@ static int descend(struct viommu_pgtable *pt, struct walk_pos *pos, uint64_t iov
 
 		if (!vi_pt_present(c, e))
 			break;
-		if (!vi_pt_is_table(c, l, e))
+		if (!owned_is_table(pt, l, e))
 			return -EEXIST;
 		tbl = table_va(pt, e);
 		l--;
@@ -391,8 +419,8 @@ static int descend(struct viommu_pgtable *pt, struct walk_pos *pos, uint64_t iov
 			}
 		}
 		for (unsigned k = l - 1; k > level; k--)
-			pte_write(&fresh[k][vi_pt_index(c, k, iova)], pt->table_bits | fresh_pa[k - 1]);
-		pte_publish(&tbl[vi_pt_index(c, l, iova)], pt->table_bits | fresh_pa[l - 1]);
+			pte_write(&fresh[k][vi_pt_index(c, k, iova)], pt->table_bits[k] | fresh_pa[k - 1]);
+		pte_publish(&tbl[vi_pt_index(c, l, iova)], pt->table_bits[l] | fresh_pa[l - 1]);
 		for (unsigned k = l; k-- > level;) {
 			pos->tbl[k] = fresh[k];
 			pos->tag[k] = iova >> vi_pt_shift(c, k + 1);
@@ -470,7 +498,7 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 				if (e) {
 					/* generic_pt refuses a leaf over a non-empty table; an
 					 * empty one (left by a failed map) is reclaimed. */
-					if (!vi_pt_is_table(c, level, e) || !table_empty(pt, table_va(pt, e), level - 1)) {
+					if (!owned_is_table(pt, level, e) || !table_empty(pt, table_va(pt, e), level - 1)) {
 						rc = -EEXIST;
 						break;
 					}
@@ -510,7 +538,7 @@ static int find_leaf(const struct viommu_pgtable *pt, uint64_t iova, uint64_t *p
 
 		if (!vi_pt_present(c, e))
 			return -1;
-		if (!vi_pt_is_table(c, (unsigned)l, e)) {
+		if (!owned_is_table(pt, (unsigned)l, e)) {
 			*pte_out = e;
 			if (ptep_out)
 				*ptep_out = ptep;
@@ -527,7 +555,7 @@ VIOMMU_API int viommu_pgtable_lookup(const struct viommu_pgtable *pt, uint64_t i
 	uint64_t e, size;
 	int l;
 
-	if (c->ias < 64 && (iova >> c->ias))
+	if (vi_pt_beyond_ias(c, iova))
 		return vi_errno(-ENOENT);
 	l = find_leaf(pt, iova, &e, NULL);
 	if (l < 0)
@@ -546,7 +574,7 @@ VIOMMU_API uint64_t viommu_pgtable_iova_to_phys(const struct viommu_pgtable *pt,
 	uint64_t e, size;
 	int l;
 
-	if (iova >> c->ias)
+	if (vi_pt_beyond_ias(c, iova))
 		return 0;
 	l = find_leaf(pt, iova, &e, NULL);
 	if (l < 0)
@@ -573,7 +601,7 @@ static int iter_level(const struct viommu_pgtable *pt, const uint64_t *tbl, unsi
 
 		if (!vi_pt_present(c, e))
 			continue;
-		if (vi_pt_is_table(c, level, e)) {
+		if (owned_is_table(pt, level, e)) {
 			rc = iter_level(pt, table_va(pt, e), level - 1, ebase, first, last, fn, ctx);
 		} else {
 			struct viommu_pt_mapping m = {
@@ -634,12 +662,12 @@ static uint64_t unmap_level(struct viommu_pgtable *pt, uint64_t *tbl, unsigned l
 	 * semantics.md §6.1). This is the bulk path: no call, no branch on the
 	 * common case.
 	 */
-	uint64_t pm = c->present_mask, tm = c->table_mask, tv = c->table_val;
+	uint64_t pm = c->present_mask, km = pt->kind_field, tk = pt->table_kind[level];
 	unsigned present = 0, tables = 0;
 
 	for (unsigned i = i0; i <= i1; i++) {
 		uint64_t e = tbl[i];
-		if (level > 0 && (e & pm) && (e & tm) == tv) {
+		if (level > 0 && (e & pm) && (e & km) == tk) {	/* owned_is_table(), hoisted */
 			tables++;
 			continue;
 		}
@@ -745,7 +773,7 @@ static int cut_fill(struct viommu_pgtable *pt, uint64_t *tbl, unsigned level, ui
 			if (!child)
 				return -ENOMEM;
 			/* Linked before it is filled: the whole subtree is still private. */
-			pte_write(&tbl[i], pt->table_bits | cpa);
+			pte_write(&tbl[i], pt->table_bits[level] | cpa);
 			int rc = cut_fill(pt, child, level - 1, ebase, epa, prot, cut);
 			if (rc)
 				return rc;
@@ -768,7 +796,7 @@ VIOMMU_API int viommu_pgtable_cut(struct viommu_pgtable *pt, uint64_t iova)
 	c = &pt->c;
 	if (iova & (min_pgsize(c) - 1))
 		return vi_errno(-EINVAL);
-	if (iova >> c->ias)
+	if (vi_pt_beyond_ias(c, iova))
 		return vi_errno(-ERANGE);
 	if (pt->inval_mode == VIOMMU_PT_INVAL_LAZY)
 		vi_pt_fq_poll(pt);
@@ -790,7 +818,7 @@ VIOMMU_API int viommu_pgtable_cut(struct viommu_pgtable *pt, uint64_t iova)
 		return vi_errno(rc);
 	}
 	/* The one store that swaps the leaf for its identical subtree. */
-	pte_publish(ptep, pt->table_bits | tpa);
+	pte_publish(ptep, pt->table_bits[l] | tpa);
 	vi_pt_gather_init(&g);
 	vi_pt_gather_range(&g, base, base + size - 1);
 	vi_pt_gather_finish(pt, &g);

@@ -52,7 +52,6 @@ struct viommu_pgtable {
 	void *clock_ctx;
 	struct viommu_pt_mem_ops mem;
 	bool has_mem;
-	uint64_t table_bits;	/* cached fmt->table_bits() */
 	uint64_t *root;
 	uint64_t root_phys;
 	uint64_t table_pages;
@@ -63,6 +62,14 @@ struct viommu_pgtable {
 	 * all zero except the chain link in entry 0, so no memset on reuse. */
 	void *pool;
 	unsigned pool_n, pool_max;
+	uint64_t table_bits[VI_PT_MAX_LEVELS];	/* cached fmt->table_bits() per level (1..levels-1) */
+	/* Owned tables hold only two kinds of entries: leaves and the pointers
+	 * this engine wrote with table_bits[l]. So at level l an owned entry is
+	 * a table iff its kind field equals that of table_bits[l] — one mask
+	 * compare for the unmap hot loop, exact for owned tables (checked at
+	 * creation); the format's general kind bitmap is used everywhere else. */
+	uint64_t kind_field;			/* kind_mask << kind_shift */
+	uint64_t table_kind[VI_PT_MAX_LEVELS];	/* table_bits[l] & kind_field */
 };
 
 static inline void vi_pt_gather_init(struct vi_pt_gather *g)

@@ -67,8 +67,9 @@ static int arm_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	 * ones need 52-bit addresses, which this format does not do). */
 	c->leaf_levels = (gs == 12 ? 0x7u : 0x3u) & (uint32_t)vi_mask(levels);
 	c->present_mask = ARM_VALID;
-	c->table_mask = ARM_TYPE_MASK;
-	c->table_val = ARM_TYPE_TABLE;
+	c->kind_shift = 0;	/* bits 1:0 */
+	c->kind_mask = ARM_TYPE_MASK;
+	c->table_kinds = 1u << ARM_TYPE_TABLE;
 	return 0;
 }
 
@@ -93,7 +94,7 @@ static uint64_t arm_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigne
 	return v;
 }
 
-static uint64_t arm_table_bits(const struct vi_pt_cfg *c)
+static uint64_t arm_table_bits(const struct vi_pt_cfg *c, unsigned level)
 {
 	return ARM_TYPE_TABLE;
 }

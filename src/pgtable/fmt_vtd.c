@@ -39,8 +39,9 @@ static int vtd_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 		return -EINVAL;
 	c->leaf_levels = 0x7;	/* 4K, 2M, 1G */
 	c->present_mask = VTD_R | VTD_W;
-	c->table_mask = VTD_PS;
-	c->table_val = 0;
+	c->kind_shift = 7;	/* PS */
+	c->kind_mask = 1;
+	c->table_kinds = 1u << 0;
 	return 0;
 }
 
@@ -59,7 +60,7 @@ static uint64_t vtd_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigne
 	return v;
 }
 
-static uint64_t vtd_table_bits(const struct vi_pt_cfg *c)
+static uint64_t vtd_table_bits(const struct vi_pt_cfg *c, unsigned level)
 {
 	/* Tables grant everything; the leaf alone decides. */
 	return VTD_R | VTD_W;
@@ -116,6 +117,7 @@ static uint8_t vtd_fault_code(enum viommu_pt_fault f, unsigned access, bool root
 		return access & VIOMMU_PT_PROT_WRITE ? 0x5 : 0x6;
 	case VIOMMU_PT_FAULT_RESERVED:
 	case VIOMMU_PT_FAULT_ADDR_SIZE:
+	case VIOMMU_PT_FAULT_LEVEL:	/* not produced: VT-d pointers always descend by one */
 		return 0xC;
 	case VIOMMU_PT_FAULT_WALK_ABORT:
 		/* The root table is reached through the context entry's

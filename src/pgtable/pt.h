@@ -9,9 +9,23 @@
  * A format (struct vi_pt_fmt) supplies only its descriptor encoding and
  * geometry rules; map, unmap, cut, lookup, iterate and the guest walk are
  * written once in engine.c / walk.c. The hot paths use the data fields
- * (present/table masks, a leaf template OR-ed with the output address) so a
- * run of entries is filled without an indirect call per entry; the function
- * pointers are called once per run or on slow paths only.
+ * (present mask, the entry-kind table, a leaf template OR-ed with the output
+ * address) so a run of entries is filled and classified without an indirect
+ * call per entry; the function pointers are called once per run, on slow
+ * paths, or by the guest walk (one entry per level).
+ *
+ * What a format must supply (docs/design.md, "IO page tables"):
+ *  - geometry: granule, bits per level, level count, input/output widths,
+ *    which levels hold leaves (init);
+ *  - classification as data: a present mask and a small "kind" field whose
+ *    values are table pointers or leaves (VT-d PS, ARM bits 1:0, AMD Next
+ *    Level), so no per-entry call decides table vs leaf;
+ *  - encoding: leaf bits per level and prot, table-pointer bits per level
+ *    (AMD writes the pointed-to level into its pointers), prot decoding;
+ *  - guest-walk only: reserved-bit checks, and optionally where a pointer
+ *    leads (next_level: levels may be skipped, the walker enforces that they
+ *    strictly decrease) and how big a leaf is (leaf_shift: a size encoded in
+ *    the entry, AMD NL=7); format fault codes and level numbering.
  */
 #ifndef VI_PGTABLE_PT_H
 #define VI_PGTABLE_PT_H
@@ -34,8 +48,9 @@ struct vi_pt_fmt {
 	int (*init)(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o);
 	/* Non-address bits of a leaf at @level with @prot. */
 	uint64_t (*leaf_bits)(const struct vi_pt_cfg *c, unsigned level, unsigned prot);
-	/* Non-address bits of a table pointer. */
-	uint64_t (*table_bits)(const struct vi_pt_cfg *c);
+	/* Non-address bits of a table pointer stored at @level (it points to
+	 * a table of level - 1). Called once per level at creation. */
+	uint64_t (*table_bits)(const struct vi_pt_cfg *c, unsigned level);
 	/* Permissions a leaf grants (before combining with its tables). */
 	unsigned (*leaf_prot)(const struct vi_pt_cfg *c, unsigned level, uint64_t pte);
 	/* Permissions a table entry lets through to the levels below it. */
@@ -44,6 +59,15 @@ struct vi_pt_fmt {
 	 * masks classify as table (@is_table) or leaf; a VIOMMU_PT_FAULT_* or
 	 * VIOMMU_PT_FAULT_NONE. */
 	enum viommu_pt_fault (*check)(const struct vi_pt_cfg *c, unsigned level, uint64_t pte, bool is_table);
+	/* Guest walk only, optional (NULL: always level - 1): the level of the
+	 * table a present table entry at @level points to. May return any
+	 * value; the walker faults (VIOMMU_PT_FAULT_LEVEL) unless it is below
+	 * @level, which is what stops a hostile table from looping. */
+	int (*next_level)(const struct vi_pt_cfg *c, unsigned level, uint64_t pte);
+	/* Guest walk only, optional (NULL: vi_pt_shift(level)): log2 of the
+	 * size of the leaf @pte at @level, for formats that encode a size in
+	 * the entry. Only called on leaves check() accepted. */
+	unsigned (*leaf_shift)(const struct vi_pt_cfg *c, unsigned level, uint64_t pte);
 	/* Format fault code (VT-d reason) for a fault kind, or 0; @root: the
 	 * fault is on the root table (reached through a context entry). */
 	uint8_t (*fault_code)(enum viommu_pt_fault f, unsigned access, bool root);
@@ -66,11 +90,23 @@ struct vi_pt_cfg {
 	uint64_t pgsize_bitmap;		/* effective */
 	uint32_t leaf_levels;		/* bit l: level l may hold leaves (format rule) */
 	uint64_t oa_mask;		/* address bits of a descriptor: [oas-1 : granule_shift] */
-	/* Classification: present iff pte & present_mask; at a level above 0,
-	 * a present entry is a table iff (pte & table_mask) == table_val. */
+	/* Classification: present iff pte & present_mask. At a level above 0
+	 * a present entry is a table iff bit k of table_kinds is set, where k =
+	 * (pte >> kind_shift) & kind_mask is the entry's kind field (at most 5
+	 * bits): VT-d PS (0 = table), ARM bits 1:0 (3 = table), AMD Next Level
+	 * (1..6 = table; 0 and 7 are leaves). A bitmap rather than a mask
+	 * equality so a format may have several table or leaf encodings. */
 	uint64_t present_mask;
-	uint64_t table_mask, table_val;
+	unsigned kind_shift;
+	uint32_t kind_mask;
+	uint32_t table_kinds;
 };
+
+/* Any address bit at or above the input width (ias may be 64). */
+static inline bool vi_pt_beyond_ias(const struct vi_pt_cfg *c, uint64_t addr)
+{
+	return c->ias < 64 && (addr >> c->ias);
+}
 
 static inline unsigned vi_pt_shift(const struct vi_pt_cfg *c, unsigned level)
 {
@@ -95,7 +131,7 @@ static inline bool vi_pt_present(const struct vi_pt_cfg *c, uint64_t pte)
 /* A present entry at @level: table pointer (true) or leaf. */
 static inline bool vi_pt_is_table(const struct vi_pt_cfg *c, unsigned level, uint64_t pte)
 {
-	return level > 0 && (pte & c->table_mask) == c->table_val;
+	return level > 0 && ((c->table_kinds >> ((pte >> c->kind_shift) & c->kind_mask)) & 1);
 }
 
 /* Size in bytes of a table page; every table (also a short root) is one granule. */
@@ -112,5 +148,6 @@ int vi_pt_opts_copy(struct viommu_pgtable_opts *dst, const struct viommu_pgtable
 
 extern const struct vi_pt_fmt vi_pt_fmt_vtd;
 extern const struct vi_pt_fmt vi_pt_fmt_arm;
+extern const struct vi_pt_fmt vi_pt_fmt_amd;
 
 #endif

@@ -2,10 +2,12 @@
 /*
  * Read-only walk of page tables in guest memory, for vIOMMU emulation.
  *
- * The guest controls every byte read here, so the walk is defensive: it
- * performs exactly one read per level (a loop in the guest's tables cannot
- * make it go deeper than the level count), checks each entry's reserved bits
- * and addresses before following it, and turns a failed read into a
+ * The guest controls every byte read here, so the walk is defensive: the
+ * level strictly decreases at every step (a format may let a pointer name the
+ * level of the table it points to, skipping levels, so the walker checks that
+ * the named level is lower: a table pointing at itself or upwards cannot make
+ * it loop), hence at most one read per level; it checks each entry's reserved
+ * bits and addresses before following it, and turns a failed read into a
  * walk-abort fault. It never allocates and keeps no state between calls.
  */
 #include <string.h>
@@ -41,14 +43,14 @@ VIOMMU_API int viommu_pgtable_walk(const struct viommu_pgtable_opts *opts, uint6
 		rc = vi_pt_cfg_init(&c, &o);
 	if (rc)
 		return vi_errno(rc);
-	if (iova >> c.ias)
+	if (vi_pt_beyond_ias(&c, iova))
 		return fault(&c, res, VIOMMU_PT_FAULT_INPUT_RANGE, c.levels - 1, access, 0, 0);
 	/* The root pointer comes from a guest register or context entry too. */
 	if (root & ~c.oa_mask & ~vi_mask(c.granule_shift))
 		return fault(&c, res, VIOMMU_PT_FAULT_ADDR_SIZE, c.levels - 1, access, 0, root);
 	table = root & c.oa_mask;
-	for (int l = (int)c.levels - 1; l >= 0; l--) {
-		unsigned level = (unsigned)l;
+	prot &= ~(o.root_deny & rw);
+	for (unsigned level = c.levels - 1;;) {
 		uint64_t addr = table + (uint64_t)vi_pt_index(&c, level, iova) * 8;
 		uint64_t e;
 		bool is_table;
@@ -63,11 +65,24 @@ VIOMMU_API int viommu_pgtable_walk(const struct viommu_pgtable_opts *opts, uint6
 		if (f != VIOMMU_PT_FAULT_NONE)
 			return fault(&c, res, f, level, access, e, addr);
 		if (is_table) {
+			int next = c.fmt->next_level ? c.fmt->next_level(&c, level, e) : (int)level - 1;
+
+			/* The one rule that bounds the walk. */
+			if (next < 0 || next >= (int)level)
+				return fault(&c, res, VIOMMU_PT_FAULT_LEVEL, level, access, e, addr);
+			/* Skipped levels have no table to index: their address
+			 * bits must be zero, or one table would answer for many
+			 * IOVA ranges (see design.md, AMD decisions). */
+			if ((iova >> vi_pt_shift(&c, (unsigned)next + 1)) & vi_mask((level - 1 - (unsigned)next) *
+										  c.bits_per_level))
+				return fault(&c, res, VIOMMU_PT_FAULT_TRANSLATION, level, access, e, addr);
 			prot &= c.fmt->table_prot(&c, e);
 			table = e & c.oa_mask;
+			level = (unsigned)next;
 			continue;
 		}
-		uint64_t size = UINT64_C(1) << vi_pt_shift(&c, level);
+		unsigned sh = c.fmt->leaf_shift ? c.fmt->leaf_shift(&c, level, e) : vi_pt_shift(&c, level);
+		uint64_t size = UINT64_C(1) << sh;
 		prot &= c.fmt->leaf_prot(&c, level, e);
 		if (access & rw & ~prot)
 			return fault(&c, res, VIOMMU_PT_FAULT_PERMISSION, level, access, e, addr);
@@ -80,6 +95,4 @@ VIOMMU_API int viommu_pgtable_walk(const struct viommu_pgtable_opts *opts, uint6
 		res->entry_addr = addr;
 		return 0;
 	}
-	/* Unreachable: level 0 never classifies an entry as a table. */
-	return fault(&c, res, VIOMMU_PT_FAULT_TRANSLATION, 0, access, 0, 0);
 }

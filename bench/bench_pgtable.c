@@ -19,17 +19,12 @@
 #endif
 
 #include <viommu/pgtable.h>
+#include "bench.h"
 
 static uint64_t sink;
 
 #define VI_MIN_D(a, b) ((a) < (b) ? (a) : (b))
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 struct fmt_case {
 	const char *name;
@@ -75,7 +70,7 @@ static void bench_map_unmap(const struct fmt_case *f, const char *label, uint64_
 	for (int round = 0; round < rounds; round++) {
 		uint64_t tmap = 0, tunmap = 0;
 		for (unsigned rep = 0; rep < n / batch; rep++) {
-			uint64_t t0 = now_ns();
+			uint64_t t0 = bench_now_ns();
 			for (unsigned i = 0; i < batch; i++) {
 				if (viommu_pgtable_map(pt, base + i * stride, i * stride, size,
 						       VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE, &done)) {
@@ -84,12 +79,12 @@ static void bench_map_unmap(const struct fmt_case *f, const char *label, uint64_
 				}
 				sink += done;
 			}
-			uint64_t t1 = now_ns();
+			uint64_t t1 = bench_now_ns();
 			for (unsigned i = 0; i < batch; i++) {
 				viommu_pgtable_unmap(pt, base + i * stride, size, &done);
 				sink += done;
 			}
-			uint64_t t2 = now_ns();
+			uint64_t t2 = bench_now_ns();
 			tmap += t1 - t0;
 			tunmap += t2 - t1;
 		}
@@ -117,13 +112,13 @@ static void bench_cut(const struct fmt_case *f, const char *label, uint64_t size
 
 	for (int round = 0; round < 4; round++) {
 		viommu_pgtable_map(pt, base, 0, n * size, VIOMMU_PT_PROT_READ, &done);
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 		for (unsigned i = 0; i < n; i++)
 			if (viommu_pgtable_cut(pt, base + i * size + 0x1000)) {
 				fprintf(stderr, "cut failed\n");
 				exit(1);
 			}
-		uint64_t t1 = now_ns();
+		uint64_t t1 = bench_now_ns();
 		sink += viommu_pgtable_iova_to_phys(pt, base + 0x1000);
 		viommu_pgtable_unmap(pt, base, n * size, &done);
 		/* Round 0 warms the allocator (first-touch page faults are the
@@ -151,7 +146,7 @@ static double bench_store_loop(unsigned n, unsigned batch, uint64_t val, int sca
 	for (int round = 0; round < rounds; round++) {
 		uint64_t t = 0;
 		for (unsigned rep = 0; rep < n / batch; rep++) {
-			uint64_t t0 = now_ns();
+			uint64_t t0 = bench_now_ns();
 			for (unsigned i = 0; i < batch; i++) {
 				uint64_t *p = mem + (size_t)i * 256;
 				if (scalar) {
@@ -165,7 +160,7 @@ static double bench_store_loop(unsigned n, unsigned batch, uint64_t val, int sca
 				}
 				__asm__ __volatile__("" ::: "memory");
 			}
-			t += now_ns() - t0;
+			t += bench_now_ns() - t0;
 		}
 		if ((double)t / (n / batch * batch) < best)
 			best = (double)t / (n / batch * batch);

@@ -708,6 +708,38 @@ static void test_options(void)
 	viommu_host_free(NULL);
 }
 
+/*
+ * A kernel without THP caps the alignment of an automatic IOVA at PAGE_SIZE,
+ * not 2M. Measured in the guest (tests/vm, the first iommufd kernel, built
+ * without THP): a 2M map got IOVA 0x1000 where a THP kernel gives 0x200000,
+ * and two 3-page maps got 0x1000 and 0x4000 (THP: 0x4000 and 0x8000).
+ */
+static void test_auto_iova_no_thp(void)
+{
+	struct viommu_host_sim_opts o = { .sz = sizeof(o), .semantics = VIOMMU_HOST_IOMMUFD,
+					  .auto_iova_max_align = K4 };
+	struct viommu_host *h = viommu_host_sim_new(&o);
+	uint64_t iova = 0;
+
+	T_OK(h != NULL);
+	if (!h)
+		return;
+	T_EQ(viommu_host_map_auto(h, VA, M2, RW, &iova), 0);
+	T_EQ_U64(iova, K4);
+	viommu_host_free(h);
+	h = viommu_host_sim_new(&o);
+	T_EQ(viommu_host_map_auto(h, VA, 3 * K4, RW, &iova), 0);
+	T_EQ_U64(iova, K4);
+	T_EQ(viommu_host_map_auto(h, VA, 3 * K4, RW, &iova), 0);
+	T_EQ_U64(iova, 4 * K4);
+	viommu_host_free(h);
+	/* the cap must be a power of two */
+	o.auto_iova_max_align = 3 * K4;
+	errno = 0;
+	T_OK(viommu_host_sim_new(&o) == NULL);
+	T_EQ(errno, EINVAL);
+}
+
 int main(void)
 {
 	test_defaults_and_caps();
@@ -723,6 +755,7 @@ int main(void)
 	test_selftest_all_aligns();
 	test_selftest_huge_map();
 	test_auto_iova();
+	test_auto_iova_no_thp();
 	test_inject_timeline();
 	test_options();
 	return t_done();

@@ -182,6 +182,13 @@ struct viommu_host_sim_opts {
 	 * second stage (5 levels, 52-bit output); ARM stage 1 or 2 use a 4K
 	 * granule with 48-bit input and output. */
 	unsigned pt_format;
+	/*
+	 * iommufd only: the largest alignment an automatically chosen IOVA
+	 * gets (a power of two). 0 = 2 MiB, what a kernel with transparent
+	 * huge pages does (HPAGE_SIZE); 4096 models a kernel without THP,
+	 * which caps it at PAGE_SIZE (found against a real 6.12 kernel).
+	 */
+	uint64_t auto_iova_max_align;
 };
 
 /* The x86 VT-d default usable ranges, for callers building their own list. */

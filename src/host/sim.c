@@ -79,6 +79,7 @@ struct vi_host_sim {
 	struct viommu_host_iova_range *ranges;
 	uint32_t nranges;
 	uint32_t limit;			/* type1 dma_entry_limit */
+	uint64_t auto_max_align;	/* iommufd auto IOVA: HPAGE_SIZE, or PAGE_SIZE without THP */
 	uint64_t count;
 	uint64_t calls;			/* map/unmap calls so far */
 	uint64_t fail_at;		/* call number to fail, 0 = none */
@@ -408,8 +409,8 @@ static int iommufd_alloc_iova(struct vi_host_sim *s, uint64_t vaddr, uint64_t le
 	align = roundup_pow2(length);
 	if (vaddr && (UINT64_C(1) << vi_ffs64(vaddr)) < align)
 		align = UINT64_C(1) << vi_ffs64(vaddr);
-	if (align >= VI_SIM_HPAGE)
-		align = VI_SIM_HPAGE;
+	if (align >= s->auto_max_align)
+		align = s->auto_max_align;
 	if (align < s->align)
 		return -EINVAL;
 	/* No allowed_itree: the one allowed span is [PAGE_SIZE, ULONG_MAX - PAGE_SIZE]. */
@@ -703,6 +704,10 @@ struct viommu_host *viommu_host_sim_new(const struct viommu_host_sim_opts *uopts
 		o.dma_entry_limit = VI_SIM_DEFAULT_LIMIT;
 	if (!o.timeline_capacity)
 		o.timeline_capacity = VI_SIM_DEFAULT_TIMELINE;
+	if (!o.auto_iova_max_align)
+		o.auto_iova_max_align = VI_SIM_HPAGE;
+	if (o.auto_iova_max_align & (o.auto_iova_max_align - 1))
+		return vi_null(EINVAL);
 	if (o.fail_nth && o.fail_errno <= 0)
 		return vi_null(EINVAL);
 
@@ -716,6 +721,7 @@ struct viommu_host *viommu_host_sim_new(const struct viommu_host_sim_opts *uopts
 	s->pgsize_bitmap = o.pgsize_bitmap;
 	s->align = UINT64_C(1) << vi_ffs64(o.pgsize_bitmap);
 	s->limit = o.dma_entry_limit;
+	s->auto_max_align = o.auto_iova_max_align;
 	s->fail_at = o.fail_nth;
 	s->fail_errno = o.fail_errno;
 	s->free_head = VI_SIM_NO_REC;

@@ -213,4 +213,55 @@ static inline bool guest_mutate(struct gmut *m, uint64_t *a, uint64_t *b)
 	}
 }
 
+/*
+ * A per-page copy of what an arbitrary-range, CHANGE-capable listener was
+ * told, over the 4K pages [0, npages): every event lies inside, a MAP lands on
+ * pages the copy does not hold, an UNMAP or CHANGE names exactly the outputs
+ * the copy was given, and CHANGE's new pieces replace them.
+ */
+struct page_copy {
+	struct viommu_iommu_listener l;
+	size_t npages;
+	uint64_t *out;
+	unsigned *perm;
+};
+
+static inline void page_copy_notify(struct viommu_iommu_listener *l, const struct viommu_iommu_event *ev)
+{
+	struct page_copy *c = (struct page_copy *)l;
+	struct viommu_iommu_piece_iter it;
+	const uint64_t pg = 0x1000;
+
+	if (ev->last >= c->npages * pg) {
+		T_OK(0);
+		return;
+	}
+	for (uint64_t a = ev->first; a <= ev->last; a += pg) {
+		if (ev->kind == VIOMMU_IOMMU_EV_MAP) {
+			T_EQ(c->perm[a / pg], 0);
+			c->perm[a / pg] = ev->perm;
+			c->out[a / pg] = ev->out + (a - ev->first);
+		} else {
+			T_OK(c->perm[a / pg] != 0);
+			T_EQ_U64(c->out[a / pg], ev->out + (a - ev->first));
+			c->perm[a / pg] = 0;
+		}
+	}
+	viommu_iommu_event_for_each_new(&it, ev)
+		for (uint64_t a = it.piece.first; a <= it.piece.last; a += pg) {
+			c->perm[a / pg] = it.piece.perm;
+			c->out[a / pg] = it.piece.out + (a - it.piece.first);
+		}
+}
+
+/* A page copy listening to the whole space, over caller-provided arrays. */
+static inline void page_copy_init(struct page_copy *c, uint64_t *out, unsigned *perm, size_t npages)
+{
+	*c = (struct page_copy){ .npages = npages, .out = out, .perm = perm };
+	c->l = (struct viommu_iommu_listener){ .size = sizeof(c->l), .first = 0, .last = UINT64_MAX,
+					       .kinds = VIOMMU_IOMMU_EV_ALL,
+					       .caps = VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
+					       .notify = page_copy_notify };
+}
+
 #endif

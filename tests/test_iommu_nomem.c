@@ -48,36 +48,9 @@ static void *t_realloc(void *p, size_t n) { return take() ? realloc(p, n) : NULL
 
 static struct guest g;
 
-struct copy {
-	struct viommu_iommu_listener l;
-	uint64_t out[NPAGES];
-	unsigned perm[NPAGES];
-};
-
-static void copy_notify(struct viommu_iommu_listener *l, const struct viommu_iommu_event *ev)
-{
-	struct copy *c = (struct copy *)l;
-	struct viommu_iommu_piece_iter it;
-
-	for (uint64_t a = ev->first; a <= ev->last; a += PG) {
-		if (ev->kind == VIOMMU_IOMMU_EV_MAP) {
-			T_EQ(c->perm[a / PG], 0);
-			c->perm[a / PG] = ev->perm;
-			c->out[a / PG] = ev->out + (a - ev->first);
-		} else {
-			T_OK(c->perm[a / PG] != 0);
-			c->perm[a / PG] = 0;
-		}
-	}
-	viommu_iommu_event_for_each_new(&it, ev)
-		for (uint64_t a = it.piece.first; a <= it.piece.last; a += PG) {
-			c->perm[a / PG] = it.piece.perm;
-			c->out[a / PG] = it.piece.out + (a - it.piece.first);
-		}
-}
 
 /* Pages where the copy differs from the shadow (want_guest: from the guest). */
-static unsigned diff(struct viommu_iommu_as *as, const struct copy *c, bool want_guest)
+static unsigned diff(struct viommu_iommu_as *as, const struct page_copy *c, bool want_guest)
 {
 	unsigned bad = 0;
 
@@ -113,16 +86,15 @@ int main(void)
 	uint64_t seed = t_seed("iommu_nomem", 0x10330005);
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g };
 	struct viommu_iommu_as *as;
-	static struct copy c;
+	static struct page_copy c;
+	static uint64_t c_out[NPAGES];
+	static unsigned c_perm[NPAGES];
 	unsigned nomem = 0, ok = 0, bad_shadow = 0, bad_guest = 0;
 
 	t_rng_init(&rng, seed);
 	g.leaves = viommu_rangemap_new();
 	as = viommu_iommu_as_new(&o);
-	c.l = (struct viommu_iommu_listener){ .size = sizeof(c.l), .first = 0, .last = UINT64_MAX,
-					      .kinds = VIOMMU_IOMMU_EV_ALL,
-					      .caps = VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
-					      .notify = copy_notify };
+	page_copy_init(&c, c_out, c_perm, NPAGES);
 	if (!g.leaves || !as || viommu_iommu_listener_register(as, &c.l))
 		T_FATAL("setup");
 	for (unsigned it = 0; it < 3000; it++) {

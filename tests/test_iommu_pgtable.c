@@ -92,39 +92,6 @@ static void test_directed(void)
 	viommu_pgtable_free(pt);
 }
 
-/* Per-page copy of the arbitrary+CHANGE listener. */
-struct copy {
-	struct viommu_iommu_listener l;
-	uint64_t out[NPAGES];
-	unsigned perm[NPAGES];
-};
-
-static void copy_notify(struct viommu_iommu_listener *l, const struct viommu_iommu_event *ev)
-{
-	struct copy *c = (struct copy *)l;
-	struct viommu_iommu_piece_iter it;
-
-	if (ev->last >= NPAGES * PG) {
-		T_OK(0);
-		return;
-	}
-	if (ev->kind != VIOMMU_IOMMU_EV_MAP)
-		for (uint64_t a = ev->first; a <= ev->last; a += PG) {
-			T_EQ_U64(c->out[a / PG], ev->out + (a - ev->first));
-			c->perm[a / PG] = 0;
-		}
-	if (ev->kind == VIOMMU_IOMMU_EV_MAP)
-		for (uint64_t a = ev->first; a <= ev->last; a += PG) {
-			T_EQ(c->perm[a / PG], 0);
-			c->perm[a / PG] = ev->perm;
-			c->out[a / PG] = ev->out + (a - ev->first);
-		}
-	viommu_iommu_event_for_each_new(&it, ev)
-		for (uint64_t a = it.piece.first; a <= it.piece.last; a += PG) {
-			c->perm[a / PG] = it.piece.perm;
-			c->out[a / PG] = it.piece.out + (a - it.piece.first);
-		}
-}
 
 static struct guest g;
 static struct t_rng rng;
@@ -146,15 +113,14 @@ static void test_random(uint64_t seed)
 	struct viommu_iommu_pgtable_source src = { &po, viommu_pgtable_root(pt), pt_read_host, NULL };
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = viommu_iommu_read_pgtable, .read_ctx = &src };
 	struct viommu_iommu_as *as = viommu_iommu_as_new(&o);
-	static struct copy c;
+	static struct page_copy c;
+	static uint64_t c_out[NPAGES];
+	static unsigned c_perm[NPAGES];
 	unsigned syncs = 0, bad = 0;
 	struct viommu_iommu_stats st = { .sz = sizeof(st) };
 
 	t_rng_init(&rng, seed);
-	c.l = (struct viommu_iommu_listener){ .size = sizeof(c.l), .first = 0, .last = UINT64_MAX,
-					      .kinds = VIOMMU_IOMMU_EV_ALL,
-					      .caps = VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
-					      .notify = copy_notify };
+	page_copy_init(&c, c_out, c_perm, NPAGES);
 	T_EQ(viommu_iommu_listener_register(as, &c.l), 0);
 	for (unsigned it = 0; it < 1500; it++) {
 		struct gmut m = { &g, &rng, 0, NPAGES, rand_out, NULL };

@@ -520,25 +520,41 @@ static int iommufd_unmap(struct vi_host_sim *s, uint64_t iova, uint64_t length, 
 
 /* ---- ops -------------------------------------------------------------- */
 
+/*
+ * The frame of every map/unmap call: under the lock, numbered, failed here if
+ * fault injection says so (changing nothing), and recorded in the timeline.
+ * call_begin() returns true when the call was injected and must not run.
+ */
+static bool call_begin(struct vi_host_sim *s, struct viommu_host_record *r)
+{
+	pthread_mutex_lock(&s->lock);
+	r->seq = ++s->calls;
+	if (!injected(s))
+		return false;
+	r->result = -s->fail_errno;
+	r->injected = true;
+	return true;
+}
+
+static int call_end(struct vi_host_sim *s, const struct viommu_host_record *r)
+{
+	record(s, r);
+	pthread_mutex_unlock(&s->lock);
+	return r->result;
+}
+
 static int sim_map(struct viommu_host *h, uint64_t iova, uint64_t length, uint64_t vaddr, unsigned prot)
 {
 	struct vi_host_sim *s = to_sim(h);
 	struct viommu_host_record r = { .op = VIOMMU_HOST_OP_MAP, .iova = iova, .length = length,
 					.vaddr = vaddr, .prot = prot };
 
-	pthread_mutex_lock(&s->lock);
-	r.seq = ++s->calls;
-	if (injected(s)) {
-		r.result = -s->fail_errno;
-		r.injected = true;
-	} else {
+	if (!call_begin(s, &r)) {
 		r.result = is_type1(s) ? type1_map(s, iova, length, vaddr, prot)
 				       : iommufd_map(s, iova, length, vaddr, prot);
 		r.bytes = r.result ? 0 : length;
 	}
-	record(s, &r);
-	pthread_mutex_unlock(&s->lock);
-	return r.result;
+	return call_end(s, &r);
 }
 
 static int sim_map_auto(struct viommu_host *h, uint64_t vaddr, uint64_t length, unsigned prot, uint64_t *iova)
@@ -548,12 +564,7 @@ static int sim_map_auto(struct viommu_host *h, uint64_t vaddr, uint64_t length, 
 					.prot = prot };
 	uint64_t chosen = 0;
 
-	pthread_mutex_lock(&s->lock);
-	r.seq = ++s->calls;
-	if (injected(s)) {
-		r.result = -s->fail_errno;
-		r.injected = true;
-	} else {
+	if (!call_begin(s, &r)) {
 		r.result = iommufd_map_auto(s, vaddr, length, prot, &chosen);
 		if (!r.result) {
 			r.iova = chosen;
@@ -561,9 +572,7 @@ static int sim_map_auto(struct viommu_host *h, uint64_t vaddr, uint64_t length, 
 			*iova = chosen;
 		}
 	}
-	record(s, &r);
-	pthread_mutex_unlock(&s->lock);
-	return r.result;
+	return call_end(s, &r);
 }
 
 static int sim_unmap(struct viommu_host *h, uint64_t iova, uint64_t length, unsigned flags, uint64_t *unmapped)
@@ -573,12 +582,7 @@ static int sim_unmap(struct viommu_host *h, uint64_t iova, uint64_t length, unsi
 					.flags = flags };
 	uint64_t bytes = 0;
 
-	pthread_mutex_lock(&s->lock);
-	r.seq = ++s->calls;
-	if (injected(s)) {
-		r.result = -s->fail_errno;
-		r.injected = true;
-	} else {
+	if (!call_begin(s, &r)) {
 		r.result = is_type1(s) ? type1_unmap(s, iova, length, flags, &bytes)
 				       : iommufd_unmap(s, iova, length, &bytes);
 		if (r.result)
@@ -586,9 +590,7 @@ static int sim_unmap(struct viommu_host *h, uint64_t iova, uint64_t length, unsi
 	}
 	r.bytes = bytes;
 	*unmapped = bytes;
-	record(s, &r);
-	pthread_mutex_unlock(&s->lock);
-	return r.result;
+	return call_end(s, &r);
 }
 
 static int sim_get_caps(struct viommu_host *h, struct viommu_host_caps *caps)

@@ -27,6 +27,15 @@ extern "C" {
 #define VIOMMU_VERSION_MAJOR 0
 #define VIOMMU_VERSION_MINOR 1
 
+/*
+ * Access permissions, the one type every layer uses (page tables, IOMMU
+ * events, host backends, device models): a translation, a mapping or an
+ * access is a combination of these bits. A translation with neither is a hole.
+ */
+#define VIOMMU_PERM_READ  0x1u
+#define VIOMMU_PERM_WRITE 0x2u
+#define VIOMMU_PERM_RW	  (VIOMMU_PERM_READ | VIOMMU_PERM_WRITE)
+
 /* The library's version as "MAJOR.MINOR.PATCH". */
 VIOMMU_API const char *viommu_version(void);
 

@@ -111,7 +111,7 @@ struct viommu_vtd_opts {
 	/* CAP.SAGAW: bit 1 = 3-level (39-bit), bit 2 = 4-level, bit 3 = 5-level
 	 * tables; 0 -> every width up to aw_bits (QEMU: 39 -> 0x2, 48 -> 0x6). */
 	unsigned sagaw;
-	/* Host address width (the ACPI DMAR table's): 0 -> aw_bits, as QEMU; 32..52. */
+	/* Host address width (the ACPI DMAR table's): 0 -> min(aw_bits, 52), as QEMU; 32..52. */
 	unsigned haw_bits;
 	bool caching_mode;		/* CAP.CM (QEMU caching-mode=on) */
 	bool device_iotlb;		/* ECAP.DT: context TT = 01 and device-TLB descriptors (device-iotlb=on) */
@@ -282,7 +282,8 @@ struct viommu_vtd_stats {
 	uint64_t waits;			/* wait descriptors completed */
 	uint64_t ctx_invalidations, iotlb_invalidations, devtlb_invalidations, iec_invalidations;
 	uint64_t syncs;			/* viommu_iommu_sync calls made */
-	uint64_t sync_bytes;		/* bytes of IOVA space they covered (saturating) */
+	uint64_t full_syncs;		/* of those, over the whole space (domain, global, context changes) */
+	uint64_t sync_bytes;		/* bytes of IOVA space the others covered */
 	uint64_t sync_errors;		/* syncs refused (unreadable guest tables) */
 	uint64_t interrupts;		/* dwords written into the interrupt window */
 };

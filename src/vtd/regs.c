@@ -557,7 +557,7 @@ static int opts_check(struct viommu_vtd *v, const struct viommu_vtd_opts *opts)
 		vi_warn("vtd: sagaw %#x refused: only bits 1..3 (3, 4, 5 levels)", o->sagaw);
 		return -EINVAL;
 	}
-	v->haw = o->haw_bits ? o->haw_bits : v->aw;
+	v->haw = o->haw_bits ? o->haw_bits : VI_MIN(v->aw, 52);
 	if (v->haw < 32 || v->haw > 52) {
 		vi_warn("vtd: haw_bits %u refused: 32..52", o->haw_bits);
 		return -EINVAL;

@@ -77,10 +77,12 @@ static void target_sync(struct vtd_target *t, uint64_t first, uint64_t last)
 {
 	struct viommu_vtd *v = t->v;
 	int r = viommu_iommu_sync(t->ias, first, last);
-	uint64_t bytes = last - first;
 
 	v->st.syncs++;
-	v->st.sync_bytes = bytes >= UINT64_MAX - v->st.sync_bytes ? UINT64_MAX : v->st.sync_bytes + bytes + 1;
+	if (first == 0 && last == UINT64_MAX)
+		v->st.full_syncs++;
+	else
+		v->st.sync_bytes += last - first + 1;
 	if (r < 0) {
 		v->st.sync_errors++;
 		vtd_guest_log(v, "sync of [%#llx, %#llx] failed (%d): guest tables unreadable, view kept",

@@ -735,8 +735,13 @@ static void c_window(struct vg *g, struct vq_run *r)
 {
 	uint64_t pt = setup(g);
 
-	fill(g, DATA, 64, 14);
-	g->s->dma(g->s, 0, false, DATA, 0, 64);		/* buffer holds data; the window has no RAM */
+	/* the buffer holds MSIs a halted CPU ignores: fixed delivery, vector 0x31 */
+	uint32_t msi[16];
+
+	for (unsigned i = 0; i < 16; i++)
+		msi[i] = 0x31;
+	g->s->mw(g->s, OUT_GPA, msi, sizeof(msi));
+	g->s->dma(g->s, 0, false, OUT_IOVA, 0, 64);
 	vg_map(g, pt, 3, 0xfee00000, DATA, VG_SZ_4K, VG_RW);	/* a mapping there is ignored */
 	g->s->dma(g->s, 0, true, 0xfee00000, 0, 64);
 	g->s->dma(g->s, 0, true, 0xfeeff000, 0, 64);

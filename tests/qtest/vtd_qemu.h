@@ -87,8 +87,14 @@ static inline void vq_mr(struct vg_side *s, uint64_t gpa, void *buf, size_t len)
 static inline void vq_dma(struct vg_side *s, unsigned dev, bool to_ram, uint64_t iova, unsigned off, unsigned len)
 {
 	/* QEMU 7.2's edu stops QEMU on a transfer reaching its buffer's last byte. */
-	if (dev >= VG_NDEV || off + len >= VG_BUF || qt_edu_dma(vq_qt(s), VQ_BAR(dev), to_ram, iova, off, len))
+	int r = dev >= VG_NDEV || off + len >= VG_BUF ? -EINVAL :
+		qt_edu_dma(vq_qt(s), VQ_BAR(dev), to_ram, iova, off, len);
+
+	if (r) {
+		fprintf(stderr, "qemu: edu DMA dev %u %s iova %#llx off %u len %u failed (%d)\n", dev,
+			to_ram ? "to RAM" : "from RAM", (unsigned long long)iova, off, len, r);
 		s->broken = true;
+	}
 	vq_check(s);
 }
 

@@ -312,6 +312,50 @@ static void test_context_moves(void)
 	vg_model_free(m);
 }
 
+/*
+ * Aliased tables: one page whose entries all point at itself describes
+ * 512^3 leaves with 3 levels. A sync needing more than max_sync_reads is
+ * refused (the view kept, counted), and one access never reads more than
+ * 8 times that however many invalidations it carries.
+ */
+static void test_aliased_tables(void)
+{
+	struct viommu_vtd_opts o = { .sz = sizeof(o), .caching_mode = true, .max_sync_reads = 1 << 16 };
+	struct vg_model *m = vg_model_new(&o, RAM);
+	struct viommu_vtd_xlat x;
+	struct rec r;
+	struct vg g;
+	uint64_t t;
+
+	if (!m)
+		T_FATAL("model");
+	vg_init(&g, &m->side, TABLES, DATA);
+	t = vg_page(&g);
+	for (unsigned i = 0; i < 512; i++)
+		vg_w64(&m->side, t + i * 8, t | VG_RW);
+	vg_root(&g);
+	vg_context(&g, SID0, 1, t, 1, VG_TT_SL, false);
+	vg_qi_enable(&g, 0);
+	vg_te(&g, true);
+	rec_init(&r, VIOMMU_IOMMU_EV_ALL & ~VIOMMU_IOMMU_EV_DEVIOTLB_UNMAP);
+	T_EQ(viommu_vtd_listener_register(m->v, SID0, &r.l), 0);
+	T_EQ(r.n, 0);
+	T_EQ(stats(m).sync_errors, 1);
+	/* a queue full of global invalidations and waits: each sync refused, the access bounded */
+	for (unsigned i = 0; i < 100; i++) {
+		vg_qi_put(&g, vg_iotlb_global(), 0);
+		vg_qi_put_wait(&g, 0);
+	}
+	vg_qi_kick(&g);
+	T_EQ(vg_r32(&m->side, g.status), g.seq);
+	T_EQ(stats(m).sync_errors, 1 + 100);	/* refused at once when the access's budget is spent */
+	T_EQ(r.n, 0);
+	/* translation of such tables is one walk of three reads */
+	T_EQ(viommu_vtd_translate(m->v, SID0, 0x12345678, VIOMMU_PERM_READ, 0, &x), 0);
+	T_EQ_U64(x.out, t);
+	vg_model_free(m);
+}
+
 /* ---- host backends --------------------------------------------------------- */
 
 struct host_fix {
@@ -346,7 +390,7 @@ static void host_setup(struct host_fix *f, bool cm)
 	for (int i = 0; i < 3; i++)
 		f->h[i] = viommu_host_sim_new(&ho);
 	if (!f->sys || !f->m || !f->h[0] || !f->h[1] || !f->h[2])
-		T_FATAL("setup");
+		T_FATAL("setup: sys %p model %p errno %d", (void *)f->sys, (void *)f->m, errno);
 }
 
 static void host_teardown(struct host_fix *f)
@@ -458,6 +502,7 @@ int main(void)
 	test_coalescing();
 	test_devtlb();
 	test_context_moves();
+	test_aliased_tables();
 	test_host();
 	return t_done();
 }

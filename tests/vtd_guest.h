@@ -18,6 +18,7 @@
 #ifndef VIOMMU_TESTS_VTD_GUEST_H
 #define VIOMMU_TESTS_VTD_GUEST_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -126,6 +126,14 @@ struct viommu_vtd_opts {
 	 * its address space (GPA -> host address). Both or neither. */
 	struct viommu_memory *memory;
 	struct viommu_as *sys;
+	/*
+	 * Guest table entries one sync may read (0 -> 2^24: 4M 4K leaves, 16 GiB
+	 * of IOVA in 4K pages; far more in large pages). Aliased tables can make
+	 * a few guest pages describe 2^27 leaves, so a sync that needs more is
+	 * refused (the view is kept, stats.sync_errors counts it), and one MMIO
+	 * access reads at most 8 times this for all its syncs.
+	 */
+	uint64_t max_sync_reads;
 };
 
 /*
@@ -284,7 +292,7 @@ struct viommu_vtd_stats {
 	uint64_t syncs;			/* viommu_iommu_sync calls made */
 	uint64_t full_syncs;		/* of those, over the whole space (domain, global, context changes) */
 	uint64_t sync_bytes;		/* bytes of IOVA space the others covered */
-	uint64_t sync_errors;		/* syncs refused (unreadable guest tables) */
+	uint64_t sync_errors;		/* syncs refused (unreadable guest tables, or over max_sync_reads) */
 	uint64_t interrupts;		/* dwords written into the interrupt window */
 };
 /* Counters; st->sz set by the caller. 0 or -EINVAL. */

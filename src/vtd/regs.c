@@ -21,7 +21,7 @@
 #include "util/opts.h"
 #include "vtd/vtd_int.h"
 
-#define viommu_vtd_opts__last_field sys
+#define viommu_vtd_opts__last_field max_sync_reads
 
 /*
  * The chain of units whose lock this thread holds, innermost first: a
@@ -35,6 +35,8 @@ void vtd_lock(struct viommu_vtd *v)
 	pthread_mutex_lock(&v->lock);
 	v->held_prev = vtd_held;
 	vtd_held = v;
+	/* what one access (or one call) may spend on syncs: bounded whatever the guest queued */
+	v->pass_reads = v->o.max_sync_reads > UINT64_MAX / 8 ? UINT64_MAX : v->o.max_sync_reads * 8;
 }
 
 void vtd_unlock(struct viommu_vtd *v)
@@ -54,10 +56,25 @@ bool vtd_in_callback(const struct viommu_vtd *v)
 
 /* ---- interrupts ------------------------------------------------------- */
 
-void vtd_msi(struct viommu_vtd *v, uint32_t addr, uint32_t data)
+/* A new interrupt condition of @e: the message goes out now, or waits in IP while IM is set. */
+static void event_raise(struct viommu_vtd *v, struct vtd_event *e)
 {
-	if (v->o.msi)
-		v->o.msi(v->o.ctx, addr, data);
+	e->ctl |= VTD_CTL_IP;
+	if (!(e->ctl & VTD_CTL_IM)) {
+		if (v->o.msi)
+			v->o.msi(v->o.ctx, e->addr, e->data);
+		e->ctl &= ~VTD_CTL_IP;
+	}
+}
+
+/* FECTL / IECTL: only IM is writable; unmasking releases a pending message. */
+static void event_ctl_write(struct viommu_vtd *v, struct vtd_event *e, uint32_t val)
+{
+	e->ctl = (e->ctl & ~VTD_CTL_IM) | (val & VTD_CTL_IM);
+	if (e->ctl & VTD_CTL_IP) {
+		e->ctl &= ~VTD_CTL_IP;
+		event_raise(v, e);
+	}
 }
 
 /*
@@ -70,11 +87,7 @@ static void fault_event(struct viommu_vtd *v, uint32_t pre)
 	if (pre & (VTD_FSTS_PPF | VTD_FSTS_PFO | VTD_FSTS_IQE))
 		return;
 	v->st.fault_events++;
-	v->fectl |= VTD_CTL_IP;
-	if (!(v->fectl & VTD_CTL_IM)) {
-		vtd_msi(v, v->feaddr, v->fedata);
-		v->fectl &= ~VTD_CTL_IP;
-	}
+	event_raise(v, &v->fe);
 }
 
 static bool ppf(const struct viommu_vtd *v)
@@ -165,11 +178,7 @@ void vtd_completion_event(struct viommu_vtd *v)
 		return;		/* a previous condition is still to be serviced */
 	v->st.completion_events++;
 	v->ics |= VTD_ICS_IWC;
-	v->iectl |= VTD_CTL_IP;
-	if (!(v->iectl & VTD_CTL_IM)) {
-		vtd_msi(v, v->ieaddr, v->iedata);
-		v->iectl &= ~VTD_CTL_IP;
-	}
+	event_raise(v, &v->ie);
 }
 
 /* ---- global command ------------------------------------------------- */
@@ -311,13 +320,13 @@ static uint32_t reg_read32(struct viommu_vtd *v, uint64_t off)
 	case VIOMMU_VTD_REG_GCMD: return 0;	/* write only */
 	case VIOMMU_VTD_REG_GSTS: return v->gsts;
 	case VIOMMU_VTD_REG_FSTS: return v->fsts;
-	case VIOMMU_VTD_REG_FECTL: return v->fectl;
-	case VIOMMU_VTD_REG_FEDATA: return v->fedata;
-	case VIOMMU_VTD_REG_FEADDR: return v->feaddr;
+	case VIOMMU_VTD_REG_FECTL: return v->fe.ctl;
+	case VIOMMU_VTD_REG_FEDATA: return v->fe.data;
+	case VIOMMU_VTD_REG_FEADDR: return v->fe.addr;
 	case VIOMMU_VTD_REG_ICS: return v->ics;
-	case VIOMMU_VTD_REG_IECTL: return v->iectl;
-	case VIOMMU_VTD_REG_IEDATA: return v->iedata;
-	case VIOMMU_VTD_REG_IEADDR: return v->ieaddr;
+	case VIOMMU_VTD_REG_IECTL: return v->ie.ctl;
+	case VIOMMU_VTD_REG_IEDATA: return v->ie.data;
+	case VIOMMU_VTD_REG_IEADDR: return v->ie.addr;
 	default: return 0;	/* FEUADDR, IEUADDR (no EIM), PMEN, PLMR/PHMR, reserved */
 	}
 }
@@ -391,43 +400,36 @@ static void reg_write32(struct viommu_vtd *v, uint64_t off, uint32_t val)
 		bool had_iqe = v->fsts & VTD_FSTS_IQE;
 
 		v->fsts &= ~(val & (VTD_FSTS_PFO | VTD_FSTS_IQE));
-		if ((v->fectl & VTD_CTL_IP) && !(v->fsts & (VTD_FSTS_PFO | VTD_FSTS_PPF | VTD_FSTS_IQE)))
-			v->fectl &= ~VTD_CTL_IP;
+		/* no status left: the held message is serviced (FECTL.IP description) */
+		if (!(v->fsts & (VTD_FSTS_PFO | VTD_FSTS_PPF | VTD_FSTS_IQE)))
+			v->fe.ctl &= ~VTD_CTL_IP;
 		/* IQH still names the bad descriptor: fetching resumes there (Linux dmar.c qi_check_fault). */
 		if (had_iqe && !(v->fsts & VTD_FSTS_IQE))
 			vtd_queue_run(v);
 		return;
 	}
 	case VIOMMU_VTD_REG_FECTL:
-		v->fectl = (v->fectl & ~VTD_CTL_IM) | (val & VTD_CTL_IM);
-		if ((v->fectl & VTD_CTL_IP) && !(v->fectl & VTD_CTL_IM)) {
-			vtd_msi(v, v->feaddr, v->fedata);
-			v->fectl &= ~VTD_CTL_IP;
-		}
+		event_ctl_write(v, &v->fe, val);
 		return;
 	case VIOMMU_VTD_REG_FEDATA:
-		v->fedata = val & 0xffff;	/* 31:16 are EIMD, reserved without ECAP.EIM */
+		v->fe.data = val & 0xffff;	/* 31:16 are EIMD, reserved without ECAP.EIM */
 		return;
 	case VIOMMU_VTD_REG_FEADDR:
-		v->feaddr = val & ~3u;
+		v->fe.addr = val & ~3u;
 		return;
 	case VIOMMU_VTD_REG_ICS:
 		v->ics &= ~(val & VTD_ICS_IWC);
-		if ((v->iectl & VTD_CTL_IP) && !(v->ics & VTD_ICS_IWC))
-			v->iectl &= ~VTD_CTL_IP;
+		if (!(v->ics & VTD_ICS_IWC))
+			v->ie.ctl &= ~VTD_CTL_IP;
 		return;
 	case VIOMMU_VTD_REG_IECTL:
-		v->iectl = (v->iectl & ~VTD_CTL_IM) | (val & VTD_CTL_IM);
-		if ((v->iectl & VTD_CTL_IP) && !(v->iectl & VTD_CTL_IM)) {
-			vtd_msi(v, v->ieaddr, v->iedata);
-			v->iectl &= ~VTD_CTL_IP;
-		}
+		event_ctl_write(v, &v->ie, val);
 		return;
 	case VIOMMU_VTD_REG_IEDATA:
-		v->iedata = val & 0xffff;
+		v->ie.data = val & 0xffff;
 		return;
 	case VIOMMU_VTD_REG_IEADDR:
-		v->ieaddr = val & ~3u;
+		v->ie.addr = val & ~3u;
 		return;
 	default:
 		return;		/* VER, GSTS, FEUADDR, IEUADDR, PMEN, reserved */
@@ -489,8 +491,7 @@ VIOMMU_API int viommu_vtd_mmio_write(struct viommu_vtd *v, uint64_t offset, unsi
 static void regs_reset(struct viommu_vtd *v)
 {
 	v->gsts = v->fsts = v->ics = 0;
-	v->fedata = v->feaddr = v->iedata = v->ieaddr = 0;
-	v->fectl = v->iectl = VTD_CTL_IM;
+	v->fe = v->ie = (struct vtd_event){ VTD_CTL_IM, 0, 0 };
 	v->rtaddr = v->ccmd = v->iqa = v->iqt = v->irta = v->iotlb_reg = v->iva = 0;
 	memset(v->frcd, 0, sizeof(v->frcd[0]) * v->nfr);
 	v->next_frcd = 0;
@@ -574,6 +575,8 @@ static int opts_check(struct viommu_vtd *v, const struct viommu_vtd_opts *opts)
 		vi_warn("vtd: mamv %u refused: 1..52", o->mamv);
 		return -EINVAL;
 	}
+	if (!o->max_sync_reads)
+		o->max_sync_reads = UINT64_C(1) << 24;
 	if (!o->memory != !o->sys) {
 		vi_warn("vtd: memory and sys must be given together");
 		return -EINVAL;

@@ -64,6 +64,17 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	return 0;
 }
 
+/* Drop @p from the unordered array @a of *n pointers (order does not matter). */
+static void drop_ptr(void **a, size_t *n, const void *p)
+{
+	for (size_t i = 0; i < *n; i++) {
+		if (a[i] == p) {
+			a[i] = a[--*n];
+			return;
+		}
+	}
+}
+
 /* ---- targets ---------------------------------------------------------- */
 
 static int target_read(void *ctx, uint64_t first, uint64_t last, struct viommu_iommu_view *view)
@@ -241,12 +252,7 @@ static void group_free(struct viommu_vtd *v, struct vtd_group *g, bool unmap)
 	for (size_t i = 0; i < g->nlinks; i++)
 		vtd_host_link_free(g->links[i].hl, unmap);
 	viommu_iommu_as_free(g->t.ias);
-	for (size_t i = 0; i < v->ngroups; i++) {
-		if (v->groups[i] == g) {
-			v->groups[i] = v->groups[--v->ngroups];
-			break;
-		}
-	}
+	drop_ptr((void **)v->groups, &v->ngroups, g);
 	free(g->links);
 	free(g);
 }
@@ -348,12 +354,7 @@ static void dev_put(struct viommu_vtd *v, struct vtd_dev *d)
 	if (d->nlisteners || d->nhosts)
 		return;
 	viommu_iommu_as_free(d->t.ias);
-	for (size_t i = 0; i < v->ndevs; i++) {
-		if (v->devs[i] == d) {
-			v->devs[i] = v->devs[--v->ndevs];
-			break;
-		}
-	}
+	drop_ptr((void **)v->devs, &v->ndevs, d);
 	free(d->hosts);
 	free(d);
 }

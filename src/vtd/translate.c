@@ -254,6 +254,8 @@ struct walk_ctx {
 	uint64_t root_page;
 	int levels, count;
 	bool rsvd;
+	uint64_t budget;	/* reads left (views: max_sync_reads; a translation needs <= 5) */
+	bool over;		/* the budget ran out */
 };
 
 static int walk_read(void *ctx, uint64_t gpa, void *buf, size_t len)
@@ -262,6 +264,12 @@ static int walk_read(void *ctx, uint64_t gpa, void *buf, size_t len)
 	int r, level;
 	uint64_t e, extra = UINT64_C(1) << 11;
 
+	if (!w->budget || !w->v->pass_reads) {
+		w->over = true;
+		return -E2BIG;
+	}
+	w->budget--;
+	w->v->pass_reads--;
 	if ((gpa >> 12) == w->root_page)
 		w->count = 0;
 	level = w->levels - w->count++;
@@ -305,11 +313,17 @@ int vtd_read_view(struct viommu_vtd *v, const struct vtd_cfg *cfg, uint64_t firs
 	}
 	case VTD_CFG_SECOND: {
 		struct viommu_pgtable_opts o;
-		struct walk_ctx w = { v, cfg->root >> 12, cfg->levels, 0, false };
+		struct walk_ctx w = { v, cfg->root >> 12, cfg->levels, 0, false, v->o.max_sync_reads, false };
 		struct viommu_iommu_pgtable_source src = { &o, cfg->root, walk_read, &w };
+		int r;
 
 		walk_opts(v, cfg, &o);
-		return viommu_iommu_read_pgtable(&src, first, last, view);
+		r = viommu_iommu_read_pgtable(&src, first, last, view);
+		if (w.over)
+			vtd_guest_log(v, "sync of [%#llx, %#llx] refused: more than %llu table reads",
+				      (unsigned long long)first, (unsigned long long)last,
+				      (unsigned long long)v->o.max_sync_reads);
+		return r;
 	}
 	default:
 		return 0;	/* blocked: nothing reachable */
@@ -392,7 +406,7 @@ static int translate_locked(struct viommu_vtd *v, uint16_t sid, uint64_t iova, u
 		answer_identity(x, iova, c.did);
 		return 0;
 	}
-	w = (struct walk_ctx){ v, c.root >> 12, c.levels, 0, false };
+	w = (struct walk_ctx){ v, c.root >> 12, c.levels, 0, false, 8, false };	/* 5 levels at most */
 	walk_opts(v, &c, &o);
 	v->st.walks++;
 	r = viommu_pgtable_walk(&o, c.root, walk_read, &w, iova, flags ? 0 : access, &res);

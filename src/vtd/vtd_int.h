@@ -93,6 +93,15 @@ struct vtd_cce_bus {
 	struct vtd_cce e[256];
 };
 
+/*
+ * One of the unit's two interrupt sources, with the same rules (10.4.10-13,
+ * 10.4.25-28): IM masks, IP records a message held back, data 15:0 and
+ * address 31:2 (no EIM).
+ */
+struct vtd_event {
+	uint32_t ctl, data, addr;
+};
+
 #define VTD_PEND_MAX 16
 
 /*
@@ -159,7 +168,8 @@ struct viommu_vtd {
 	struct viommu_vtd *held_prev;	/* the unit this thread held before (regs.c vtd_lock) */
 
 	/* registers */
-	uint32_t gsts, fsts, fectl, fedata, feaddr, ics, iectl, iedata, ieaddr;
+	uint32_t gsts, fsts, ics;
+	struct vtd_event fe, ie;	/* fault event (FECTL...), invalidation completion (IECTL...) */
 	uint64_t rtaddr, ccmd, iqa, iqt, irta, iotlb_reg, iva;
 	uint64_t (*frcd)[2];		/* [nfr][lo, hi] */
 	unsigned nfr, next_frcd;
@@ -184,6 +194,7 @@ struct viommu_vtd {
 	size_t ngroups, gcap;
 	bool host_ok;			/* opts.memory and opts.sys given */
 
+	uint64_t pass_reads;		/* table reads the syncs of this MMIO access may still do */
 	struct viommu_vtd_stats st;	/* under @lock (iotlb_hits comes from the IOTLB) */
 	_Atomic uint64_t interrupts;	/* atomic: window dwords (viommu_vtd_dma, no lock) */
 };
@@ -196,7 +207,7 @@ bool vtd_in_callback(const struct viommu_vtd *v);
 bool vtd_fault_record(struct viommu_vtd *v, uint16_t sid, uint64_t addr, uint8_t reason, bool is_write, bool fpd);
 void vtd_queue_error(struct viommu_vtd *v);
 void vtd_completion_event(struct viommu_vtd *v);
-void vtd_msi(struct viommu_vtd *v, uint32_t addr, uint32_t data);
+
 /* Guest-caused diagnostics: debug level only, so a guest cannot flood the log. */
 #define vtd_guest_log(v, ...) vi_debug("vtd: " __VA_ARGS__)
 

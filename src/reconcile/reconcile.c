@@ -635,7 +635,7 @@ static void recon_diff(struct viommu_memory_listener *l, struct viommu_as *as, c
 	struct viommu_recon *r = l->opaque;
 
 	for (size_t i = 0; i < n; i++) {
-		if (d[i].has_new)
+		if (d[i].has_after)
 			r->view_emptied = false;
 		if (!d[i].changed)
 			continue;

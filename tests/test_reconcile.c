@@ -14,7 +14,7 @@
 #define K4 0x1000ull
 #define M1 0x100000ull
 #define G1 0x40000000ull
-#define RW (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE)
+#define RW (VIOMMU_PERM_RW)
 
 /* Host memory is never touched by the simulated backend: fake, distinct, aligned addresses. */
 #define HOST(n) ((void *)(uintptr_t)(0x100000000000ull + (uint64_t)(n) * 0x1000000000ull))
@@ -460,7 +460,7 @@ static void test_readonly(void)
 	T_EQ(viommu_mr_add_subregion(f.root, 0xc0000, rom, 0), 0);
 	MAP(&f, 0xc0000, M1, HOSTU(1));
 	T_EQ(viommu_host_sim_translate(f.h, 0xc0000, &va, &prot), 0);
-	T_EQ(prot, VIOMMU_HOST_PROT_READ);
+	T_EQ(prot, VIOMMU_PERM_READ);
 	T_EQ(viommu_mr_set_readonly(rom, false), 0);
 	UNMAP(&f, 0xc0000, M1);
 	MAP(&f, 0xc0000, M1, HOSTU(1));

@@ -205,8 +205,8 @@ static void desired(struct world *w, struct page *out)
 		out[p] = (struct page){ 0 };
 		if (!ok)
 			continue;
-		out[p] = (struct page){ true, sec_delta(s) + p * PG, s->readonly ? VIOMMU_HOST_PROT_READ
-									 : VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE,
+		out[p] = (struct page){ true, sec_delta(s) + p * PG, s->readonly ? VIOMMU_PERM_READ
+									 : VIOMMU_PERM_RW,
 					sid };
 	}
 	viommu_flatview_put(v);

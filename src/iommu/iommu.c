@@ -539,8 +539,11 @@ VIOMMU_API int viommu_iommu_listener_register(struct viommu_iommu_as *ias, struc
 	struct viommu_rangemap_iter it;
 	struct listener_reg *lr;
 
-	if (!ias || !l || !VI_OPTS_VALID(l, viommu_iommu_listener))
+	if (!ias || !l || !VI_OPTS_VALID(l, viommu_iommu_listener)) {
+		if (!ias || !l)
+			vi_warn("iommu: listener registration refused: NULL argument");
 		return vi_errno(-EINVAL);
+	}
 	VI_OPTS_COPY(&cfg, l);
 	if (cfg.first > cfg.last || !cfg.notify || (cfg.kinds & ~VIOMMU_IOMMU_EV_ALL) ||
 	    (cfg.caps & ~(VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE)) ||
@@ -553,11 +556,16 @@ VIOMMU_API int viommu_iommu_listener_register(struct viommu_iommu_as *ias, struc
 			: "CAP_CHANGE without EV_CHANGE");
 		return vi_errno(-EINVAL);
 	}
-	if (ias->busy)
+	if (ias->busy) {
+		vi_warn("iommu: listener registration refused: inside a listener callback");
 		return vi_errno(-EBUSY);
-	for (size_t i = 0; i < ias->nl; i++)
-		if (ias->ls[i].user == l)
+	}
+	for (size_t i = 0; i < ias->nl; i++) {
+		if (ias->ls[i].user == l) {
+			vi_warn("iommu: listener registration refused: already registered");
 			return vi_errno(-EEXIST);
+		}
+	}
 	if (reserve((void **)&ias->ls, &ias->lcap, ias->nl + 1, sizeof(*ias->ls)))
 		return vi_errno(-ENOMEM);
 	lr = &ias->ls[ias->nl++];
@@ -575,10 +583,14 @@ VIOMMU_API int viommu_iommu_listener_register(struct viommu_iommu_as *ias, struc
 
 VIOMMU_API int viommu_iommu_listener_unregister(struct viommu_iommu_as *ias, struct viommu_iommu_listener *l)
 {
-	if (!ias || !l)
+	if (!ias || !l) {
+		vi_warn("iommu: listener unregistration refused: NULL argument");
 		return vi_errno(-EINVAL);
-	if (ias->busy)
+	}
+	if (ias->busy) {
+		vi_warn("iommu: listener unregistration refused: inside a listener callback");
 		return vi_errno(-EBUSY);
+	}
 	for (size_t i = 0; i < ias->nl; i++) {
 		if (ias->ls[i].user == l) {
 			memmove(&ias->ls[i], &ias->ls[i + 1], (ias->nl - i - 1) * sizeof(*ias->ls));
@@ -586,6 +598,7 @@ VIOMMU_API int viommu_iommu_listener_unregister(struct viommu_iommu_as *ias, str
 			return 0;
 		}
 	}
+	vi_warn("iommu: listener unregistration refused: not registered");
 	return vi_errno(-ENOENT);
 }
 
@@ -769,12 +782,28 @@ static int apply_edits(struct viommu_iommu_as *ias)
 	return err;
 }
 
+/* The range checks of sync, unmap_all and deviotlb_unmap: the range often comes from a guest's descriptor. */
+static int op_refused(const struct viommu_iommu_as *ias, const char *op, uint64_t first, uint64_t last)
+{
+	if (!ias || first > last) {
+		vi_debug("iommu: %s of [0x%llx, 0x%llx] refused: %s", op, (unsigned long long)first,
+			 (unsigned long long)last, ias ? "first > last" : "no IOMMU address space");
+		return -EINVAL;
+	}
+	if (ias->busy) {
+		vi_warn("iommu: %s of [0x%llx, 0x%llx] refused: inside a listener callback", op,
+			(unsigned long long)first, (unsigned long long)last);
+		return -EBUSY;
+	}
+	return 0;
+}
+
 VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *ias, uint64_t first, uint64_t last)
 {
-	if (!ias || first > last)
-		return vi_errno(-EINVAL);
-	if (ias->busy)
-		return vi_errno(-EBUSY);
+	int refused = op_refused(ias, "sync", first, last);
+
+	if (refused)
+		return vi_errno(refused);
 	struct viommu_iommu_view *v = &ias->view;
 
 	if (ias->repair) {
@@ -823,10 +852,10 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *ias, uint64_t first, ui
 
 VIOMMU_API int viommu_iommu_unmap_all(struct viommu_iommu_as *ias, uint64_t first, uint64_t last)
 {
-	if (!ias || first > last)
-		return vi_errno(-EINVAL);
-	if (ias->busy)
-		return vi_errno(-EBUSY);
+	int refused = op_refused(ias, "unmap_all", first, last);
+
+	if (refused)
+		return vi_errno(refused);
 	widen(ias, &first, &last);
 	struct viommu_rangemap_iter it;
 
@@ -848,10 +877,10 @@ VIOMMU_API int viommu_iommu_unmap_all(struct viommu_iommu_as *ias, uint64_t firs
 
 VIOMMU_API int viommu_iommu_deviotlb_unmap(struct viommu_iommu_as *ias, uint64_t first, uint64_t last)
 {
-	if (!ias || first > last)
-		return vi_errno(-EINVAL);
-	if (ias->busy)
-		return vi_errno(-EBUSY);
+	int refused = op_refused(ias, "device-TLB invalidation", first, last);
+
+	if (refused)
+		return vi_errno(refused);
 	struct viommu_iommu_xlat x = { first, last, 0, 0 };
 
 	ias->busy = true;

@@ -777,13 +777,19 @@ VIOMMU_API int viommu_recon_attach(struct viommu_recon *r, struct viommu_host *h
 	struct vi_recon_backend *b, **tail;
 	int rc;
 
-	if (!r || !h)
+	if (!r || !h) {
+		vi_warn("viommu_recon_attach: %s is NULL", r ? "the backend" : "the reconciler");
 		return vi_errno(-EINVAL);
-	if (find_backend(r, h))
+	}
+	if (find_backend(r, h)) {
+		vi_warn("viommu_recon_attach: the backend is already attached");
 		return vi_errno(-EEXIST);
+	}
 	rc = viommu_host_get_caps(h, &caps);
-	if (rc)
+	if (rc) {
+		vi_warn("viommu_recon_attach: the backend's capabilities cannot be read (%d)", rc);
 		return rc;
+	}
 	if (caps.iova_alignment < 8 || (caps.iova_alignment & (caps.iova_alignment - 1)) ||
 	    (r->opts.extent_granule && r->opts.extent_granule < caps.iova_alignment)) {
 		vi_warn("reconcile: backend refused: IOMMU page 0x%llx (a power of two of at least 8 bytes, "
@@ -820,13 +826,17 @@ VIOMMU_API int viommu_recon_detach(struct viommu_recon *r, struct viommu_host *h
 	struct viommu_range_entry e;
 	int rc = 0;
 
-	if (!r || !h)
+	if (!r || !h) {
+		vi_warn("viommu_recon_detach: %s is NULL", r ? "the backend" : "the reconciler");
 		return vi_errno(-EINVAL);
+	}
 	for (pp = &r->backends; *pp && (*pp)->h != h; pp = &(*pp)->next)
 		;
 	b = *pp;
-	if (!b)
+	if (!b) {
+		vi_warn("viommu_recon_detach: the backend is not attached");
 		return vi_errno(-ENOENT);
+	}
 	r->status = 0;
 	while (unmap && viommu_rangemap_first(b->maps, &e)) {
 		rc = host_unmap(r, b, e.first, e.last, e.value);
@@ -840,8 +850,10 @@ VIOMMU_API int viommu_recon_detach(struct viommu_recon *r, struct viommu_host *h
 
 VIOMMU_API int viommu_recon_status(const struct viommu_recon *r, struct viommu_recon_report *first_error)
 {
-	if (!r)
+	if (!r) {
+		vi_warn("viommu_recon_status: the reconciler is NULL");
 		return vi_errno(-EINVAL);
+	}
 	if (first_error)
 		*first_error = r->first_error;
 	return r->status;
@@ -849,8 +861,10 @@ VIOMMU_API int viommu_recon_status(const struct viommu_recon *r, struct viommu_r
 
 VIOMMU_API int viommu_recon_resync(struct viommu_recon *r)
 {
-	if (!r)
+	if (!r) {
+		vi_warn("viommu_recon_resync: the reconciler is NULL");
 		return vi_errno(-EINVAL);
+	}
 	r->status = 0;
 	r->src->refresh(r);
 	for (struct vi_recon_backend *b = r->backends; b; b = b->next)
@@ -863,13 +877,17 @@ VIOMMU_API int viommu_recon_get_stats(const struct viommu_recon *r, const struct
 {
 	struct viommu_recon_stats sum = { .sz = sizeof(sum) };
 
-	if (!r || !st)
+	if (!r || !st) {
+		vi_warn("viommu_recon_get_stats: %s is NULL", r ? "the statistics" : "the reconciler");
 		return vi_errno(-EINVAL);
+	}
 	if (h) {
 		const struct vi_recon_backend *b = find_backend(r, h);
 
-		if (!b)
+		if (!b) {
+			vi_warn("viommu_recon_get_stats: the backend is not attached");
 			return vi_errno(-ENOENT);
+		}
 		sum = b->st;
 	} else {
 		for (const struct vi_recon_backend *b = r->backends; b; b = b->next) {
@@ -983,8 +1001,11 @@ VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h,
 	struct check_ctx c = { .r = r };
 	long n;
 
-	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM)
+	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM) {
+		vi_warn("viommu_recon_check: %s", !r || !h ? "NULL argument" : !c.b ? "the backend is not attached"
+			: "the backend is not simulated");
 		return vi_errno(-EINVAL);
+	}
 	r->src->refresh(r);
 	n = viommu_host_sim_mappings(h, check_mapping, &c);
 	if (n < 0)

@@ -673,8 +673,8 @@ static int cmd_expect(struct interp *s, int n, char **t)
 			return -EINVAL;
 		if (!g->host)
 			return fail(s, -EINVAL, "region '%s' has no host memory", t[3]);
-		want_prot = n == 6 && !strcmp(t[5], "ro") ? VIOMMU_HOST_PROT_READ
-							   : VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE;
+		want_prot = n == 6 && !strcmp(t[5], "ro") ? VIOMMU_PERM_READ
+							   : VIOMMU_PERM_RW;
 		if (n == 6 && strcmp(t[5], "ro") && strcmp(t[5], "rw"))
 			return fail(s, -EINVAL, "expected ro or rw, not '%s'", t[5]);
 		if (!sim) {

@@ -17,7 +17,7 @@
  *   2m.split      a 2M leaf becomes 512 x 4K, one page changed     -> one CHANGE
  *   2m.unmap512   512 pages disappear                              -> one UNMAP
  * Baseline, same run, same guest and read callback: QEMU's VT-d shadowing
- * (semantics.md §5): walk the range leaf by leaf against a tree of 4K-page
+ * (docs/reference.md §5): walk the range leaf by leaf against a tree of 4K-page
  * shadow entries, skip identical ones, MAP new ones, UNMAP gone ones, and
  * UNMAP + MAP changed ones (which is also where it bisects, §1.1).
  * Times are thread CPU time, best of 3 passes.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Directed cases of IOMMU shadowing and event delivery, each with the exact
- * event list every kind of listener receives (semantics.md §1.1, §1.2, §5).
+ * event list every kind of listener receives (docs/reference.md §1.1, §1.2, §5).
  */
 #include <viommu/range.h>
 
@@ -73,7 +73,7 @@ static void test_shadow_cases(void)
 	/*
 	 * One 4K page of it changes and the guest invalidates just that page:
 	 * the range widens to the recorded 2M extent and one CHANGE over it
-	 * carries the three new pieces (semantics.md §1.1: QEMU would UNMAP
+	 * carries the three new pieces (docs/reference.md §1.1: QEMU would UNMAP
 	 * with the new entry's extent and bisect the host mapping).
 	 */
 	guest_unmap(&g, 0x5000, 0x5fff);
@@ -130,7 +130,7 @@ static void test_shadow_cases(void)
 	T_EQ(st.extents, 0);
 	clear_all();
 
-	/* Lowering [0x1000, 0x2fffff]: the 10 blocks of the minimal cover (semantics.md §1.2). */
+	/* Lowering [0x1000, 0x2fffff]: the 10 blocks of the minimal cover (docs/reference.md §1.2). */
 	guest_map(&g, 0x1000, 0x2ff000, 0x1000, 3);
 	T_EQ(viommu_iommu_sync(as, 0x1000, 0x2fffff), 1);
 	T_EQ(Q.n, 10);
@@ -194,7 +194,7 @@ static void test_shadow_cases(void)
 	viommu_rangemap_clear(g.leaves);
 }
 
-/* semantics.md §5: the interrupt window is never mapped, whichever side touches it. */
+/* docs/reference.md §5: the interrupt window is never mapped, whichever side touches it. */
 static void test_msi_window(void)
 {
 	struct viommu_iommu_as *as = new_as(true);

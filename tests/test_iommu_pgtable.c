@@ -3,7 +3,7 @@
  * The read-view adapter over guest page tables (viommu_iommu_read_pgtable):
  * VT-d second-stage tables built with viommu_pgtable_map are read through the
  * guest walker, so sync sees exactly what a vIOMMU model would
- * (semantics.md §1.1, §4, §6.1).
+ * (docs/reference.md §1.1, §4, §6.1).
  */
 #include <viommu/pgtable.h>
 

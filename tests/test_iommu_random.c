@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Randomised sync against a naive per-page model (semantics.md §1.1, §1.2,
+ * Randomised sync against a naive per-page model (docs/reference.md §1.1, §1.2,
  * §5). A guest page table (4K and 2M leaves, 2M <-> 4K replacements, changes
  * of one page, unmaps) is mutated at random and each mutation invalidated;
  * listeners of all four capability combinations, over the whole space and

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The reconciler against the simulated host, scenario by scenario, with the
- * exact host call sequence asserted (semantics.md §1.3-§1.5, §3.1, §4).
+ * exact host call sequence asserted (docs/reference.md §1.3-§1.5, §3.1, §4).
  */
 #include <viommu/host.h>
 #include <viommu/memory.h>
@@ -150,7 +150,7 @@ static void test_boot(void)
 }
 
 /*
- * semantics.md §1.3: an overlay splits RAM into A and B; removing it merges
+ * docs/reference.md §1.3: an overlay splits RAM into A and B; removing it merges
  * A + B into A'. QEMU's listener sees del A, del B, add A': a window over 1 GiB
  * of unchanged RAM. The reconciler maps only the uncovered middle.
  */
@@ -232,7 +232,7 @@ static void test_bar_move(void)
 }
 
 /*
- * semantics.md §1.5: a BAR smaller than the page is skipped, and said so. A
+ * docs/reference.md §1.5: a BAR smaller than the page is skipped, and said so. A
  * misaligned one has its whole pages mapped (QEMU skips it whole) and only
  * the partial pages reported, so mapping a page never depends on where its
  * section ends.
@@ -391,7 +391,7 @@ static void test_late_attach(void)
 	teardown(&f);
 }
 
-/* The mapping budget (semantics.md §3.1 ENOSPC): the failing ranges are reported exactly; resync finishes later. */
+/* The mapping budget (docs/reference.md §3.1 ENOSPC): the failing ranges are reported exactly; resync finishes later. */
 static void test_budget(void)
 {
 	struct fixture f;
@@ -426,7 +426,7 @@ static void test_budget(void)
 	teardown(&f);
 }
 
-/* RAM across the x86 interrupt window (semantics.md §3.1, §5): never mapped there; an error with the exact range. */
+/* RAM across the x86 interrupt window (docs/reference.md §3.1, §5): never mapped there; an error with the exact range. */
 static void test_reserved_window(void)
 {
 	struct fixture f;

@@ -50,7 +50,7 @@ static struct guest g;
 
 
 /* Pages where the copy differs from the shadow (want_guest: from the guest). */
-static unsigned diff(struct viommu_iommu_as *as, const struct page_copy *c, bool want_guest)
+static unsigned diff(struct viommu_iommu_as *ias, const struct page_copy *c, bool want_guest)
 {
 	unsigned bad = 0;
 
@@ -63,7 +63,7 @@ static unsigned diff(struct viommu_iommu_as *as, const struct page_copy *c, bool
 		if (want_guest && viommu_rangemap_find(g.leaves, p * PG, &e)) {
 			perm = (unsigned)(e.value & 3);
 			out = (e.value & ~3ull) + (p * PG - e.first);
-		} else if (!want_guest && viommu_iommu_lookup(as, p * PG, &x)) {
+		} else if (!want_guest && viommu_iommu_lookup(ias, p * PG, &x)) {
 			perm = x.perm;
 			out = x.out + (p * PG - x.first);
 		}
@@ -85,7 +85,7 @@ int main(void)
 {
 	uint64_t seed = t_seed("iommu_nomem", 0x10330005);
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g };
-	struct viommu_iommu_as *as;
+	struct viommu_iommu_as *ias;
 	static struct page_copy c;
 	static uint64_t c_out[NPAGES];
 	static unsigned c_perm[NPAGES];
@@ -93,9 +93,9 @@ int main(void)
 
 	t_rng_init(&rng, seed);
 	g.leaves = viommu_rangemap_new();
-	as = viommu_iommu_as_new(&o);
+	ias = viommu_iommu_as_new(&o);
 	page_copy_init(&c, c_out, c_perm, NPAGES);
-	if (!g.leaves || !as || viommu_iommu_listener_register(as, &c.l))
+	if (!g.leaves || !ias || viommu_iommu_listener_register(ias, &c.l))
 		T_FATAL("setup");
 	for (unsigned it = 0; it < 3000; it++) {
 		struct gmut m = { &g, &rng, 0, NPAGES, rand_out, NULL };
@@ -104,7 +104,7 @@ int main(void)
 		if (!guest_mutate(&m, &a, &z))
 			continue;
 		alloc_budget = (long)t_rng_below(&rng, 6);
-		int r = viommu_iommu_sync(as, a, z);
+		int r = viommu_iommu_sync(ias, a, z);
 
 		alloc_budget = -1;
 		T_OK(r >= 0 || r == -ENOMEM);
@@ -114,17 +114,17 @@ int main(void)
 		} else {
 			ok++;
 		}
-		bad_shadow += diff(as, &c, false);
+		bad_shadow += diff(ias, &c, false);
 		/* With memory again the same invalidation repairs everything. */
-		T_OK(viommu_iommu_sync(as, a, z) >= 0);
-		bad_guest += diff(as, &c, true);
+		T_OK(viommu_iommu_sync(ias, a, z) >= 0);
+		bad_guest += diff(ias, &c, true);
 	}
 	T_EQ(bad_shadow, 0);
 	T_EQ(bad_guest, 0);
 	printf("%u syncs failed with ENOMEM, %u succeeded under the budget, %lu allocations refused\n", nomem, ok,
 	       failures);
 	T_OK(nomem > 100 && ok > 100);
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 	viommu_rangemap_free(g.leaves);
 	return t_done();
 }

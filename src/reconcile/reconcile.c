@@ -497,8 +497,6 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 		 */
 		uint64_t wf = d[i].first & ~pm, wl = d[i].last | pm;
 		struct viommu_rangemap_iter it;
-		struct viommu_range_entry *stale = NULL;
-		size_t ns = 0, cap = 0;
 		bool grew;
 
 		i++;
@@ -524,34 +522,38 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 			}
 		} while (grew);
 
-		viommu_rangemap_for_each(&it, b->maps, wf, wl) {
-			if (extent_matches(r, it.entry.first, it.entry.last, it.entry.value))
-				continue;
-			if (ns == cap) {
-				size_t nc = cap ? cap * 2 : 16;
-				struct viommu_range_entry *nst = realloc(stale, nc * sizeof(*nst));
+		/*
+		 * Unmap the stale extents one at a time, finding the next from
+		 * where the last ended: an unmap changes the record under an
+		 * iterator, and a list of them would need memory a failure could
+		 * deny, leaving stale extents neither unmapped nor marked.
+		 */
+		for (uint64_t cur = wf;;) {
+			struct viommu_range_entry e;
+			bool found = false;
+			uint64_t keep;
 
-				if (!nst) {
-					report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, it.entry.first, wl, b, NULL, true);
+			viommu_rangemap_for_each(&it, b->maps, cur, wl) {
+				if (!extent_matches(r, it.entry.first, it.entry.last, it.entry.value)) {
+					e = it.entry;
+					found = true;
 					break;
 				}
-				stale = nst;
-				cap = nc;
 			}
-			stale[ns++] = it.entry;
-		}
-		for (size_t k = 0; k < ns; k++) {
-			uint64_t keep = unchanged_bytes(r, stale[k].first, stale[k].last, stale[k].value);
-
-			if (unmap_range(r, b, stale[k].first, stale[k].last, NULL))
-				continue;
-			b->full = false;	/* an unmap made room */
-			if (keep) {
-				b->st.windows++;
-				b->st.window_bytes += keep;
+			if (!found)
+				break;
+			keep = unchanged_bytes(r, e.first, e.last, e.value);
+			if (unmap_range(r, b, e.first, e.last, NULL) == 0) {
+				b->full = false;	/* an unmap made room */
+				if (keep) {
+					b->st.windows++;
+					b->st.window_bytes += keep;
+				}
 			}
+			if (e.last >= wl)
+				break;
+			cur = e.last + 1;
 		}
-		free(stale);
 		vi_recon_map_missing(r, b, wf, wl);
 	}
 }
@@ -889,7 +891,7 @@ VIOMMU_API int viommu_recon_get_stats(const struct viommu_recon *r, const struct
 
 /* ---- the invariant check -------------------------------------------------- */
 
-struct check_ctx {
+struct recon_check {
 	const struct viommu_recon *r;
 	const struct vi_recon_backend *b;
 	int rc;				/* the most serious finding: -EIO, then -ESTALE, then -ENOENT */
@@ -902,7 +904,7 @@ static int severity(int rc)
 	return rc == -EIO ? 3 : rc == -ESTALE ? 2 : rc == -ENOENT ? 1 : 0;
 }
 
-static void found(struct check_ctx *c, int rc, uint64_t first, uint64_t last)
+static void found(struct recon_check *c, int rc, uint64_t first, uint64_t last)
 {
 	if (severity(rc) <= severity(c->rc))
 		return;
@@ -913,7 +915,7 @@ static void found(struct check_ctx *c, int rc, uint64_t first, uint64_t last)
 
 static void check_mapping(const struct viommu_host_mapping *hm, void *ctx)
 {
-	struct check_ctx *c = ctx;
+	struct recon_check *c = ctx;
 	struct viommu_range_entry e;
 	uint64_t last = hm->iova + hm->length - 1;
 
@@ -930,7 +932,7 @@ static void check_mapping(const struct viommu_host_mapping *hm, void *ctx)
 }
 
 /* Every page the reconciler can map is mapped, as desired. */
-static void check_coverage(struct check_ctx *c, struct viommu_host *h)
+static void check_coverage(struct recon_check *c, struct viommu_host *h)
 {
 	const struct vi_recon_backend *b = c->b;
 	uint64_t pm = b->page - 1;
@@ -978,7 +980,7 @@ static void check_coverage(struct check_ctx *c, struct viommu_host *h)
 
 VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h, struct viommu_recon_report *where)
 {
-	struct check_ctx c = { .r = r };
+	struct recon_check c = { .r = r };
 	long n;
 
 	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM) {

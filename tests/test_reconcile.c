@@ -587,6 +587,48 @@ static void test_short_unmap(void)
 	teardown(&f);
 }
 
+/*
+ * skip_ram_device leaves every BAR unmapped (no peer-to-peer) and says
+ * nothing, RAM is mapped as always; a report names the backend it is about.
+ */
+static void test_skip_ram_device(void)
+{
+	struct fixture f;
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .skip_ram_device = true, .report = on_report };
+	struct viommu_mr *ram, *bar, *odd;
+
+	memset(&f, 0, sizeof(f));
+	ro.report_ctx = &f;
+	f.m = viommu_memory_new();
+	f.root = viommu_mr_new_container(f.m, "system", 0);
+	f.as = viommu_as_new(f.m, "memory", f.root);
+	f.h = viommu_host_sim_new(NULL);
+	f.r = viommu_recon_new(f.m, f.as, &ro);
+	if (!f.r || !f.h)
+		T_FATAL("setup");
+	T_EQ(viommu_recon_attach(f.r, f.h), 0);
+	ram = viommu_mr_new_ram(f.m, "ram", M1, HOST(1));
+	bar = viommu_mr_new_ram_device(f.m, "bar", M1, HOST(2));
+	odd = viommu_mr_new_ram(f.m, "odd", K4 + 0x800, HOST(3));
+	T_EQ(viommu_memory_begin(f.m), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 0, ram, 0), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 0xe0000000, bar, 0), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 0x10000000, odd, 0), 0);
+	T_EQ(viommu_memory_commit(f.m), 0);
+	MAP(&f, 0, M1, HOSTU(1));
+	MAP(&f, 0x10000000, K4, HOSTU(3));
+	expect_no_more_calls(&f);
+	T_EQ(f.nreps, 1);	/* only the partial page of RAM, with its backend and guest-physical address */
+	T_EQ(f.reps[0].kind, VIOMMU_RECON_ERR_UNALIGNED_RAM);
+	T_OK(f.reps[0].backend == f.h);
+	T_EQ_U64(f.reps[0].first, 0x10001000);
+	T_EQ_U64(f.reps[0].last, 0x100017ff);
+	T_EQ_U64(f.reps[0].out, 0x10001000);
+	T_EQ(stats(&f).mappings, 2);
+	expect_consistent(&f);
+	teardown(&f);
+}
+
 int main(void)
 {
 	test_boot();
@@ -604,5 +646,6 @@ int main(void)
 	test_coalesce_perms();
 	test_failed_unmap();
 	test_short_unmap();
+	test_skip_ram_device();
 	return t_done();
 }

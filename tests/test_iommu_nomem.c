@@ -12,34 +12,10 @@
 
 #include "test.h"
 
-static long alloc_budget = -1; /* < 0: unlimited */
-static unsigned long failures;
-
-static int take(void)
-{
-	if (alloc_budget == 0) {
-		failures++;
-		return 0;
-	}
-	if (alloc_budget > 0)
-		alloc_budget--;
-	return 1;
-}
-
-static void *t_malloc(size_t n) { return take() ? malloc(n) : NULL; }
-static void *t_calloc(size_t k, size_t n) { return take() ? calloc(k, n) : NULL; }
-static void *t_realloc(void *p, size_t n) { return take() ? realloc(p, n) : NULL; }
-
-#define VI_RM_LEAF_CAP 4
-#define VI_RM_INNER_CAP 4
-#define malloc(n) t_malloc(n)
-#define calloc(k, n) t_calloc(k, n)
-#define realloc(p, n) t_realloc(p, n)
+#include "alloc_budget.h"
 #include "../src/util/rangemap.c"
 #include "../src/iommu/iommu.c"
-#undef malloc
-#undef calloc
-#undef realloc
+#include "alloc_budget_end.h"
 
 #include "iommu_model.h"
 

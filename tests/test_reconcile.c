@@ -42,12 +42,14 @@ static void on_report(void *ctx, const struct viommu_recon_report *rep)
 
 
 
-static void setup(struct fixture *f, enum viommu_recon_policy policy, const struct viommu_host_sim_opts *hopts,
-		  uint64_t granule)
+/* A model, a reconciler with options @base (its report goes to the fixture) and one simulated backend attached. */
+static void setup_opts(struct fixture *f, const struct viommu_recon_opts *base,
+		       const struct viommu_host_sim_opts *hopts)
 {
-	struct viommu_recon_opts ro = { .sz = sizeof(ro), .policy = policy, .extent_granule = granule,
-					.report = on_report, .report_ctx = f };
+	struct viommu_recon_opts ro = *base;
 
+	ro.report = on_report;
+	ro.report_ctx = f;
 	memset(f, 0, sizeof(*f));
 	f->m = viommu_memory_new();
 	f->root = viommu_mr_new_container(f->m, "system", 0);
@@ -57,6 +59,14 @@ static void setup(struct fixture *f, enum viommu_recon_policy policy, const stru
 	if (!f->m || !f->root || !f->as || !f->h || !f->r)
 		T_FATAL("setup failed");
 	T_EQ(viommu_recon_attach(f->r, f->h), 0);
+}
+
+static void setup(struct fixture *f, enum viommu_recon_policy policy, const struct viommu_host_sim_opts *hopts,
+		  uint64_t granule)
+{
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .policy = policy, .extent_granule = granule };
+
+	setup_opts(f, &ro, hopts);
 }
 
 static void teardown(struct fixture *f)
@@ -478,21 +488,12 @@ static void test_readonly(void)
 static void test_coalesce_perms(void)
 {
 	struct fixture f;
-	struct viommu_recon_opts ro = { .sz = sizeof(ro), .coalesce = true, .report = on_report };
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .coalesce = true };
 	struct viommu_mr *a, *b, *c, *d;
 	unsigned prot;
 	uint64_t va;
 
-	memset(&f, 0, sizeof(f));
-	ro.report_ctx = &f;
-	f.m = viommu_memory_new();
-	f.root = viommu_mr_new_container(f.m, "system", 0);
-	f.as = viommu_as_new(f.m, "memory", f.root);
-	f.h = viommu_host_sim_new(NULL);
-	f.r = viommu_recon_new(f.m, f.as, &ro);
-	if (!f.r || !f.h)
-		T_FATAL("setup");
-	T_EQ(viommu_recon_attach(f.r, f.h), 0);
+	setup_opts(&f, &ro, NULL);
 	/* four regions over one contiguous host range: RW, R, RW, RW */
 	a = viommu_mr_new_ram(f.m, "a", M1, HOST(1));
 	b = viommu_mr_new_ram(f.m, "b", M1, (char *)HOST(1) + M1);
@@ -594,19 +595,10 @@ static void test_short_unmap(void)
 static void test_skip_ram_device(void)
 {
 	struct fixture f;
-	struct viommu_recon_opts ro = { .sz = sizeof(ro), .skip_ram_device = true, .report = on_report };
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .skip_ram_device = true };
 	struct viommu_mr *ram, *bar, *odd;
 
-	memset(&f, 0, sizeof(f));
-	ro.report_ctx = &f;
-	f.m = viommu_memory_new();
-	f.root = viommu_mr_new_container(f.m, "system", 0);
-	f.as = viommu_as_new(f.m, "memory", f.root);
-	f.h = viommu_host_sim_new(NULL);
-	f.r = viommu_recon_new(f.m, f.as, &ro);
-	if (!f.r || !f.h)
-		T_FATAL("setup");
-	T_EQ(viommu_recon_attach(f.r, f.h), 0);
+	setup_opts(&f, &ro, NULL);
 	ram = viommu_mr_new_ram(f.m, "ram", M1, HOST(1));
 	bar = viommu_mr_new_ram_device(f.m, "bar", M1, HOST(2));
 	odd = viommu_mr_new_ram(f.m, "odd", K4 + 0x800, HOST(3));

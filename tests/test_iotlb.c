@@ -20,7 +20,7 @@ static struct viommu_iotlb_entry E(uint32_t src, uint32_t dom, uint64_t iova, un
 
 static int ins(struct viommu_iotlb *c, uint32_t src, uint32_t dom, uint64_t iova, unsigned order, uint64_t out)
 {
-	struct viommu_iotlb_entry e = E(src, dom, iova, order, out, VIOMMU_IOTLB_READ | VIOMMU_IOTLB_WRITE);
+	struct viommu_iotlb_entry e = E(src, dom, iova, order, out, VIOMMU_PERM_READ | VIOMMU_PERM_WRITE);
 	return viommu_iotlb_insert(c, &e);
 }
 

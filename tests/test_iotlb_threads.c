@@ -70,7 +70,7 @@ static void writer_op(unsigned w)
 		if (what < 60) {
 			struct viommu_iotlb_entry e = {
 				.source = k->source, .domain = k->domain, .iova = k->iova,
-				.order = (uint8_t)k->order, .perm = VIOMMU_IOTLB_READ,
+				.order = (uint8_t)k->order, .perm = VIOMMU_PERM_READ,
 				.output = out_of(w, ki, k->gen + 1),
 			};
 			__atomic_store_n(&k->inserted, k->gen + 1, __ATOMIC_RELEASE);

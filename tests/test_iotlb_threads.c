@@ -13,8 +13,9 @@
  * every hit must have min_valid <= g <= inserted, and be the key's own leaf.
  * Run under TSan too (-DVIOMMU_TSAN=ON): every shared access in the cache is
  * atomic or under its lock, so TSan must stay silent. Like a hardware IOTLB
- * (semantics.md §2.4, strict invalidation) the cache may serve a stale entry
- * only to a lookup that overlaps the invalidation.
+ * (the VT-d specification, 6.5.2: software knows an invalidation complete
+ * only when a later Invalidation Wait descriptor completes) the cache may
+ * serve a stale entry only to a lookup that overlaps the invalidation.
  *
  * Only the guarantee is asserted, never what the scheduler did: each reader
  * makes exactly READER_LOOKUPS lookups and the writers keep going until the

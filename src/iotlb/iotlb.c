@@ -153,6 +153,13 @@ struct viommu_iotlb {
 	struct iotlb_stripe stripe[NOWNED + 1];
 };
 
+/* A call on a NULL cache: logged, -EINVAL. */
+static int null_cache(const char *fn)
+{
+	vi_warn("iotlb: %s refused: the cache is NULL", fn);
+	return vi_errno(-EINVAL);
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -184,7 +191,8 @@ static inline uint64_t tag_part(const struct viommu_iotlb *c, uint64_t tag)
  * no atomic read-modify-write (a locked instruction on x86, and a full
  * barrier that would serialise back-to-back lookups). The index returns to
  * the pool when the thread exits. Threads beyond NOWNED share the last
- * stripe with atomic adds.
+ * stripe with atomic adds. The index lives in an initial-exec TLS variable
+ * (one fs-relative load, no __tls_get_addr call on the lookup path).
  */
 static pthread_mutex_t stripe_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t stripe_once = PTHREAD_ONCE_INIT;
@@ -206,6 +214,13 @@ static void stripe_release(void *v)
 static void stripe_init(void)
 {
 	stripe_key_ok = pthread_key_create(&stripe_key, stripe_release) == 0;
+}
+
+/* If the library is unloaded, threads that outlive it must not call back into it at their exit. */
+static void __attribute__((destructor)) stripe_fini(void)
+{
+	if (stripe_key_ok)
+		pthread_key_delete(stripe_key);
 }
 
 /* This thread's stripe index, taking one on first use (NOWNED: the shared one). */
@@ -353,8 +368,10 @@ VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uin
 	unsigned k = stripe_mine - 1;
 	uint32_t s1;
 
-	if (vi_unlikely(!c))
+	if (vi_unlikely(!c)) {
+		null_cache(__func__);
 		return false;
+	}
 	if (vi_unlikely(k >= NOWNED))
 		return lookup_slow(c, source, domain, iova, out);
 	s1 = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
@@ -766,21 +783,28 @@ static void evict_one(struct viommu_iotlb *c, struct viommu_iotlb_entry *victim)
 	c->evictions++;
 }
 
+/* Check an entry to insert; a refusal is logged with the leaf's range and the reason. */
 static bool insert_valid(const struct viommu_iotlb_entry *e)
 {
-	const char *why;
+	unsigned long long first = e->iova, last;
 
-	if (e->order < VIOMMU_IOTLB_MIN_ORDER || e->order > VIOMMU_IOTLB_MAX_ORDER)
-		why = "order outside 12..63";
-	else if (e->iova & ~order_mask(e->order))
-		why = "iova not aligned to the leaf size";
-	else if (e->perm & ~VIOMMU_PERM_RW)
-		why = "unknown permission bits";
-	else
-		return true;
-	vi_warn("iotlb: insert of iova 0x%llx order %u perm 0x%x (source %u, domain %u) refused: %s",
-		(unsigned long long)e->iova, e->order, e->perm, e->source, e->domain, why);
-	return false;
+	if (e->order < VIOMMU_IOTLB_MIN_ORDER || e->order > VIOMMU_IOTLB_MAX_ORDER) {
+		vi_warn("iotlb: insert at 0x%llx of order %u (source %u, domain %u) refused: order outside %u..%u",
+			first, e->order, e->source, e->domain, VIOMMU_IOTLB_MIN_ORDER, VIOMMU_IOTLB_MAX_ORDER);
+		return false;
+	}
+	last = first + ~order_mask(e->order);
+	if (e->iova & ~order_mask(e->order)) {
+		vi_warn("iotlb: insert of [0x%llx, 0x%llx] (order %u, source %u, domain %u) refused: iova not aligned "
+			"to the leaf size", first, last, e->order, e->source, e->domain);
+		return false;
+	}
+	if (e->perm & ~VIOMMU_PERM_RW) {
+		vi_warn("iotlb: insert of [0x%llx, 0x%llx] (order %u, source %u, domain %u) refused: unknown "
+			"permission bits 0x%x", first, last, e->order, e->source, e->domain, e->perm & ~VIOMMU_PERM_RW);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -822,8 +846,10 @@ VIOMMU_API int viommu_iotlb_insert(struct viommu_iotlb *c, const struct viommu_i
 	uint64_t last, tag, key;
 	uint32_t ci, s;
 
-	if (!c || !e) {
-		vi_warn("iotlb: insert refused: %s is NULL", c ? "the entry" : "the cache");
+	if (!c)
+		return null_cache(__func__);
+	if (!e) {
+		vi_warn("iotlb: insert refused: the entry is NULL");
 		return vi_errno(-EINVAL);
 	}
 	if (!insert_valid(e))
@@ -887,12 +913,17 @@ out:
 
 /* ---- invalidation -------------------------------------------------------- */
 
-static bool range_valid(uint64_t first, uint64_t last, const char *what, uint32_t domain)
+/* @domain < 0: every domain */
+static bool range_valid(uint64_t first, uint64_t last, long long domain)
 {
 	if (first <= last)
 		return true;
-	vi_warn("iotlb: invalidation of [0x%llx, 0x%llx] %s %u refused: first > last", (unsigned long long)first,
-		(unsigned long long)last, what, domain);
+	if (domain < 0)
+		vi_warn("iotlb: invalidation of [0x%llx, 0x%llx] in every domain refused: first > last",
+			(unsigned long long)first, (unsigned long long)last);
+	else
+		vi_warn("iotlb: invalidation of [0x%llx, 0x%llx] in domain %lld refused: first > last",
+			(unsigned long long)first, (unsigned long long)last, domain);
 	return false;
 }
 
@@ -909,7 +940,9 @@ VIOMMU_API long viommu_iotlb_invalidate_range(struct viommu_iotlb *c, uint32_t d
 {
 	uint64_t n = 0;
 
-	if (!c || !range_valid(first, last, "in domain", domain))
+	if (!c)
+		return null_cache(__func__);
+	if (!range_valid(first, last, domain))
 		return vi_errno(-EINVAL);
 	write_begin(c);
 	for (uint32_t ci = c->dhead[id_bucket(c, domain, 1)], next; ci != NIL; ci = next) {
@@ -925,7 +958,9 @@ VIOMMU_API long viommu_iotlb_invalidate_range_all_domains(struct viommu_iotlb *c
 {
 	uint64_t n = 0;
 
-	if (!c || !range_valid(first, last, "of every domain, here", 0))
+	if (!c)
+		return null_cache(__func__);
+	if (!range_valid(first, last, -1))
 		return vi_errno(-EINVAL);
 	write_begin(c);
 	for (uint32_t ci = c->all_head, next; ci != NIL; ci = next) {
@@ -940,7 +975,7 @@ VIOMMU_API long viommu_iotlb_invalidate_domain(struct viommu_iotlb *c, uint32_t 
 	uint64_t n = 0;
 
 	if (!c)
-		return vi_errno(-EINVAL);
+		return null_cache(__func__);
 	write_begin(c);
 	for (uint32_t ci = c->dhead[id_bucket(c, domain, 1)], next; ci != NIL; ci = next) {
 		next = c->ctx[ci].dnext;
@@ -955,7 +990,7 @@ VIOMMU_API long viommu_iotlb_invalidate_source(struct viommu_iotlb *c, uint32_t 
 	uint64_t n = 0;
 
 	if (!c)
-		return vi_errno(-EINVAL);
+		return null_cache(__func__);
 	write_begin(c);
 	for (uint32_t ci = c->shead[id_bucket(c, source, 2)], next; ci != NIL; ci = next) {
 		next = c->ctx[ci].snext;
@@ -993,7 +1028,7 @@ VIOMMU_API long viommu_iotlb_invalidate_all(struct viommu_iotlb *c)
 	uint64_t n = 0;
 
 	if (!c)
-		return vi_errno(-EINVAL);
+		return null_cache(__func__);
 	write_begin(c);
 	if (c->used >= c->cap / BULK_CLEAR_DIV && c->used > 64) {
 		n = c->used;
@@ -1011,10 +1046,8 @@ VIOMMU_API int viommu_iotlb_get_stats(struct viommu_iotlb *c, struct viommu_iotl
 {
 	struct viommu_iotlb_stats s = { .sz = sizeof(s) };
 
-	if (!c) {
-		vi_warn("iotlb: get_stats refused: the cache is NULL");
-		return vi_errno(-EINVAL);
-	}
+	if (!c)
+		return null_cache(__func__);
 	for (unsigned k = 0; k <= NOWNED; k++) {
 		s.hits += __atomic_load_n(&c->stripe[k].hits, __ATOMIC_RELAXED);
 		s.misses += __atomic_load_n(&c->stripe[k].misses, __ATOMIC_RELAXED);

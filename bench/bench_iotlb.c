@@ -679,7 +679,7 @@ static void bench_fill(size_t ws)
 	snprintf(buf, sizeof(buf), "iotlb.fill.ws%zu", ws);
 	line3(buf, best, "ns");
 	for (int s = 0; s < NSIDE; s++)
-		printf("%s.hit_rate%s %.3f\n", buf, side_name[s], (double)hits[s] / (double)looks[s]);
+		printf("%s.hit_rate%s %.3f hits/lookup\n", buf, side_name[s], (double)hits[s] / (double)looks[s]);
 	sides_fini(&sd);
 }
 

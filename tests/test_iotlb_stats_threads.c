@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
- * Lookup statistics from many threads are exact. Each looking-up thread
- * owns one of the cache's 64 statistics stripes (no atomic add on the
- * lookup path) or, beyond 64 live threads, shares the last one with atomic
- * adds; a thread's stripe returns to the pool when it exits. Two waves of 80
- * threads, all alive at once, each making a fixed number of hits and misses:
- * after each wave (and across two caches) hits and misses are exactly the
- * sums. Nothing depends on scheduling.
+ * Lookup statistics from many threads are exact. Lookups count into one of
+ * the cache's 64 statistics stripes, picked per thread, so beyond 64
+ * threads several share one. Two waves of 80 threads, all alive at once,
+ * each making a fixed number of hits and misses over two caches: after each
+ * wave hits and misses are exactly the sums, per cache and in total.
+ * Nothing depends on scheduling.
  */
 #include <pthread.h>
 #include <viommu/iotlb.h>

@@ -43,7 +43,7 @@
 #define NIL 0u			/* index 0 of the slot and context arrays is never used */
 #define MAX_CAPACITY (UINT32_C(1) << 28)
 #define DEFAULT_CAPACITY 4096
-#define NOWNED 64		/* statistics stripes owned by one thread each */
+#define NSTRIPE 64		/* statistics stripes */
 #define BULK_CLEAR_DIV 4	/* invalidate_all clears the table wholesale above cap / 4 entries */
 
 /*
@@ -121,9 +121,7 @@ struct iotlb_stripe {
  * and @orders are written only by writers (under @lock). The cells are
  * written by writers under @lock inside a seq write section and read by
  * lookups without it. Everything after @lock is writer-only, under it,
- * except the stripes: stripe k < NOWNED is written only by the thread that
- * owns index k (see stripe_assign()), stripe NOWNED with atomic adds by
- * threads that own none.
+ * except the stripes, which lookups update with atomic adds.
  */
 struct viommu_iotlb {
 	struct iotlb_cell *cell;	/* [tmask + 1] >= 4 * cap */
@@ -150,7 +148,7 @@ struct viommu_iotlb {
 	uint32_t ocount[64];		/* entries per order */
 	uint64_t inserts, evictions, replaced, invalidated, invalidations;
 
-	struct iotlb_stripe stripe[NOWNED + 1];
+	struct iotlb_stripe stripe[NSTRIPE];
 };
 
 /* A call on a NULL cache: logged, -EINVAL. */
@@ -186,76 +184,31 @@ static inline uint64_t tag_part(const struct viommu_iotlb *c, uint64_t tag)
 /* ---- statistics stripes ------------------------------------------------- */
 
 /*
- * Each thread that looks up takes one of NOWNED process-wide indices, and
- * is then the only writer of stripe[index] of every cache: its counters need
- * no atomic read-modify-write (a locked instruction on x86, and a full
- * barrier that would serialise back-to-back lookups). The index returns to
- * the pool when the thread exits. Threads beyond NOWNED share the last
- * stripe with atomic adds. The index lives in an initial-exec TLS variable
- * (one fs-relative load, no __tls_get_addr call on the lookup path).
+ * Lookups count into one of NSTRIPE cache-line-sized stripes, chosen by the
+ * thread (its index, taken on first use, modulo NSTRIPE), with relaxed
+ * atomic adds: threads on different CPUs do not write one line, and
+ * threads that share a stripe still count exactly. (A plain load and store
+ * to a stripe the thread owns alone measured no faster than the add here.)
+ * The index lives in an initial-exec TLS variable: one fs-relative load, no
+ * __tls_get_addr call on the lookup path.
  */
-static pthread_mutex_t stripe_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t stripe_once = PTHREAD_ONCE_INIT;
-static pthread_key_t stripe_key;
-static bool stripe_key_ok;
-static uint64_t stripe_taken;	/* bit k: index k owned by a live thread */
+static unsigned stripe_next;
 static __thread unsigned stripe_mine __attribute__((tls_model("initial-exec")));	/* index + 1, 0: none yet */
 
-static void stripe_release(void *v)
+static inline unsigned stripe_index(void)
 {
-	unsigned k = (unsigned)(uintptr_t)v - 1;
+	unsigned k = stripe_mine;
 
-	stripe_mine = NOWNED + 1;	/* anything this thread still looks up goes to the shared stripe */
-	pthread_mutex_lock(&stripe_lock);
-	stripe_taken &= ~(UINT64_C(1) << k);
-	pthread_mutex_unlock(&stripe_lock);
+	if (vi_unlikely(!k))
+		k = stripe_mine = __atomic_fetch_add(&stripe_next, 1, __ATOMIC_RELAXED) % NSTRIPE + 1;
+	return k - 1;
 }
 
-static void stripe_init(void)
+static inline void stripe_count(struct viommu_iotlb *c, bool hit)
 {
-	stripe_key_ok = pthread_key_create(&stripe_key, stripe_release) == 0;
-}
+	struct iotlb_stripe *st = &c->stripe[stripe_index()];
 
-/* If the library is unloaded, threads that outlive it must not call back into it at their exit. */
-static void __attribute__((destructor)) stripe_fini(void)
-{
-	if (stripe_key_ok)
-		pthread_key_delete(stripe_key);
-}
-
-/* This thread's stripe index, taking one on first use (NOWNED: the shared one). */
-static unsigned stripe_assign(void)
-{
-	unsigned k = NOWNED;
-
-	if (stripe_mine)
-		return stripe_mine - 1;
-	pthread_once(&stripe_once, stripe_init);
-	if (stripe_key_ok) {
-		pthread_mutex_lock(&stripe_lock);
-		if (~stripe_taken) {
-			k = vi_ffs64(~stripe_taken);
-			stripe_taken |= UINT64_C(1) << k;
-		}
-		pthread_mutex_unlock(&stripe_lock);
-		if (k < NOWNED && pthread_setspecific(stripe_key, (void *)(uintptr_t)(k + 1))) {
-			stripe_release((void *)(uintptr_t)(k + 1));
-			k = NOWNED;
-		}
-	}
-	stripe_mine = k + 1;
-	return k;
-}
-
-/* Count a hit or a miss in stripe @k. */
-static inline void stripe_count(struct viommu_iotlb *c, unsigned k, bool hit)
-{
-	uint64_t *n = hit ? &c->stripe[k].hits : &c->stripe[k].misses;
-
-	if (vi_likely(k < NOWNED))
-		__atomic_store_n(n, __atomic_load_n(n, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
-	else
-		__atomic_add_fetch(n, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(hit ? &st->hits : &st->misses, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- the lookup path (no lock) ------------------------------------------ */
@@ -335,16 +288,12 @@ static inline bool lookup_done(const struct found *f, uint32_t source, uint32_t 
 	return true;
 }
 
-/*
- * The lookup when the fast path cannot finish: a writer was in the way
- * (wait for it: spin a little, then let it run, and try again), or this
- * thread has no statistics stripe of its own yet.
- */
+/* A writer was in the way: wait for it (spin a little, then let it run) and try again. */
 static __attribute__((noinline)) bool lookup_slow(struct viommu_iotlb *c, uint32_t source, uint32_t domain,
 						  uint64_t iova, struct viommu_iotlb_entry *out)
 {
 	uint64_t tag = (uint64_t)source << 32 | domain, tp = tag_part(c, tag);
-	struct found f;
+	struct found f = { 0 };
 
 	for (unsigned spins = 0; !lookup_once(c, tag, tp, iova, &f);) {
 		if (++spins < 256)
@@ -352,7 +301,7 @@ static __attribute__((noinline)) bool lookup_slow(struct viommu_iotlb *c, uint32
 		else
 			sched_yield();
 	}
-	stripe_count(c, stripe_assign(), f.x != NULL);
+	stripe_count(c, f.x != NULL);
 	return lookup_done(&f, source, domain, out);
 }
 
@@ -365,15 +314,12 @@ VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uin
 				    struct viommu_iotlb_entry *out)
 {
 	uint64_t tag = (uint64_t)source << 32 | domain, tp, orders;
-	unsigned k = stripe_mine - 1;
 	uint32_t s1;
 
 	if (vi_unlikely(!c)) {
 		null_cache(__func__);
 		return false;
 	}
-	if (vi_unlikely(k >= NOWNED))
-		return lookup_slow(c, source, domain, iova, out);
 	s1 = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
 	orders = LD(c->orders);
 	tp = tag_part(c, tag);
@@ -388,14 +334,14 @@ VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uin
 			SEQ_FENCE(__ATOMIC_ACQUIRE);
 			if (vi_unlikely((s1 & 1) || LD(c->seq) != s1))
 				return lookup_slow(c, source, domain, iova, out);
-			stripe_count(c, k, true);
+			stripe_count(c, true);
 			return lookup_done(&f, source, domain, out);
 		}
 	}
 	SEQ_FENCE(__ATOMIC_ACQUIRE);
 	if (vi_unlikely((s1 & 1) || LD(c->seq) != s1))
 		return lookup_slow(c, source, domain, iova, out);
-	stripe_count(c, k, false);
+	stripe_count(c, false);
 	return false;
 }
 
@@ -1048,7 +994,7 @@ VIOMMU_API int viommu_iotlb_get_stats(struct viommu_iotlb *c, struct viommu_iotl
 
 	if (!c)
 		return null_cache(__func__);
-	for (unsigned k = 0; k <= NOWNED; k++) {
+	for (unsigned k = 0; k < NSTRIPE; k++) {
 		s.hits += __atomic_load_n(&c->stripe[k].hits, __ATOMIC_RELAXED);
 		s.misses += __atomic_load_n(&c->stripe[k].misses, __ATOMIC_RELAXED);
 	}

@@ -43,7 +43,7 @@
  * Concurrency: every function may be called from any thread at any time
  * (except viommu_iotlb_free). Lookups take no lock and write no shared cache
  * line other than an entry's referenced bit (written only when it is clear)
- * and the calling thread's own statistics stripe; inserts and invalidations
+ * and the calling thread's statistics stripe; inserts and invalidations
  * serialise on a mutex, and a lookup that meets one in progress waits for
  * that one update (bounded as above) and retries. Guarantee: once an
  * invalidate call, or an insert that replaced an entry, has returned, no

@@ -3,12 +3,12 @@
  * The IOTLB (include/viommu/iotlb.h).
  *
  * Reader side: one open-addressing table of cells (linear probing, at most
- * half full), each cell holding a whole entry keyed by (tag, key) with tag =
+ * a quarter full), each cell holding a whole entry keyed by (tag, key) with tag =
  * source << 32 | domain and key = iova | order (order >= 12 sits in the
  * IOVA's zero low bits, so 0 marks an empty cell). A lookup probes the table
  * once per leaf size present in the cache (a global mask, usually one to
  * three bits), under a sequence lock: no lock taken, nothing shared written
- * but a clear referenced bit and the thread's own statistics stripe.
+ * but a clear referenced bit and the thread's statistics stripe.
  *
  * Writer side, under the mutex and only ever read by writers: a slot per
  * entry (stable index; the cell it lives in, the CLOCK hand's unit, a node

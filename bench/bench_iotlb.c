@@ -570,6 +570,19 @@ static void bench_lookups(void)
 	sides_fini(&sd);
 }
 
+/* @n 4K leaves over 8 devices, and NLOOK accesses at uniformly random ones. */
+static void uniform_4k(size_t n)
+{
+	nleaves = n;
+	for (size_t i = 0; i < n; i++)
+		leaves[i] = make_leaf((unsigned)(i % 8), 12, i / 8);
+	for (size_t i = 0; i < NLOOK; i++) {
+		uint32_t li = (uint32_t)bench_below(n);
+
+		set_probe(i, li, leaves[li].iova + bench_below(4096));
+	}
+}
+
 /* ---- insert and lookup + fill ---------------------------------------------- */
 
 /* 1024 4K leaves into an empty cache (QEMU's table just reset: GLib's smallest size). */
@@ -623,14 +636,7 @@ static void bench_fill(size_t ws)
 	uint64_t hits[NSIDE] = { 0 }, looks[NSIDE] = { 0 };
 	char buf[64];
 
-	nleaves = ws;
-	for (size_t i = 0; i < ws; i++)
-		leaves[i] = make_leaf((unsigned)(i % 8), 12, i / 8);
-	for (size_t i = 0; i < NLOOK; i++) {
-		uint32_t li = (uint32_t)bench_below(ws);
-
-		set_probe(i, li, leaves[li].iova + bench_below(4096));
-	}
+	uniform_4k(ws);
 	sides_init(&sd);
 	for (int rep = 0; rep <= REPS; rep++) {
 		for (int s = 0; s < NSIDE; s++) {
@@ -805,14 +811,7 @@ static void bench_threads(void)
 	struct sides sd;
 	double best[NSIDE] = { 1e300, 1e300, 1e300 };
 
-	nleaves = CAP;
-	for (size_t i = 0; i < CAP; i++)
-		leaves[i] = make_leaf((unsigned)(i % 8), 12, i / 8);
-	for (size_t i = 0; i < NLOOK; i++) {
-		uint32_t li = (uint32_t)bench_below(CAP);
-
-		set_probe(i, li, leaves[li].iova + bench_below(4096));
-	}
+	uniform_4k(CAP);
 	sides_init(&sd);
 	fill_all(&sd);
 	for (int rep = 0; rep < REPS; rep++) {

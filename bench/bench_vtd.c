@@ -128,7 +128,7 @@ int main(int argc, char **argv)
 {
 	uint64_t seed = argc > 2 ? strtoull(argv[2], NULL, 0) : 0x17d0001;
 	struct viommu_vtd_opts o = { .sz = sizeof(o), .caching_mode = true };
-	struct viommu_iommu_listener l = { .size = sizeof(l), .last = UINT64_MAX,
+	struct viommu_iommu_listener l = { .sz = sizeof(l), .last = UINT64_MAX,
 					   .kinds = VIOMMU_IOMMU_EV_MAP | VIOMMU_IOMMU_EV_UNMAP |
 						    VIOMMU_IOMMU_EV_CHANGE,
 					   .caps = VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < npages; i++) {
 			viommu_vtd_translate(m->v, SID, IOVA0 + i * 0x1000, VIOMMU_PERM_READ, 0, &x);
 			viommu_iotlb_insert(c, &(struct viommu_iotlb_entry){ SID, DID, IOVA0 + i * 0x1000, x.out, 12,
-									     VIOMMU_IOTLB_READ | VIOMMU_IOTLB_WRITE });
+									     VIOMMU_PERM_RW });
 		}
 		for (int rep = 0; rep < REPS; rep++) {
 			uint64_t t0 = bench_cpu_ns();

@@ -400,7 +400,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	for (size_t i = 0; i < 32; i++)
 		probes[i] = (uint64_t)(i & 7) << 12 | (uint64_t)(i >> 3) << 21;
-	h.l.size = sizeof(h.l);
+	h.l.sz = sizeof(h.l);
 	h.l.last = UINT64_MAX;
 	h.l.kinds = VIOMMU_IOMMU_EV_ALL & ~VIOMMU_IOMMU_EV_DEVIOTLB_UNMAP;
 	h.l.caps = VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE;

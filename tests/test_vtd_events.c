@@ -53,7 +53,7 @@ static void on_event(struct viommu_iommu_listener *l, const struct viommu_iommu_
 static void rec_init(struct rec *r, unsigned kinds)
 {
 	memset(r, 0, sizeof(*r));
-	r->l.size = sizeof(r->l);
+	r->l.sz = sizeof(r->l);
 	r->l.first = 0;
 	r->l.last = UINT64_MAX;
 	r->l.kinds = kinds;

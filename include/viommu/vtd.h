@@ -53,6 +53,7 @@
 #include <viommu/host.h>
 #include <viommu/iommu.h>
 #include <viommu/memory.h>
+#include <viommu/reconcile.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -251,6 +252,8 @@ struct viommu_vtd_host_report {
 	uint16_t sid;			/* the device the attachment was made for */
 	int err;			/* negative errno of the failed step */
 	uint64_t first, last;		/* the IOVA range concerned */
+	enum viommu_recon_report_kind kind;	/* the reconcile engine's reason (include/viommu/reconcile.h) */
+	uint64_t out;			/* guest-physical address of @first */
 };
 typedef void (*viommu_vtd_host_report_fn)(void *ctx, const struct viommu_vtd_host_report *r);
 struct viommu_vtd_host_opts {

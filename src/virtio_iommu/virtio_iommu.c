@@ -170,6 +170,21 @@ static void sync_eps(struct vio_domain *d, uint64_t first, uint64_t last)
 				(unsigned long long)first, (unsigned long long)last, strerror(errno));
 }
 
+/*
+ * The endpoint now reaches something else (it moved, or bypass changed):
+ * everything it reached is unmapped, then what it reaches now is mapped,
+ * one event per mapping each way. A sync would keep translations that did
+ * not change, but would leave the new extents cut where the old ones ended,
+ * and a later UNMAP would then come in pieces.
+ */
+static void ep_resync(struct vio_endpoint *ep)
+{
+	if (!ep->ias)
+		return;
+	if (viommu_iommu_unmap_all(ep->ias, 0, UINT64_MAX) < 0 || viommu_iommu_sync(ep->ias, 0, UINT64_MAX) < 0)
+		vi_warn("virtio-iommu: endpoint %u address space not synced: %s", ep->id, strerror(errno));
+}
+
 /* ---- host contexts --------------------------------------------------------- */
 
 static struct vio_hostset *identity_set(struct viommu_virtio_iommu *dev)
@@ -259,8 +274,8 @@ static void refresh_all(struct viommu_virtio_iommu *dev)
 	viommu_rangemap_for_each(&it, dev->eps, 0, UINT32_MAX) {
 		struct vio_endpoint *ep = (struct vio_endpoint *)(uintptr_t)it.entry.value;
 
-		if (ep->ias)
-			viommu_iommu_sync(ep->ias, 0, UINT64_MAX);
+		if (!ep->domain)
+			ep_resync(ep);
 	}
 }
 
@@ -307,7 +322,7 @@ static void domain_free(struct viommu_virtio_iommu *dev, struct vio_domain *d)
 /*
  * Move @ep to domain @to (NULL: detach): the endpoint leaves its old domain
  * (freed if it was the last), its backend follows, its address space is
- * re-read (detach -> UNMAP of what it could reach, attach -> MAP of the
+ * redone (detach -> UNMAP of what it could reach, attach -> MAP of the
  * domain's mappings: the replay).
  */
 static void ep_move(struct viommu_virtio_iommu *dev, struct vio_endpoint *ep, struct vio_domain *to)
@@ -334,8 +349,7 @@ static void ep_move(struct viommu_virtio_iommu *dev, struct vio_endpoint *ep, st
 	}
 	if (ep->be)
 		backend_update(dev, ep->be);
-	if (ep->ias && viommu_iommu_sync(ep->ias, 0, UINT64_MAX) < 0)
-		vi_warn("virtio-iommu: endpoint %u address space not synced: %s", ep->id, strerror(errno));
+	ep_resync(ep);
 	if (old && !old->nep)
 		domain_free(dev, old);
 }

@@ -119,6 +119,15 @@ static int domain_read(const struct vio_domain *d, uint64_t first, uint64_t last
 {
 	struct viommu_rangemap_iter it;
 
+	if (d->known && first == d->known_e.first && last == d->known_e.last) {
+		uint64_t phys = map_phys(d->known_e.value);
+		uint32_t flags = map_flags(d->known_e.value);
+
+		if (!d->known_map || !fed(d->dev, first, last, phys, flags))
+			return 0;
+		return viommu_iommu_view_add(v, first, last, phys, map_perm(flags));
+	}
+
 	viommu_rangemap_for_each(&it, d->maps, first, last) {
 		uint64_t phys = map_phys(it.entry.value);
 		uint32_t flags = map_flags(it.entry.value);
@@ -891,15 +900,19 @@ static int req_map(struct viommu_virtio_iommu *dev, const uint8_t *r)
 		return refuse(S(RANGE), T, "domain %u [%#llx, %#llx]: overlaps reserved region [%#llx, %#llx]", dom,
 			      (unsigned long long)first, (unsigned long long)last, (unsigned long long)rv.first,
 			      (unsigned long long)rv.last);
-	if (viommu_rangemap_find_overlap(d->maps, first, last, &e))
+	/* The insert finds an overlap itself: look it up only to log a refusal. */
+	bool full = viommu_rangemap_count(d->maps) >= dev->opts.max_mappings;
+	int ir = full ? 0 : viommu_rangemap_insert(d->maps, first, last, map_enc(phys, flags));
+
+	if ((full || ir == -EEXIST) && viommu_rangemap_find_overlap(d->maps, first, last, &e))
 		return refuse(S(INVAL), T, "domain %u [%#llx, %#llx]: overlaps mapping [%#llx, %#llx]", dom,
 			      (unsigned long long)first, (unsigned long long)last, (unsigned long long)e.first,
 			      (unsigned long long)e.last);
-	if (viommu_rangemap_count(d->maps) >= dev->opts.max_mappings)
+	if (full)
 		return refuse(S(NOMEM), T, "domain %u [%#llx, %#llx]: %llu mappings already", dom,
 			      (unsigned long long)first, (unsigned long long)last,
 			      (unsigned long long)dev->opts.max_mappings);
-	if (viommu_rangemap_insert(d->maps, first, last, map_enc(phys, flags)))
+	if (ir)
 		return refuse(S(NOMEM), T, "domain %u [%#llx, %#llx]: out of memory", dom, (unsigned long long)first,
 			      (unsigned long long)last);
 	dev->st.mappings++;
@@ -912,6 +925,8 @@ static int req_map(struct viommu_virtio_iommu *dev, const uint8_t *r)
 	}
 	/* Host first: a refusal there takes the mapping back before any endpoint saw it. */
 	dev->hc.last_err = 0;
+	d->known = d->known_map = true;
+	d->known_e = (struct viommu_range_entry){ first, last, map_enc(phys, flags) };
 	int n = viommu_iommu_sync(d->ias, first, last);
 
 	if (n < 0 || dev->hc.last_err) {
@@ -919,12 +934,15 @@ static int req_map(struct viommu_virtio_iommu *dev, const uint8_t *r)
 
 		viommu_rangemap_remove(d->maps, first, last, NULL);
 		dev->st.mappings--;
+		d->known_map = false;
 		viommu_iommu_sync(d->ias, first, last);
+		d->known = false;
 		return refuse(host_status(err), T, "domain %u [%#llx, %#llx] -> %#llx: host refused it (%s)", dom,
 			      (unsigned long long)first, (unsigned long long)last, (unsigned long long)phys,
 			      strerror(-err));
 	}
 	sync_eps(d, first, last);
+	d->known = false;
 	return S(OK);
 }
 
@@ -961,11 +979,19 @@ static int req_unmap(struct viommu_virtio_iommu *dev, const uint8_t *r)
 	if (!d)
 		return status;
 	/* A mapping split at either end: refuse before removing anything. */
-	if ((viommu_rangemap_find(d->maps, first, &e) && e.first < first) ||
-	    (viommu_rangemap_find(d->maps, last, &e) && e.last > last))
+	struct viommu_rangemap_iter it;
+	bool any = viommu_rangemap_iter_start(&it, d->maps, first, last), split = any && it.entry.first < first;
+
+	e = it.entry;
+	while (any && !split && it.entry.last < last && viommu_rangemap_iter_next(&it))
+		e = it.entry;
+	split = split || (any && e.last > last);
+	if (split)
 		return refuse(S(RANGE), T, "domain %u [%#llx, %#llx]: would split mapping [%#llx, %#llx]", dom,
 			      (unsigned long long)first, (unsigned long long)last, (unsigned long long)e.first,
 			      (unsigned long long)e.last);
+	if (!any)
+		return S(OK);
 	struct unmap_ctx u = { dev, d, 0 };
 	long n = viommu_rangemap_remove_inside(d->maps, first, last, on_removed, &u);
 
@@ -975,9 +1001,13 @@ static int req_unmap(struct viommu_virtio_iommu *dev, const uint8_t *r)
 	if (!u.fed_removed)
 		return S(OK);
 	dev->hc.last_err = 0;
+	d->known = true;
+	d->known_map = false;
+	d->known_e = (struct viommu_range_entry){ first, last, 0 };
 	int k = viommu_iommu_sync(d->ias, first, last);
 
 	sync_eps(d, first, last);
+	d->known = false;
 	if (k < 0 || dev->hc.last_err) {
 		int err = k < 0 ? k : dev->hc.last_err;
 

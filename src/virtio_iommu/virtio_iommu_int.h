@@ -47,6 +47,14 @@ struct vio_domain {
 	struct viommu_iommu_as *ias;
 	struct vio_hostset *hs;
 	struct viommu_virtio_iommu *dev;
+	/*
+	 * While a MAP or UNMAP syncs the address spaces over the range it just
+	 * changed, what the domain holds there is known without a lookup: the
+	 * one new mapping (@known_map) or nothing.
+	 */
+	bool known;
+	bool known_map;
+	struct viommu_range_entry known_e;
 };
 
 /*

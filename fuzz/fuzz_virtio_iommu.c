@@ -19,6 +19,7 @@
 #include <stdbool.h>
 
 #include <viommu/rangemap.h>
+#include <viommu/iommu.h>
 #include <viommu/virtio_iommu.h>
 
 #include "fuzz.h"

@@ -7,6 +7,7 @@
  * that are short, split or missing, translation and fault records, and the
  * events an endpoint's IOMMU address space delivers.
  */
+#include <viommu/iommu.h>
 #include <viommu/virtio_iommu.h>
 
 #include "test.h"

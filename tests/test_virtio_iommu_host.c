@@ -9,6 +9,7 @@
  */
 #include <viommu/host.h>
 #include <viommu/memory.h>
+#include <viommu/iommu.h>
 #include <viommu/virtio_iommu.h>
 
 #include "test.h"

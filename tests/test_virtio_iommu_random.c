@@ -8,6 +8,7 @@
  * reserved regions, no BYPASS_CONFIG.
  */
 #include <viommu/rangemap.h>
+#include <viommu/iommu.h>
 #include <viommu/virtio_iommu.h>
 
 #include "test.h"

@@ -50,13 +50,16 @@
 #include <sys/uio.h>
 
 #include <viommu/common.h>
-#include <viommu/host.h>
-#include <viommu/iommu.h>
-#include <viommu/memory.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Defined in viommu/host.h, viommu/memory.h and viommu/iommu.h. */
+struct viommu_host;
+struct viommu_memory;
+struct viommu_as;
+struct viommu_iommu_as;
 
 /* ---- wire values (virtio spec, "IOMMU device") --------------------------- */
 

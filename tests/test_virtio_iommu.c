@@ -448,6 +448,18 @@ static void test_buffers(void)
 	T_EQ(viommu_virtio_iommu_handle_request(d, rd, 36, wr, 4, &g_used), S(INVAL));	/* now overlapping */
 	T_EQ(tail[0], S(INVAL));
 	T_STREQ(maps_of(d, 1), "4000-4fff>8000/3;");
+	/* Empty iovecs are fine; one with a length and no address is the caller's bug: nothing happens. */
+	struct iovec mix[3] = { { NULL, 0 }, { b, 36 }, { NULL, 0 } };
+
+	enc_map(b, 1, 0x6000, 0x6fff, 0x8000, RD);
+	T_EQ(viommu_virtio_iommu_handle_request(d, mix, 3, wr, 4, &g_used), S(OK));
+	enc_map(b, 1, 0x7000, 0x7fff, 0x8000, RD);
+	mix[2].iov_len = 8;
+	T_EQ(viommu_virtio_iommu_handle_request(d, mix, 3, wr, 4, &g_used), -EINVAL);
+	mix[2].iov_len = 0;
+	wr[3] = (struct iovec){ NULL, 1 };
+	T_EQ(viommu_virtio_iommu_handle_request(d, mix, 3, wr, 4, &g_used), -EINVAL);
+	T_STREQ(maps_of(d, 1), "4000-4fff>8000/3;6000-6fff>8000/1;");
 
 	/* PROBE: properties then the tail, exact bytes, rest zero. */
 	enc_probe(pr, 0x20);

@@ -151,7 +151,8 @@ static void run(struct cfg *c, unsigned steps)
 	m.bypass = o.boot_bypass;
 	m.driver_features = m.features;
 	m.nresv = o.nresv;
-	memcpy(m.resv, o.resv, o.nresv * sizeof(*o.resv));
+	if (o.nresv)
+		memcpy(m.resv, o.resv, o.nresv * sizeof(*o.resv));
 	for (int i = 0; i < NEP; i++) {
 		struct viommu_virtio_iommu_endpoint_opts eo = { .sz = sizeof(eo) };
 

@@ -391,10 +391,10 @@ struct viommu_virtio_vq {
 
 /*
  * Process the request whose descriptor chain starts at @head: the chain is
- * followed through @mem (at most opts.max_chain descriptors, indirect
- * tables included; a loop, a readable descriptor after a writable one, a
- * bad indirect table or an index out of range refuse the chain), the
- * request handled as by viommu_virtio_iommu_handle_request() and the
+ * followed through @mem (at most min(opts.max_chain, queue size)
+ * descriptors, and min(opts.max_chain, its length) in an indirect table;
+ * a loop, a readable descriptor after a writable one, a bad indirect table
+ * or an index out of range refuse the chain), the request handled as by viommu_virtio_iommu_handle_request() and the
  * answer written into the chain's writable descriptors. Returns the status,
  * or a negative errno with *used_len = 0: the handler's, -EINVAL for a
  * refused chain, a guest-memory callback's error. Does not touch the rings.

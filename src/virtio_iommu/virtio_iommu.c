@@ -1142,11 +1142,18 @@ VIOMMU_API int viommu_virtio_iommu_handle_request(struct viommu_virtio_iommu *de
 		*used_len = 0;
 	if (!dev || (nrd && !rd) || (nwr && !wr))
 		return vi_errno(-EINVAL);
+	/* A buffer with a length but no address: a bug of the caller, not guest input. */
+	for (size_t i = 0; i < nrd; i++)
+		if (rd[i].iov_len && !rd[i].iov_base)
+			return vi_errno(-EINVAL);
+	for (size_t i = 0; i < nwr; i++)
+		if (wr[i].iov_len && !wr[i].iov_base)
+			return vi_errno(-EINVAL);
 	for (size_t i = 0; i < nrd && got < sizeof(req); i++) {
 		size_t k = VI_MIN(rd[i].iov_len, sizeof(req) - got);
 
-		if (k && !rd[i].iov_base)
-			return vi_errno(-EINVAL);
+		if (!k)
+			continue;
 		memcpy(req + got, rd[i].iov_base, k);
 		got += k;
 	}

@@ -6,9 +6,9 @@
  * keep the used ring.
  *
  * Everything the driver wrote is hostile. A chain is followed at most
- * min(max_chain, queue size) descriptors, indirect tables included (the
- * spec forbids longer chains, 2.7.5.3.1), so a loop costs that much and is
- * refused; so are an index beyond its table, a readable descriptor after a
+ * min(max_chain, queue size) descriptors (the spec forbids longer chains,
+ * 2.7.5.3.1), and an indirect table at most min(max_chain, its length), so
+ * a loop costs that much and is refused; so are an index beyond its table, a readable descriptor after a
  * writable one (2.7.4.2), an indirect descriptor with NEXT set, inside an
  * indirect table, without the feature, or with a length that is not a
  * non-zero multiple of 16. A chain is walked twice (read the request,
@@ -42,6 +42,7 @@ struct walk {
 	uint32_t tsize;			/* its entries */
 	uint32_t idx;			/* next descriptor */
 	uint32_t left;			/* descriptors still allowed */
+	uint32_t max;			/* the bound per table */
 	bool indirect_ok, in_indirect, seen_write, done;
 };
 
@@ -49,7 +50,7 @@ static void walk_start(struct walk *w, const struct viommu_virtio_mem *mem, cons
 		       uint16_t head, uint32_t max)
 {
 	*w = (struct walk){ .mem = mem, .table = vq->desc, .tsize = vq->size, .idx = head,
-			    .left = VI_MIN(max, (uint32_t)vq->size), .indirect_ok = vq->indirect };
+			    .left = VI_MIN(max, (uint32_t)vq->size), .max = max, .indirect_ok = vq->indirect };
 }
 
 /* The next segment: 1 with *s filled, 0 at the end of the chain, or a negative errno. */
@@ -88,6 +89,8 @@ static int walk_next(struct walk *w, struct seg *s)
 			w->tsize = len / DESC_SIZE;
 			w->idx = 0;
 			w->in_indirect = true;
+			/* An indirect table is bounded by its own length (as QEMU's virtqueue_pop does). */
+			w->left = VI_MIN(w->max, w->tsize);
 			continue;
 		}
 		bool write = flags & VRING_DESC_F_WRITE;

@@ -440,7 +440,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		m.neps++;
 		FZ_CHECK(viommu_virtio_iommu_add_endpoint(dev, ep_ids[i], &eo) == 0);
-		L[i] = (struct lst){ .l = { .size = sizeof(L[i].l), .last = UINT64_MAX,
+		L[i] = (struct lst){ .l = { .sz = sizeof(L[i].l), .last = UINT64_MAX,
 					    .kinds = VIOMMU_IOMMU_EV_MAP | VIOMMU_IOMMU_EV_UNMAP,
 					    .caps = VIOMMU_IOMMU_CAP_ARBITRARY, .notify = on_event },
 				     .copy = viommu_rangemap_new() };

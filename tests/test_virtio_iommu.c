@@ -647,7 +647,7 @@ static const char *events(void)
 static void test_endpoint_events(void)
 {
 	struct viommu_virtio_iommu *d = dev_new(0, false);
-	struct viommu_iommu_listener la = { .size = sizeof(la), .first = 0, .last = UINT64_MAX,
+	struct viommu_iommu_listener la = { .sz = sizeof(la), .first = 0, .last = UINT64_MAX,
 					    .kinds = VIOMMU_IOMMU_EV_ALL, .caps = VIOMMU_IOMMU_CAP_ARBITRARY,
 					    .notify = on_event };
 	struct viommu_iommu_listener lb = la;
@@ -715,7 +715,7 @@ static void test_endpoint_events(void)
 static void test_byte_granule(void)
 {
 	struct viommu_virtio_iommu *d = dev_new(1, false);
-	struct viommu_iommu_listener l = { .size = sizeof(l), .last = UINT64_MAX, .kinds = VIOMMU_IOMMU_EV_ALL,
+	struct viommu_iommu_listener l = { .sz = sizeof(l), .last = UINT64_MAX, .kinds = VIOMMU_IOMMU_EV_ALL,
 					   .caps = VIOMMU_IOMMU_CAP_ARBITRARY, .notify = on_event };
 	struct viommu_virtio_iommu_xlat x;
 	struct viommu_virtio_iommu_stats st = { .sz = sizeof(st) };

@@ -266,7 +266,7 @@ static void test_host_refuses(void)
 	struct fix f;
 	struct viommu_host *h = sim(2);
 	struct viommu_virtio_iommu_endpoint_opts eo = { .sz = sizeof(eo), .backend = h };
-	struct viommu_iommu_listener l = { .size = sizeof(l), .last = UINT64_MAX, .kinds = VIOMMU_IOMMU_EV_ALL,
+	struct viommu_iommu_listener l = { .sz = sizeof(l), .last = UINT64_MAX, .kinds = VIOMMU_IOMMU_EV_ALL,
 					   .caps = VIOMMU_IOMMU_CAP_ARBITRARY, .notify = on_event };
 
 	setup(&f, false);
@@ -289,6 +289,10 @@ static void test_host_refuses(void)
 	T_EQ(viommu_host_sim_mappings(h, NULL, NULL), 2);
 	T_EQ(unmap(f.d, 1, 0x40000, 0x41fff), S(OK));
 	calls(h);
+	/* An IOVA outside the backend's usable ranges (the x86 default ends at 2^39 - 1): RANGE, taken back. */
+	T_EQ(map(f.d, 1, 0x8000000000ull, 0x8000000fffull, 0x204000, RW), S(RANGE));
+	T_EQ(viommu_virtio_iommu_domain_mappings(f.d, 1, NULL, NULL), 1);
+	T_EQ(calls(h), 0);
 	/* An injected failure: DEVERR, taken back. */
 	T_EQ(viommu_host_sim_inject(h, 1, EIO), 0);
 	T_EQ(map(f.d, 1, 0x50000, 0x50fff, 0x203000, RW), S(DEVERR));
@@ -296,10 +300,11 @@ static void test_host_refuses(void)
 	T_STREQ(host_maps(h), "10000+1000>100000200000/3;");
 	struct viommu_virtio_iommu_stats st = stats(f.d);
 
-	T_EQ(st.host_errors, 2);
+	T_EQ(st.host_errors, 3);		/* ENOSPC, the reserved IOVA, EIO */
 	T_EQ(st.mappings, 1);
 	T_EQ(st.status[S(NOMEM)], 1);
 	T_EQ(st.status[S(DEVERR)], 1);
+	T_EQ(st.status[S(RANGE)], 1);
 	T_STREQ(g_ev, "M10000;M20000;U20000;M40000;U40000;");
 	teardown(&f);
 	viommu_host_free(h);

@@ -165,7 +165,7 @@ static void run(struct cfg *c, unsigned steps)
 		}
 		m.neps++;
 		T_EQ(viommu_virtio_iommu_add_endpoint(d, ep_ids[i], &eo), 0);
-		mi[i] = (struct mirror){ .l = { .size = sizeof(mi[i].l), .last = UINT64_MAX,
+		mi[i] = (struct mirror){ .l = { .sz = sizeof(mi[i].l), .last = UINT64_MAX,
 						.kinds = VIOMMU_IOMMU_EV_MAP | VIOMMU_IOMMU_EV_UNMAP,
 						.caps = VIOMMU_IOMMU_CAP_ARBITRARY, .notify = on_event },
 					 .map = viommu_rangemap_new() };

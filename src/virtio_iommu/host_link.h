@@ -4,9 +4,10 @@
  * mapping set ("hostset") is what one translation context (a domain, or
  * bypass) needs in every backend attached to it. The device decides which
  * backend belongs to which context; this seam only attaches, detaches and
- * counts. It is built on the one reconcile engine (include/viommu/reconcile.h):
- * bypass is the flat view of the system address space (viommu_recon_new),
- * a domain is its IOMMU address space composed with that flat view.
+ * counts. It is one reconciler of the one reconcile engine
+ * (include/viommu/reconcile.h): bypass is the flat view of the system address
+ * space (viommu_recon_new), a domain is its IOMMU address space composed with
+ * that flat view (viommu_recon_new_iommu).
  */
 #ifndef VI_VIRTIO_IOMMU_HOST_LINK_H
 #define VI_VIRTIO_IOMMU_HOST_LINK_H
@@ -20,7 +21,12 @@ struct vio_hostset;
 /* Totals of backend work, kept across hostsets that came and went. */
 struct vio_host_counts {
 	uint64_t map_ops, unmap_ops, errors;
-	int last_err;			/* the most recent backend failure (negative errno), 0 if none */
+	/*
+	 * The most recent backend failure as a negative errno (-ERANGE: an
+	 * IOVA the backend cannot map, in a reserved window or misaligned), 0
+	 * if none.
+	 */
+	int last_err;
 };
 
 /*

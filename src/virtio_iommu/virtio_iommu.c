@@ -859,9 +859,12 @@ static struct vio_domain *map_domain(struct viommu_virtio_iommu *dev, unsigned T
 	return NULL;
 }
 
+/* A host refusal as a status: out of mappings, an IOVA the backend cannot map, anything else. */
 static int host_status(int err)
 {
-	return err == -ENOSPC || err == -ENOMEM ? S(NOMEM) : S(DEVERR);
+	if (err == -ENOSPC || err == -ENOMEM)
+		return S(NOMEM);
+	return err == -ERANGE ? S(RANGE) : S(DEVERR);
 }
 
 /* MAP (spec "MAP request"). */

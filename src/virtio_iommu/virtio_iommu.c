@@ -8,7 +8,8 @@
  * request changes nothing. The one exception is a MAP the host backend
  * refuses after the mapping was recorded: it is taken back (the IOMMU
  * address space syncs it away again, the backend unmaps what it mapped) and
- * the guest sees NOMEM (out of host mappings) or DEVERR.
+ * the guest sees NOMEM (out of host mappings), RANGE (an IOVA the backend
+ * cannot map) or DEVERR.
  *
  * Who sees what:
  *   domain mappings (rangemap) --sync--> domain IOMMU address space --> hostset

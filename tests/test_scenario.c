@@ -63,7 +63,7 @@ int main(void)
 	T_EQ(commits_seen, 5);
 	T_EQ(res.expects, 5);
 	T_EQ(res.expects_failed, 0);
-	T_EQ(res.checks, 6);		/* one per commit, one for `check` */
+	T_EQ(res.checks, 7);		/* one per commit, one for `check`, one at the end */
 	T_EQ(res.checks_failed, 0);
 	T_EQ(res.stats.map_ops, 6);
 	T_EQ(res.stats.unmap_ops, 5);	/* the first move takes the three extents around the old overlay */

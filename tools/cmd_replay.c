@@ -182,6 +182,8 @@ static int cmd_replay(int argc, char **argv)
 				return vi_cli_usage("replay", "--policy is minimal or naive");
 		} else if (!strcmp(argv[i], "--compare-naive")) {
 			compare = true;
+		} else if (!strcmp(argv[i], "--check")) {
+			o.full_checks = true;
 		} else if (!strcmp(argv[i], "--json")) {
 			out.json = true;
 		} else if (!strcmp(argv[i], "--quiet")) {
@@ -237,9 +239,10 @@ static int cmd_replay(int argc, char **argv)
 	if (out.json)
 		print_json(file, &res, compare ? &naive : NULL);
 	free(text);
-	return res.expects_failed || res.checks_failed ? VI_EXIT_FAIL : VI_EXIT_OK;
+	/* viommu(1): a failed operation (an expectation, a check, a host call or a region left unmapped) exits 1 */
+	return res.expects_failed || res.checks_failed || res.stats.errors ? VI_EXIT_FAIL : VI_EXIT_OK;
 }
 
 VI_CLI_COMMAND(replay, .name = "replay",
-	       .args = "FILE [--backend SPEC] [--policy minimal|naive] [--compare-naive] [--json] [--quiet]",
+	       .args = "FILE [--backend SPEC] [--policy minimal|naive] [--compare-naive] [--check] [--json] [--quiet]",
 	       .help = "replay a scenario through the stack (docs/scenario.md)", .run = cmd_replay);

@@ -56,7 +56,8 @@ expect_rc 0 replay $scn.ok
 expect_rc 0 replay $scn.ok --backend sim:iommufd --json
 expect_rc 1 replay $scn.fail
 expect_rc 2 replay $scn.bad
-expect_rc 1 replay /nonexistent/file.scn
+expect_rc 2 replay /nonexistent/file.scn
+expect_rc 2 replay /tmp
 expect_rc 2 replay
 expect_rc 2 replay $scn.ok --policy sideways
 got=$("$v" replay $scn.bad 2>&1 >/dev/null)
@@ -99,7 +100,39 @@ for f in "" --check; do
 	got=$("$v" replay $scn.c $f | grep 'invariant checks')
 	[ "$got" = "  invariant checks           5  passed, 0 failed" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: checks $f: $got"; }
 done
-rm -f $scn.g $scn.w $scn.e $scn.c
+# issue 17 §4: the CLI
+# --backend foo is the command line's fault, not the file's first region line
+printf '# comment\nram r 4K\nadd root r 0\n' > $scn.b
+got=$("$v" replay $scn.b --backend foo 2>&1 >/dev/null)
+case $got in "viommu replay: $scn.b: backend spec 'foo': unknown backend"*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)); echo "FAIL: --backend blame: $got" ;; esac
+# a backend line with no region after it is still opened (and refused)
+printf 'backend sim:nope\n' > $scn.b
+expect_rc 2 replay $scn.b
+got=$("$v" replay $scn.b 2>&1 >/dev/null)
+case $got in "viommu replay: $scn.b:1: backend spec 'sim:nope': unknown simulated semantics"*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)); echo "FAIL: lone backend line: $got" ;; esac
+# an empty file runs on the default backend and says so
+: > $scn.b
+got=$("$v" replay $scn.b | sed -n 2p)
+[ "$got" = "  backend sim:type1v2, policy minimal" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: empty file: $got"; }
+# --opt=VALUE and FILE --help
+printf 'ram r 4K\nadd root r 0\nexpect mappings 1\n' > $scn.b
+got=$("$v" replay $scn.b --backend=sim:iommufd --policy=naive --quiet | sed -n 2p)
+[ "$got" = "  backend sim:iommufd, policy naive (QEMU)" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: --opt=VALUE: $got"; }
+expect_rc 2 replay $scn.b --policy=sideways
+expect_rc 2 replay $scn.b --backend
+expect_rc 2 replay $scn.b --backend=
+expect_rc 0 replay $scn.b --help
+got=$("$v" replay $scn.b --help | head -1)
+case $got in "usage: viommu replay FILE "*) pass=$((pass + 1)) ;; *) fail=$((fail + 1)); echo "FAIL: replay FILE --help: $got" ;; esac
+# {4K} and {0x1000} in expressions; priorities are any int
+printf 'ram r 4K\nadd root r {4K} prio=2147483647\nalias a r {0x0} 4K\nadd root a {0x1000*2} prio=-2147483648\nexpect mapped 4K r 0\nexpect mapped 8K r 0\nexpect mappings 2\n' > $scn.b
+expect_rc 0 replay $scn.b
+printf 'ram r 4K\nadd root r 0 prio=2147483648\n' > $scn.b
+expect_rc 2 replay $scn.b
+# the help table: every command on its own line, its description indented below it
+"$v" --help | awk '/^Commands:/{c=1;next} c&&/^$/{exit} c' > $scn.h
+if [ "$(grep -c '^  [a-z]' $scn.h)" -eq "$(grep -c '^      [^ ]' $scn.h)" ] && ! grep -qv '^  [a-z]\|^      [^ ]' $scn.h; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: help table"; cat $scn.h; fi
+rm -f $scn.g $scn.w $scn.e $scn.c $scn.b $scn.h
 rm -f $scn.ok $scn.fail $scn.bad
 rm -f /tmp/viommu-cli.$$
 echo "$pass passed, $fail failed"

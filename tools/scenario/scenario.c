@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,12 +89,14 @@ struct interp {
 	uint64_t chg_first, chg_last;
 	uint64_t seen_seq[VI_SCN_MAX_BACKENDS];	/* last host call checked, per backend */
 	unsigned granule_line;	/* of the `granule` line (0: none) */
+	unsigned backend_line;	/* of the `backend` line (0: none) */
 };
 
 static int fail(struct interp *s, int rc, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(s->err, s->errlen, "%s:%u: ", s->name, s->lineno);
+	int n = s->lineno ? snprintf(s->err, s->errlen, "%s:%u: ", s->name, s->lineno)
+			  : snprintf(s->err, s->errlen, "%s: ", s->name);
 
 	if (n >= 0 && (size_t)n < s->errlen) {
 		va_start(ap, fmt);
@@ -487,9 +490,16 @@ static int ensure_started(struct interp *s)
 	s->r = viommu_recon_new(s->m, s->as, &s->ropts);
 	if (!s->r)
 		return fail(s, -errno, "cannot create the reconciler: %s", strerror(errno));
-	rc = open_backend(s, spec, &s->hosts[0]);
-	if (rc)
-		return rc;
+	{
+		/* a bad --backend is the command line's fault, a bad `backend` line that line's */
+		unsigned at = s->lineno;
+
+		s->lineno = s->o->backend ? 0 : s->file_backend ? s->backend_line : at;
+		rc = open_backend(s, spec, &s->hosts[0]);
+		if (rc)
+			return rc;
+		s->lineno = at;
+	}
 	s->nhosts = 1;
 	if ((rc = viommu_recon_attach(s->r, s->hosts[0]))) {
 		if (rc == -EINVAL && s->granule_line)
@@ -833,7 +843,10 @@ static int exec_line(struct interp *s, int n, char **t)
 			return rc;
 		if (s->r)
 			return fail(s, -EINVAL, "'backend' must come before the first region");
+		if (strlen(t[1]) >= sizeof(s->file_backend_buf))
+			return fail(s, -EINVAL, "backend spec longer than %zu bytes", sizeof(s->file_backend_buf) - 1);
 		snprintf(s->file_backend_buf, sizeof(s->file_backend_buf), "%s", t[1]);
+		s->backend_line = s->lineno;
 		s->file_backend = s->file_backend_buf;
 		return 0;
 	}
@@ -890,7 +903,7 @@ static int exec_line(struct interp *s, int n, char **t)
 				return fail(s, -EINVAL, "expected prio=N, not '%s'", t[4]);
 			errno = 0;
 			prio = strtoll(t[4] + 5, &end, 10);
-			if (errno || *end || end == t[4] + 5 || prio < -1000000 || prio > 1000000)
+			if (errno || *end || end == t[4] + 5 || prio < INT_MIN || prio > INT_MAX)
 				return fail(s, -EINVAL, "bad priority '%s'", t[4] + 5);
 		}
 		return mem_rc(s, viommu_mr_add_subregion(p, a, g->mr, (int)prio), "add");
@@ -1182,6 +1195,11 @@ int vi_scn_run(const char *text, size_t len, const char *name, const struct vi_s
 		i = j + 1;
 	}
 	rc = run_lines(&s);
+	if (!rc && !s.r) {
+		/* no line needed the engine (an empty file, a `backend` line alone): still open and check the backend */
+		s.lineno = 0;
+		rc = ensure_started(&s);
+	}
 	if (!rc && s.r)
 		run_check(&s, true);	/* the whole view once more, whatever the commits checked */
 	if (!rc && s.r) {

@@ -132,7 +132,31 @@ expect_rc 2 replay $scn.b
 # the help table: every command on its own line, its description indented below it
 "$v" --help | awk '/^Commands:/{c=1;next} c&&/^$/{exit} c' > $scn.h
 if [ "$(grep -c '^  [a-z]' $scn.h)" -eq "$(grep -c '^      [^ ]' $scn.h)" ] && ! grep -qv '^  [a-z]\|^      [^ ]' $scn.h; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL: help table"; cat $scn.h; fi
-rm -f $scn.g $scn.w $scn.e $scn.c $scn.b $scn.h
+# issue 17 §8: the planted bugs the suite missed
+# `expect mapped ... ro|rw` compares the permission exactly, both ways
+printf 'ram r 4K readonly\nram w 4K\nadd root r 0\nadd root w 4K\nexpect mapped 0 r 0 ro\nexpect mapped 4K w 0 rw\nexpect mapped 4K w 0\n' > $scn.p
+expect_rc 0 replay $scn.p
+printf 'ram r 4K readonly\nadd root r 0\nexpect mapped 0 r 0 rw\n' > $scn.p
+expect_rc 1 replay $scn.p
+printf 'ram w 4K\nadd root w 0\nexpect mapped 0 w 0 ro\n' > $scn.p
+expect_rc 1 replay $scn.p
+got=$("$v" replay $scn.p --quiet | grep 'first failure')
+[ "$got" = "  first failure: $scn.p:3: IOVA 0x0: maps elsewhere or with other permissions" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: ro on rw: $got"; }
+# exactly 2^64 is not a number in a scenario either
+printf 'ram r 0x10000000000000000\n' > $scn.p
+expect_rc 2 replay $scn.p
+printf 'ram r 0xffffffffffffffff+1\n' > $scn.p
+expect_rc 2 replay $scn.p
+# a commit's reports count its skipped ranges
+printf 'ram r 4K\nadd root r 0\nramdev d 0x800\nadd root d 0x10000800\n' > $scn.p
+got=$("$v" replay $scn.p | sed -n 5p)
+[ "$got" = "       2      4      0      0        0         1        1" ] && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL: commit reports: $got"; }
+# an inner `repeat` variable hides an outer one of the same name (mappings is 0 throughout: {i} must be 0)
+printf 'repeat 3 i\nrepeat 1 i\nexpect mappings {i}\nend\nend\n' > $scn.p
+expect_rc 0 replay $scn.p
+printf 'repeat 3 i\nrepeat 1 j\nexpect mappings {i}\nend\nend\n' > $scn.p
+expect_rc 1 replay $scn.p	# the outer i is seen where nothing hides it
+rm -f $scn.g $scn.w $scn.e $scn.c $scn.b $scn.h $scn.p
 rm -f $scn.ok $scn.fail $scn.bad
 rm -f /tmp/viommu-cli.$$
 echo "$pass passed, $fail failed"

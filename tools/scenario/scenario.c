@@ -1013,8 +1013,19 @@ static int exec_line(struct interp *s, int n, char **t)
 		return 0;
 	}
 	if (!strcmp(t[0], "check")) {
+		uint64_t lim = s->o->max_steps ? s->o->max_steps : VI_SCN_MAX_STEPS;
+
 		if ((rc = want_args(s, n, 1, 1, "check")))
 			return rc;
+		/* a whole check is O(mappings): it is charged as that many lines, so the step limit bounds the run */
+		for (int i = 0; i < s->nhosts; i++) {
+			long held = viommu_host_kind(s->hosts[i]) == VIOMMU_HOST_KIND_SIM ?
+				    viommu_host_sim_mappings(s->hosts[i], NULL, NULL) : 0;
+			s->res->lines += held > 0 ? (uint64_t)held : 0;
+		}
+		if (s->res->lines > lim)
+			return fail(s, -E2BIG, "more than %llu lines executed (a check counts one per host mapping)",
+				    (unsigned long long)lim);
 		return run_check(s, true);
 	}
 	if (!strcmp(t[0], "expect"))
@@ -1099,6 +1110,11 @@ static int run_lines(struct interp *s)
 				}
 				if (j == s->nlines)
 					return fail(s, -EINVAL, "repeat without end");
+				/* the scan is work: the skipped lines count as executed (else repeat N { repeat 0 {...} } is N x body) */
+				s->res->lines += j - i;
+				if (s->res->lines > (s->o->max_steps ? s->o->max_steps : VI_SCN_MAX_STEPS))
+					return fail(s, -E2BIG, "more than %llu lines executed",
+						    (unsigned long long)(s->o->max_steps ? s->o->max_steps : VI_SCN_MAX_STEPS));
 				i = j + 1;
 				continue;
 			}

@@ -177,17 +177,27 @@ static void run(bool qi)
 
 		step++;
 		if (kind == 4) {
-			/* move the device to the other tables: context entry, context cache, IOTLB */
+			/*
+			 * Move the device to the other tables: context entry, context
+			 * cache, IOTLB. The entry is rewritten in place while devices
+			 * translate, in 4-byte stores, so a walk may read it torn (the
+			 * new domain id with the old table) and cache leaves under the
+			 * new domain id: both domains are invalidated, as software must
+			 * when it changes a present entry non-atomically (the spec's chapter 6,
+			 * "Guidance to Software for Invalidations").
+			 */
 			cur ^= 1;
 			vg_map(&g, pt[cur], 3, PAGE, step << 12, VG_SZ_4K, VG_RW);
 			vg_context(&g, SID0, (uint16_t)(1 + cur), pt[cur], 1, VG_TT_SL, false);
 			if (qi) {
 				vg_qi_put(&g, vg_cc_device(0, SID0, 0), 0);
 				vg_qi_put(&g, vg_iotlb_domain((uint16_t)(2 - cur)), 0);
+				vg_qi_put(&g, vg_iotlb_domain((uint16_t)(1 + cur)), 0);
 			} else {
 				vg_wr64(&ts.side, VIOMMU_VTD_REG_CCMD, UINT64_C(0xe000000000000000) | (uint64_t)SID0 << 16);
-				vg_wr64(&ts.side, VIOMMU_VTD_REG_IOTLB, UINT64_C(0xa000000000000000) |
-					(uint64_t)(2 - cur) << 32);
+				for (unsigned d = 1; d <= 2; d++)
+					vg_wr64(&ts.side, VIOMMU_VTD_REG_IOTLB, UINT64_C(0xa000000000000000) |
+						(uint64_t)d << 32);
 			}
 		} else {
 			vg_map(&g, pt[cur], 3, PAGE, step << 12, VG_SZ_4K, VG_RW);

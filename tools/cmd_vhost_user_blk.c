@@ -51,10 +51,10 @@ static void print_stats(const struct vu_dev *d, const struct vblk *b)
 
 	vu_dev_get_stats(d, &s);
 	viommu_devtlb_get_stats(vu_dev_devtlb(d), &t);
-	printf("vhost-user-blk: iotlb updates=%" PRIu64 " invalidations=%" PRIu64 " misses=%" PRIu64
+	printf("vhost-user-blk: iotlb updates=%" PRIu64 " invalidations=%" PRIu64 " to_top=%" PRIu64 " misses=%" PRIu64
 	       " miss_failures=%" PRIu64 " translations=%" PRIu64 " (rings %" PRIu64 ", buffers %" PRIu64
 	       ") hits=%" PRIu64 " entries=%" PRIu64 " retired=%" PRIu64 "\n",
-	       s.iotlb_updates, s.iotlb_invalidates, s.misses_sent, s.miss_failures, t.translations,
+	       s.iotlb_updates, s.iotlb_invalidates, s.invalidates_to_top, s.misses_sent, s.miss_failures, t.translations,
 	       s.ring_translations, s.buffer_translations, t.hits, t.entries, t.retired);
 	printf("vhost-user-blk: requests=%" PRIu64 " refused=%" PRIu64 " reads=%" PRIu64 " writes=%" PRIu64
 	       " flushes=%" PRIu64 " get_id=%" PRIu64 " bad=%" PRIu64 " io_errors=%" PRIu64 " unsupported=%" PRIu64

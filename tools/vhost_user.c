@@ -57,7 +57,7 @@ struct vring_used {
 
 #define VU_MAX_IOV		1024	/* IOV_MAX: buffers of one request, after translation */
 #define VU_MAX_INDIRECT		1024	/* descriptors in one indirect table */
-#define VU_MAX_OUTSTANDING	(2 * VU_MAX_QUEUES)
+#define VU_MAX_OUTSTANDING	64	/* MISS messages awaiting their ack */
 #define VU_PAGE_SHIFT		12
 
 /* ---- wire format ------------------------------------------------------------ */
@@ -287,8 +287,8 @@ struct vu_vq {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
-	/* waiting for the answer to a miss at @stall_iova */
-	bool stalled;
+	/* waiting for the answer to a miss at @stall_iova (or, @wait_ack, for room to ask) */
+	bool stalled, wait_ack;
 	uint64_t stall_iova;
 	/* the front-end could not translate this page: the request using it is refused */
 	bool fail_set;
@@ -323,6 +323,11 @@ struct vu_dev {
 	struct vring_desc itable[VU_MAX_INDIRECT];
 	struct vu_msg msg, reply;
 };
+
+static unsigned vq_index(const struct vu_dev *d, const struct vu_vq *vq)
+{
+	return (unsigned)(vq - d->vq);
+}
 
 static const uint64_t offered_protocol = 1ull << VU_PROTOCOL_F_MQ | 1ull << VU_PROTOCOL_F_REPLY_ACK |
 					  1ull << VU_PROTOCOL_F_BACKEND_REQ | 1ull << VU_PROTOCOL_F_CONFIG;
@@ -465,8 +470,13 @@ static int table_to_iov(struct vu_dev *d, const struct viommu_rangemap *by, bool
 #define XL_STALL	1	/* a miss is being asked for: try the request again later */
 #define XL_REFUSE	2	/* the request cannot be served */
 
-/* Send a MISS for @iova on the back-end channel, asking for an ack. */
-static bool send_miss(struct vu_dev *d, uint64_t iova, unsigned perm)
+/*
+ * Send a MISS for @iova on the back-end channel, asking for an ack. Returns
+ * 1 when sent; 0 when too many await their ack (ask again after the next
+ * one: a ring goes on as soon as the UPDATE lands, before its ack, so one
+ * ring may have several in flight); -1 when it cannot be asked at all.
+ */
+static int send_miss(struct vu_dev *d, uint64_t iova, unsigned perm)
 {
 	struct vu_msg m = {
 		.request = VU_BACKEND_IOTLB_MSG, .size = sizeof(struct vu_iotlb),
@@ -474,19 +484,21 @@ static bool send_miss(struct vu_dev *d, uint64_t iova, unsigned perm)
 	};
 	int r;
 
-	if (d->backend_fd < 0 || d->nout == VU_MAX_OUTSTANDING)
-		return false;
+	if (d->backend_fd < 0)
+		return -1;
+	if (d->nout == VU_MAX_OUTSTANDING)
+		return 0;
 	m.u.iotlb = (struct vu_iotlb){ .iova = iova, .perm = (uint8_t)perm, .type = VU_IOTLB_MISS };
 	r = vu_msg_send(d->backend_fd, &m);
 	if (r) {
 		vi_warn("vhost-user: MISS for 0x%" PRIx64 " not sent: %s", iova, strerror(-r));
-		return false;
+		return -1;
 	}
 	d->st.misses_sent++;
 	vi_debug("vhost-user: MISS 0x%" PRIx64 " for %s", iova, perm & VU_ACCESS_WO ? "write" : "read");
 	if (m.flags & VU_FLAG_NEED_REPLY)
 		d->out[d->nout++] = (struct vu_miss_out){ .iova = iova, .perm = perm };
-	return true;
+	return 1;
 }
 
 /*
@@ -501,8 +513,14 @@ static int guest_to_iov(struct vu_dev *d, struct vu_vq *vq, uint64_t addr, uint6
 	struct viommu_devtlb_miss miss;
 	int r;
 
-	if (!d->iommu)
-		return table_to_iov(d, ring ? d->by_uaddr : d->by_gpa, !ring, addr, len, n) ? XL_REFUSE : XL_OK;
+	if (!d->iommu) {
+		r = table_to_iov(d, ring ? d->by_uaddr : d->by_gpa, !ring, addr, len, n);
+		if (r && !d->no_ask)
+			vi_warn("vhost-user: ring %u: %s [0x%" PRIx64 ", +0x%" PRIx64 "] refused: %s", vq_index(d, vq),
+				ring ? "ring" : "buffer", addr, len,
+				r == -E2BIG ? "more than 1024 pieces" : "not in the memory table");
+		return r ? XL_REFUSE : XL_OK;
+	}
 	if (!len)
 		return XL_OK;
 	if (ring)
@@ -517,13 +535,35 @@ static int guest_to_iov(struct vu_dev *d, struct vu_vq *vq, uint64_t addr, uint6
 		}
 		return XL_OK;
 	}
-	if (r != -EAGAIN)
-		return XL_REFUSE;	/* no permission, too many pieces, or a range past 2^64 */
-	if (d->no_ask || (vq->fail_set && miss.iova >> VU_PAGE_SHIFT == vq->fail_page) ||
-	    (miss.report && !send_miss(d, miss.iova, perm))) {
+	if (r != -EAGAIN) {
+		if (!d->no_ask)
+			vi_warn("vhost-user: ring %u: %s [0x%" PRIx64 ", +0x%" PRIx64 "] for %s refused: %s",
+				vq_index(d, vq), ring ? "ring" : "buffer", addr, len,
+				perm & VIOMMU_PERM_WRITE ? "write" : "read",
+				r == -EACCES ? "the IOTLB entry does not allow it" :
+				r == -E2BIG ? "more than 1024 pieces" : "the range wraps past 2^64");
+		return XL_REFUSE;
+	}
+	int sent = d->no_ask || (vq->fail_set && miss.iova >> VU_PAGE_SHIFT == vq->fail_page) ? -1
+		   : miss.report ? send_miss(d, miss.iova, perm) : 1;
+
+	if (sent == 0) {
+		/* asked again after the next ack */
+		viommu_devtlb_pending_clear(d->tlb, miss.iova, miss.iova);
+		vq->stalled = vq->wait_ack = true;
+		vq->stall_iova = miss.iova;
+		return XL_STALL;
+	}
+	if (sent < 0) {
 		/* not asked (or nobody to ask): nothing will answer, so it must not stay pending */
 		if (miss.report)
 			viommu_devtlb_pending_clear(d->tlb, miss.iova, miss.iova);
+		if (!d->no_ask)
+			vi_warn("vhost-user: ring %u: %s [0x%" PRIx64 ", +0x%" PRIx64 "] for %s refused: %s",
+				vq_index(d, vq), ring ? "ring" : "buffer", addr, len,
+				perm & VIOMMU_PERM_WRITE ? "write" : "read",
+				d->backend_fd < 0 ? "IOVA not cached and no back-end channel to ask"
+						  : "the front-end cannot translate IOVA");
 		return XL_REFUSE;
 	}
 	vq->stalled = true;
@@ -543,7 +583,7 @@ static int map_area(struct vu_dev *d, struct vu_vq *vq, uint64_t addr, uint64_t 
 		return r;
 	for (unsigned i = 1; i < n; i++)
 		if ((uint8_t *)d->iov[i - 1].iov_base + d->iov[i - 1].iov_len != d->iov[i].iov_base)
-			return XL_REFUSE;	/* not contiguous in our memory */
+			return XL_REFUSE;	/* not contiguous in our memory: vq_map says so */
 	*out = d->iov[0].iov_base;
 	return XL_OK;
 }
@@ -610,8 +650,13 @@ static int chain_next(struct vu_dev *d, struct vu_vq *vq, struct chain *c, struc
 	for (;;) {
 		if (c->done)
 			return 0;
-		if (c->count++ >= c->tnum || c->idx >= c->tnum)
+		if (c->count++ >= c->tnum || c->idx >= c->tnum) {
+			if (!d->no_ask)
+				vi_warn("vhost-user: ring %u: descriptor chain refused: %s (index %u, table of %u)",
+					vq_index(d, vq), c->idx >= c->tnum ? "index out of the table" : "longer than its table (a loop)",
+					c->idx, c->tnum);
 			return -XL_REFUSE;
+		}
 		memcpy(&x, &c->table[c->idx], sizeof(x));	/* read once: the guest may change it */
 		if (!(x.flags & VRING_DESC_F_INDIRECT))
 			break;
@@ -622,8 +667,14 @@ static int chain_next(struct vu_dev *d, struct vu_vq *vq, struct chain *c, struc
 		int r;
 
 		if (c->indirect || !(d->features & 1ull << VU_F_RING_INDIRECT_DESC) || (x.flags & VRING_DESC_F_NEXT) ||
-		    !x.len || x.len % 16 || n > VU_MAX_INDIRECT)
+		    !x.len || x.len % 16 || n > VU_MAX_INDIRECT) {
+			if (!d->no_ask)
+				vi_warn("vhost-user: ring %u: indirect table [0x%" PRIx64 ", +0x%x] refused: %s", vq_index(d, vq),
+					x.addr, x.len, c->indirect ? "nested" :
+					!(d->features & 1ull << VU_F_RING_INDIRECT_DESC) ? "not negotiated" :
+					x.flags & VRING_DESC_F_NEXT ? "with NEXT" : "size not a multiple of 16 up to 16 KiB");
 			return -XL_REFUSE;
+		}
 		r = guest_to_iov(d, vq, x.addr, x.len, VIOMMU_PERM_READ, &niov, false);
 		if (r != XL_OK)
 			return -r;
@@ -658,8 +709,12 @@ static int walk_chain(struct vu_dev *d, struct vu_vq *vq, uint16_t head, struct 
 		bool w = x.flags & VRING_DESC_F_WRITE;
 		unsigned before = n;
 
-		if (!w && writing)
-			return XL_REFUSE;	/* device-readable after device-writable (2.6.4.2) */
+		if (!w && writing) {
+			/* device-readable after device-writable (virtio 1.1 2.6.4.2) */
+			vi_warn("vhost-user: ring %u: descriptor chain at %u refused: device-readable after device-writable",
+				vq_index(d, vq), head);
+			return XL_REFUSE;
+		}
 		writing = w;
 		r = guest_to_iov(d, vq, x.addr, x.len, w ? VIOMMU_PERM_WRITE : VIOMMU_PERM_READ, &n, false);
 		if (r != XL_OK)
@@ -812,6 +867,10 @@ int vu_dev_backend_reply(struct vu_dev *d, const struct vu_msg *m)
 	for (unsigned q = 0; q < d->queues; q++) {
 		struct vu_vq *vq = &d->vq[q];
 
+		if (vq->stalled && vq->wait_ack) {
+			vq->stalled = vq->wait_ack = false;
+			continue;
+		}
 		if (!vq->stalled || vq->stall_iova >> VU_PAGE_SHIFT != o.iova >> VU_PAGE_SHIFT)
 			continue;
 		vq->stalled = false;
@@ -918,6 +977,7 @@ static int h_iotlb(struct vu_dev *d, const struct vu_iotlb *im)
 		 im->type == VU_IOTLB_UPDATE ? "UPDATE" : "INVALIDATE", first, last, im->uaddr, im->perm);
 	if (im->type == VU_IOTLB_INVALIDATE) {
 		d->st.iotlb_invalidates++;
+		d->st.invalidates_to_top += last == UINT64_MAX;
 		viommu_devtlb_invalidate(d->tlb, first, last);
 		vq_unmap_overlapping(d, first, last);
 		return 0;
@@ -949,7 +1009,7 @@ static int h_iotlb(struct vu_dev *d, const struct vu_iotlb *im)
 	/* rings waiting for a miss in this range may go on */
 	for (unsigned q = 0; q < d->queues; q++)
 		if (d->vq[q].stalled && d->vq[q].stall_iova >= first && d->vq[q].stall_iova <= last)
-			d->vq[q].stalled = false;
+			d->vq[q].stalled = d->vq[q].wait_ack = false;
 	return 0;
 }
 
@@ -1088,7 +1148,7 @@ int vu_dev_handle(struct vu_dev *d, struct vu_msg *m, struct vu_msg *reply)
 		} else {
 			/* stops the ring (vhost-user.rst, Ring states) */
 			vq->started = false;
-			vq->stalled = false;
+			vq->stalled = vq->wait_ack = false;
 			close_fd(&vq->kick_fd);
 			reply->u.state = (struct vu_vring_state){ .index = m->u.state.index, .num = vq->last_avail };
 		}
@@ -1219,7 +1279,6 @@ int vu_dev_serve(struct vu_dev *d, int fd, volatile int *stop)
 			}
 			/* rings may run now (after an UPDATE, a new table, a kick fd) */
 			vu_dev_process(d);
-			continue;	/* the front-end may be waiting: messages first */
 		}
 		if (pfd[1].fd >= 0 && pfd[1].revents) {
 			if (pfd[1].revents & (POLLHUP | POLLERR) && !(pfd[1].revents & POLLIN)) {

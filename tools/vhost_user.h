@@ -202,6 +202,7 @@ struct vu_device_ops {
 
 struct vu_stats {
 	uint64_t messages, iotlb_updates, iotlb_invalidates, misses_sent, miss_failures;
+	uint64_t invalidates_to_top;	/* INVALIDATEs whose range ends at 2^64 - 1 (iova + size wraps to 0) */
 	uint64_t requests, refused, bad_rings, kicks, calls;
 	uint64_t ring_translations;	/* translations of ring areas (desc, avail, used) */
 	uint64_t buffer_translations;	/* translations of request buffers */

@@ -14,6 +14,8 @@
 #ifndef VIOMMU_TESTS_VHOST_FRONTEND_H
 #define VIOMMU_TESTS_VHOST_FRONTEND_H
 
+#define _GNU_SOURCE	/* memfd_create */
+#include <signal.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -50,6 +52,10 @@ struct fe {
 	uint32_t pt[1u << 16];
 	uint8_t perm[1u << 16];
 	uint64_t misses, miss_failures, updates_sent;
+	/* hold MISS acks (UPDATEs still go out at once) until nothing else happens, as a slow front-end may */
+	bool delay_acks;
+	uint64_t held[256];
+	unsigned nheld, max_held;
 	unsigned queues;
 	struct fe_vq vq[VU_MAX_QUEUES];
 	struct vblk blk;
@@ -149,6 +155,8 @@ static void fe_map(struct fe *f, uint64_t iova, uint64_t gpa, uint64_t len, uint
 	for (uint64_t o = 0; o < len; o += 4096) {
 		uint64_t p = (iova + o - FE_IOVA_BASE) >> 12;
 
+		if (iova + o < FE_IOVA_BASE || p >= FE_IOVA_SPAN >> 12)
+			abort();	/* a mistake in the test */
 		f->pt[p] = (uint32_t)((gpa + o) >> 12) + 1;
 		f->perm[p] = perm;
 	}
@@ -156,23 +164,37 @@ static void fe_map(struct fe *f, uint64_t iova, uint64_t gpa, uint64_t len, uint
 
 static int64_t fe_unmap(struct fe *f, uint64_t iova, uint64_t len)
 {
-	for (uint64_t o = 0; o < len; o += 4096)
-		f->pt[(iova + o - FE_IOVA_BASE) >> 12] = 0;
+	for (uint64_t o = 0; o < len; o += 4096) {
+		uint64_t p = (iova + o - FE_IOVA_BASE) >> 12;
+
+		if (iova + o < FE_IOVA_BASE || p >= FE_IOVA_SPAN >> 12)
+			abort();
+		f->pt[p] = 0;
+	}
 	return fe_iotlb(f, VU_IOTLB_INVALIDATE, iova, len, 0, 0);
+}
+
+static int fe_ack(struct fe *f, uint64_t v)
+{
+	uint32_t rh[3] = { VU_BACKEND_IOTLB_MSG, VU_VERSION | VU_FLAG_REPLY, 8 };
+
+	return write(f->bsock, rh, sizeof(rh)) == sizeof(rh) && write(f->bsock, &v, 8) == 8 ? 0 : -1;
 }
 
 /* Answer one message on the back-end channel, as QEMU's backend_read does. 0, or -1 if none came. */
 static int fe_serve_miss(struct fe *f, int timeout_ms)
 {
-	struct pollfd p = { .fd = f->bsock, .events = POLLIN };
+	struct pollfd pf = { .fd = f->bsock, .events = POLLIN };
 	uint32_t hdr[3];
 	struct vu_iotlb m;
 	uint64_t ok = 1;
 
-	if (poll(&p, 1, timeout_ms) != 1 || read_all(f->bsock, hdr, sizeof(hdr)) || hdr[0] != VU_BACKEND_IOTLB_MSG ||
+	if (poll(&pf, 1, timeout_ms) != 1 || read_all(f->bsock, hdr, sizeof(hdr)) || hdr[0] != VU_BACKEND_IOTLB_MSG ||
 	    hdr[2] != sizeof(m) || read_all(f->bsock, &m, sizeof(m)) || m.type != VU_IOTLB_MISS)
 		return -1;
 	f->misses++;
+	if (getenv("FE_DEBUG"))
+		fprintf(stderr, "fe: MISS 0x%llx perm %u\n", (unsigned long long)m.iova, m.perm);
 	if (m.iova >= FE_IOVA_BASE && m.iova - FE_IOVA_BASE < FE_IOVA_SPAN) {
 		uint64_t p = (m.iova - FE_IOVA_BASE) >> 12;
 		/* QEMU: write access unless the miss asked for read only */
@@ -184,12 +206,23 @@ static int fe_serve_miss(struct fe *f, int timeout_ms)
 	}
 	f->miss_failures += ok;
 	if (hdr[1] & VU_FLAG_NEED_REPLY) {
-		uint32_t rh[3] = { VU_BACKEND_IOTLB_MSG, VU_VERSION | VU_FLAG_REPLY, 8 };
-
-		if (write(f->bsock, rh, sizeof(rh)) != sizeof(rh) || write(f->bsock, &ok, 8) != 8)
-			return -1;
+		if (f->delay_acks && f->nheld < 256) {
+			f->held[f->nheld++] = ok;
+			if (f->nheld > f->max_held)
+				f->max_held = f->nheld;
+			return 0;
+		}
+		return fe_ack(f, ok);
 	}
 	return 0;
+}
+
+/* Send the held acks, in order. */
+static void fe_flush_acks(struct fe *f)
+{
+	for (unsigned i = 0; i < f->nheld; i++)
+		fe_ack(f, f->held[i]);
+	f->nheld = 0;
 }
 
 /* Guest address of ring/buffer GPA @gpa as the device sees it: an IOVA (identity window) or the GPA. */
@@ -338,9 +371,14 @@ static int64_t fe_wait(struct fe *f, unsigned q, int ms)
 	uint16_t want = v->avail_idx;
 
 	for (int waited = 0; __atomic_load_n(&u->idx, __ATOMIC_ACQUIRE) != want; ) {
-		if (fe_serve_miss(f, 1) < 0 && ++waited > ms)
-			return -1;
+		if (fe_serve_miss(f, 1) < 0) {
+			if (f->nheld)
+				fe_flush_acks(f);	/* the back-end waits for them */
+			else if (++waited > ms)
+				return -1;
+		}
 	}
+	fe_flush_acks(f);
 	v->used_seen = want;
 	return u->ring[(uint16_t)(want - 1) % FE_QSIZE].len;
 }

@@ -11,7 +11,9 @@
  * virtio 1.1 section 2.6 (split virtqueues). DPDK lib/vhost and QEMU's
  * libvhost-user were read for how real back-ends behave; the code is ours.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* MSG_CMSG_CLOEXEC */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <viommu/rangemap.h>
@@ -287,16 +290,20 @@ struct vu_vq {
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
-	/* waiting for the answer to a miss at @stall_iova (or, @wait_ack, for room to ask) */
+	/*
+	 * Waiting for the answer to a miss at @stall_iova: an UPDATE covering
+	 * it, or the ack of MISS number @stall_seq (0: none asked with an ack),
+	 * or, @wait_ack, any ack (for room to ask).
+	 */
 	bool stalled, wait_ack;
-	uint64_t stall_iova;
+	uint64_t stall_iova, stall_seq;
 	/* the front-end could not translate this page: the request using it is refused */
 	bool fail_set;
 	uint64_t fail_page;
 };
 
 struct vu_miss_out {
-	uint64_t iova;
+	uint64_t iova, seq;
 	unsigned perm;
 };
 
@@ -313,6 +320,7 @@ struct vu_dev {
 	int backend_fd;
 	struct vu_miss_out out[VU_MAX_OUTSTANDING];	/* MISS messages awaiting their ack, in order */
 	unsigned nout;
+	uint64_t miss_seq;			/* numbers the MISS messages sent */
 	struct vu_vq vq[VU_MAX_QUEUES];
 	struct vu_stats st;
 	bool more;			/* some ring has work left after its budget */
@@ -497,7 +505,7 @@ static int send_miss(struct vu_dev *d, uint64_t iova, unsigned perm)
 	d->st.misses_sent++;
 	vi_debug("vhost-user: MISS 0x%" PRIx64 " for %s", iova, perm & VU_ACCESS_WO ? "write" : "read");
 	if (m.flags & VU_FLAG_NEED_REPLY)
-		d->out[d->nout++] = (struct vu_miss_out){ .iova = iova, .perm = perm };
+		d->out[d->nout++] = (struct vu_miss_out){ .iova = iova, .perm = perm, .seq = ++d->miss_seq };
 	return 1;
 }
 
@@ -566,6 +574,13 @@ static int guest_to_iov(struct vu_dev *d, struct vu_vq *vq, uint64_t addr, uint6
 						  : "the front-end cannot translate IOVA");
 		return XL_REFUSE;
 	}
+	/* the MISS whose ack answers this one: the newest asked for the page */
+	vq->stall_seq = 0;
+	for (unsigned i = d->nout; i--;)
+		if (d->out[i].iova >> VU_PAGE_SHIFT == miss.iova >> VU_PAGE_SHIFT) {
+			vq->stall_seq = d->out[i].seq;
+			break;
+		}
 	vq->stalled = true;
 	vq->stall_iova = miss.iova;
 	return XL_STALL;
@@ -857,8 +872,16 @@ int vu_dev_backend_reply(struct vu_dev *d, const struct vu_msg *m)
 	}
 	o = d->out[0];
 	memmove(d->out, d->out + 1, --d->nout * sizeof(d->out[0]));
-	/* answered either way: a later miss on the page may be asked again */
-	viommu_devtlb_pending_clear(d->tlb, o.iova, o.iova);
+	/*
+	 * Answered either way: a later miss on the page may be asked again,
+	 * unless a newer MISS for it is still out (this ack is then stale: the
+	 * page was invalidated and asked again since).
+	 */
+	bool newer = false;
+	for (unsigned i = 0; i < d->nout; i++)
+		newer |= d->out[i].iova >> VU_PAGE_SHIFT == o.iova >> VU_PAGE_SHIFT;
+	if (!newer)
+		viommu_devtlb_pending_clear(d->tlb, o.iova, o.iova);
 	if (m->u.u64) {
 		d->st.miss_failures++;
 		vi_info("vhost-user: the front-end could not translate IOVA 0x%" PRIx64 " for %s", o.iova,
@@ -871,7 +894,7 @@ int vu_dev_backend_reply(struct vu_dev *d, const struct vu_msg *m)
 			vq->stalled = vq->wait_ack = false;
 			continue;
 		}
-		if (!vq->stalled || vq->stall_iova >> VU_PAGE_SHIFT != o.iova >> VU_PAGE_SHIFT)
+		if (!vq->stalled || vq->stall_seq != o.seq)
 			continue;
 		vq->stalled = false;
 		if (m->u.u64) {
@@ -901,6 +924,7 @@ static int h_mem_table(struct vu_dev *d, struct vu_msg *m)
 	for (i = 0; i < n; i++) {
 		const struct vu_region *r = &m->u.mem.regions[i];
 		const char *why = NULL;
+		struct stat st;
 		void *p;
 
 		if (!r->size)
@@ -911,6 +935,8 @@ static int h_mem_table(struct vu_dev *d, struct vu_msg *m)
 		else if (viommu_rangemap_insert(bu, r->uaddr, r->uaddr + (r->size - 1), i) ||
 			 viommu_rangemap_insert(bg, r->gpa, r->gpa + (r->size - 1), i))
 			why = "overlaps another region";
+		else if (fstat(m->fds[i], &st) || (S_ISREG(st.st_mode) && (uint64_t)st.st_size < r->mmap_offset + r->size))
+			why = "beyond the end of its file (a touch would fault)";
 		if (why) {
 			vi_warn("vhost-user: memory region %u (guest 0x%" PRIx64 ", user 0x%" PRIx64 ", size 0x%" PRIx64
 				") refused: %s", i, r->gpa, r->uaddr, r->size, why);

@@ -68,7 +68,7 @@ struct fe {
 #define FE_IOVA_BASE	0x40000000ull	/* IOVA of page 0 of the guest IOMMU's window */
 #define FE_IOVA_SPAN	(1ull << 28)	/* 65536 pages */
 
-static void *fe_backend_main(void *arg)
+static inline void *fe_backend_main(void *arg)
 {
 	struct fe *f = arg;
 
@@ -77,7 +77,7 @@ static void *fe_backend_main(void *arg)
 	return NULL;
 }
 
-static int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
+static inline int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
 		   unsigned nfds)
 {
 	union {
@@ -101,7 +101,7 @@ static int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *paylo
 }
 
 /* Read one reply on the front-end channel (the back-end sends nothing else there). */
-static int fe_reply(struct fe *f, struct vu_msg *r)
+static inline int fe_reply(struct fe *f, struct vu_msg *r)
 {
 	uint32_t hdr[3];
 
@@ -116,7 +116,7 @@ static int fe_reply(struct fe *f, struct vu_msg *r)
 }
 
 /* A request that waits for its reply (REPLY_ACK or a GET): the reply's u64, or a negative errno. */
-static int64_t fe_call(struct fe *f, uint32_t req, const void *payload, uint32_t size, const int *fds,
+static inline int64_t fe_call(struct fe *f, uint32_t req, const void *payload, uint32_t size, const int *fds,
 		       unsigned nfds)
 {
 	struct vu_msg r;
@@ -128,19 +128,19 @@ static int64_t fe_call(struct fe *f, uint32_t req, const void *payload, uint32_t
 	return r.size == 8 ? (int64_t)r.u.u64 : r.size;
 }
 
-static int64_t fe_u64(struct fe *f, uint32_t req, uint64_t v)
+static inline int64_t fe_u64(struct fe *f, uint32_t req, uint64_t v)
 {
 	return fe_call(f, req, &v, 8, NULL, 0);
 }
 
-static int64_t fe_state(struct fe *f, uint32_t req, uint32_t index, uint32_t num)
+static inline int64_t fe_state(struct fe *f, uint32_t req, uint32_t index, uint32_t num)
 {
 	struct vu_vring_state s = { index, num };
 
 	return fe_call(f, req, &s, sizeof(s), NULL, 0);
 }
 
-static int64_t fe_iotlb(struct fe *f, uint8_t type, uint64_t iova, uint64_t size, uint64_t uaddr, uint8_t perm)
+static inline int64_t fe_iotlb(struct fe *f, uint8_t type, uint64_t iova, uint64_t size, uint64_t uaddr, uint8_t perm)
 {
 	struct vu_iotlb m = { .iova = iova, .size = size, .uaddr = uaddr, .perm = perm, .type = type };
 
@@ -150,7 +150,7 @@ static int64_t fe_iotlb(struct fe *f, uint8_t type, uint64_t iova, uint64_t size
 }
 
 /* The guest IOMMU: map or unmap [iova, iova + len) (page granular); unmap sends the INVALIDATE. */
-static void fe_map(struct fe *f, uint64_t iova, uint64_t gpa, uint64_t len, uint8_t perm)
+static inline void fe_map(struct fe *f, uint64_t iova, uint64_t gpa, uint64_t len, uint8_t perm)
 {
 	for (uint64_t o = 0; o < len; o += 4096) {
 		uint64_t p = (iova + o - FE_IOVA_BASE) >> 12;
@@ -162,7 +162,7 @@ static void fe_map(struct fe *f, uint64_t iova, uint64_t gpa, uint64_t len, uint
 	}
 }
 
-static int64_t fe_unmap(struct fe *f, uint64_t iova, uint64_t len)
+static inline int64_t fe_unmap(struct fe *f, uint64_t iova, uint64_t len)
 {
 	for (uint64_t o = 0; o < len; o += 4096) {
 		uint64_t p = (iova + o - FE_IOVA_BASE) >> 12;
@@ -174,7 +174,7 @@ static int64_t fe_unmap(struct fe *f, uint64_t iova, uint64_t len)
 	return fe_iotlb(f, VU_IOTLB_INVALIDATE, iova, len, 0, 0);
 }
 
-static int fe_ack(struct fe *f, uint64_t v)
+static inline int fe_ack(struct fe *f, uint64_t v)
 {
 	uint32_t rh[3] = { VU_BACKEND_IOTLB_MSG, VU_VERSION | VU_FLAG_REPLY, 8 };
 
@@ -182,7 +182,7 @@ static int fe_ack(struct fe *f, uint64_t v)
 }
 
 /* Answer one message on the back-end channel, as QEMU's backend_read does. 0, or -1 if none came. */
-static int fe_serve_miss(struct fe *f, int timeout_ms)
+static inline int fe_serve_miss(struct fe *f, int timeout_ms)
 {
 	struct pollfd pf = { .fd = f->bsock, .events = POLLIN };
 	uint32_t hdr[3];
@@ -218,7 +218,7 @@ static int fe_serve_miss(struct fe *f, int timeout_ms)
 }
 
 /* Send the held acks, in order. */
-static void fe_flush_acks(struct fe *f)
+static inline void fe_flush_acks(struct fe *f)
 {
 	for (unsigned i = 0; i < f->nheld; i++)
 		fe_ack(f, f->held[i]);
@@ -226,7 +226,7 @@ static void fe_flush_acks(struct fe *f)
 }
 
 /* Guest address of ring/buffer GPA @gpa as the device sees it: an IOVA (identity window) or the GPA. */
-static uint64_t fe_dev_addr(const struct fe *f, uint64_t gpa)
+static inline uint64_t fe_dev_addr(const struct fe *f, uint64_t gpa)
 {
 	return f->iommu ? FE_IOVA_BASE + gpa : gpa;
 }
@@ -238,7 +238,7 @@ static uint64_t fe_dev_addr(const struct fe *f, uint64_t gpa)
  * mapped at IOVA FE_IOVA_BASE + GPA (identity window) but not announced:
  * the back-end misses on them like on everything else.
  */
-static int fe_start(struct fe *f, int image_fd, bool iommu, unsigned queues, uint32_t iotlb_capacity)
+static inline int fe_start(struct fe *f, int image_fd, bool iommu, unsigned queues, uint32_t iotlb_capacity)
 {
 	int sv[2], bv[2];
 	struct vu_dev_opts o;
@@ -312,7 +312,7 @@ static int fe_start(struct fe *f, int image_fd, bool iommu, unsigned queues, uin
 	return 0;
 }
 
-static void fe_stop(struct fe *f)
+static inline void fe_stop(struct fe *f)
 {
 	f->stop = 1;
 	shutdown(f->sock, SHUT_RDWR);
@@ -336,7 +336,7 @@ struct fe_buf {
 };
 
 /* Post a chain on queue @q (descriptors from the ring's table, round robin) and kick. Returns the head. */
-static uint16_t fe_post(struct fe *f, unsigned q, const struct fe_buf *b, unsigned n)
+static inline uint16_t fe_post(struct fe *f, unsigned q, const struct fe_buf *b, unsigned n)
 {
 	struct fe_vq *v = &f->vq[q];
 	struct vring_desc *dt = (struct vring_desc *)(f->mem + v->desc_gpa);
@@ -364,7 +364,7 @@ static uint16_t fe_post(struct fe *f, unsigned q, const struct fe_buf *b, unsign
  * meanwhile. Returns the used length of the last used element, or -1 on a
  * timeout (@ms).
  */
-static int64_t fe_wait(struct fe *f, unsigned q, int ms)
+static inline int64_t fe_wait(struct fe *f, unsigned q, int ms)
 {
 	struct fe_vq *v = &f->vq[q];
 	struct vring_used *u = (struct vring_used *)(f->mem + v->used_gpa);
@@ -384,7 +384,7 @@ static int64_t fe_wait(struct fe *f, unsigned q, int ms)
 }
 
 /* A virtio-blk request with one data buffer; returns the status byte (or -1 on timeout). */
-static int fe_blk(struct fe *f, unsigned q, uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len,
+static inline int fe_blk(struct fe *f, unsigned q, uint32_t type, uint64_t sector, uint64_t data_gpa, uint32_t len,
 		  uint64_t hdr_gpa)
 {
 	uint8_t *hdr = f->mem + hdr_gpa;

@@ -10,7 +10,7 @@ RUN_ARGS   ?= replay examples/boot.scn --compare-naive
 
 CTEST_ARGS = --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)')
 
-.PHONY: all check run asan tsan fuzz bench install clean check-vm
+.PHONY: all check run asan tsan fuzz bench install clean check-vm check-vhost
 
 all: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -56,6 +56,11 @@ install: all
 
 check-vm: all
 	./tests/vm/run.sh
+
+# A Linux guest's block I/O through QEMU 10.0.2's intel-iommu device TLB into
+# `viommu vhost-user-blk` (QEMU fetched from bookworm-backports into the cache).
+check-vhost: all
+	./tests/vhost/run.sh
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-bench

@@ -71,10 +71,17 @@ static void test_negotiation(void)
 	T_EQ(fe_send(&f, VU_GET_CONFIG, 0, &c, 12 + 60, NULL, 0), 0);
 	T_EQ(fe_reply(&f, &r), 0);
 	T_EQ(r.size, 72);
-	T_EQ_U64(*(uint64_t *)r.u.config.region, IMG_BYTES / 512);	/* capacity */
-	T_EQ(*(uint32_t *)(r.u.config.region + 12), 254);		/* seg_max */
-	T_EQ(*(uint32_t *)(r.u.config.region + 20), 512);		/* blk_size */
-	T_EQ(*(uint16_t *)(r.u.config.region + 34), 1);		/* num_queues */
+	uint64_t cap;
+	uint32_t seg_max, blk_size;
+	uint16_t nq;
+	memcpy(&cap, r.u.config.region, 8);
+	memcpy(&seg_max, r.u.config.region + 12, 4);
+	memcpy(&blk_size, r.u.config.region + 20, 4);
+	memcpy(&nq, r.u.config.region + 34, 2);
+	T_EQ_U64(cap, IMG_BYTES / 512);		/* capacity */
+	T_EQ(seg_max, 254);
+	T_EQ(blk_size, 512);
+	T_EQ(nq, 1);				/* num_queues */
 	/* out of the config space: a zero-length reply (vhost-user.rst) */
 	c = (struct vu_config){ .offset = 250, .size = 10 };
 	T_EQ(fe_send(&f, VU_GET_CONFIG, 0, &c, 12 + 10, NULL, 0), 0);

@@ -830,9 +830,14 @@ static bool process_queue(struct vu_dev *d, unsigned q)
 			more = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail;
 	}
 	if (used_any && vq->call_fd >= 0) {
-		/* the used index must be visible before the flags are read (2.6.10.1) */
-		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (!(__atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT)) {
+		/*
+		 * The used index must be visible before the flags are read
+		 * (virtio 1.1 2.6.10.1): a sequentially consistent store and
+		 * load order that (a full barrier on x86; no fence, which TSan
+		 * does not model).
+		 */
+		__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_SEQ_CST);
+		if (!(__atomic_load_n(&vq->avail->flags, __ATOMIC_SEQ_CST) & VRING_AVAIL_F_NO_INTERRUPT)) {
 			uint64_t one = 1;
 
 			if (write(vq->call_fd, &one, sizeof(one)) == sizeof(one))

@@ -33,10 +33,10 @@
  * maps (include/viommu/rangemap.h) plus 64 bytes per entry.
  *
  * Concurrency: every function except viommu_devtlb_free may be called from
- * any thread at any time. Translations take no lock, never wait and never
- * retry (left-right over two copies of the index: docs/design.md, "The
- * device IOTLB"); updates, invalidations and the miss bookkeeping serialise
- * on a mutex, and an update or invalidation waits until translations that
+ * any thread at any time. A translation that hits takes no lock, never
+ * waits and never retries (left-right over two copies of the index:
+ * docs/design.md, "The device IOTLB"); updates, invalidations and the
+ * bookkeeping of a miss serialise on a mutex, and an update or invalidation waits until translations that
  * started before it have left the copy it changes. Guarantee: once an
  * update or invalidate call has returned, no translation that starts
  * afterwards (in any thread ordered after the return) returns an entry it

@@ -73,7 +73,7 @@ static void bench_map_unmap(const struct fmt_case *f, const char *label, uint64_
 			uint64_t t0 = bench_now_ns();
 			for (unsigned i = 0; i < batch; i++) {
 				if (viommu_pgtable_map(pt, base + i * stride, i * stride, size,
-						       VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE, &done)) {
+						       VIOMMU_PERM_READ | VIOMMU_PERM_WRITE, &done)) {
 					fprintf(stderr, "map failed\n");
 					exit(1);
 				}
@@ -111,7 +111,7 @@ static void bench_cut(const struct fmt_case *f, const char *label, uint64_t size
 	uint64_t base = UINT64_C(1) << 40, done;
 
 	for (int round = 0; round < 4; round++) {
-		viommu_pgtable_map(pt, base, 0, n * size, VIOMMU_PT_PROT_READ, &done);
+		viommu_pgtable_map(pt, base, 0, n * size, VIOMMU_PERM_READ, &done);
 		uint64_t t0 = bench_now_ns();
 		for (unsigned i = 0; i < n; i++)
 			if (viommu_pgtable_cut(pt, base + i * size + 0x1000)) {

@@ -57,7 +57,7 @@ static inline void pto_fini(struct pt_oracle *o)
 static inline unsigned pto_prot(const struct pt_oracle *o, unsigned prot)
 {
 	if (o->format == VIOMMU_PT_ARM_S1)
-		prot |= VIOMMU_PT_PROT_READ;
+		prot |= VIOMMU_PERM_READ;
 	return prot;
 }
 
@@ -140,7 +140,7 @@ static inline int pto_lookup(const struct pt_oracle *o, uint64_t iova, struct vi
 	m->iova = e.first;
 	m->size = e.last - e.first + 1;
 	m->phys = e.value & ~UINT64_C(7);
-	m->prot = (unsigned)(e.value & 7);
+	m->perm = (unsigned)(e.value & 7);
 	return 0;
 }
 
@@ -157,7 +157,7 @@ static inline int pto_cmp_cb(const struct viommu_pt_mapping *m, void *ctx)
 	struct pto_cmp *c = ctx;
 	c->n++;
 	if (!c->have || c->it.entry.first != m->iova || c->it.entry.last != m->iova + m->size - 1 ||
-	    c->it.entry.value != (m->phys | m->prot))
+	    c->it.entry.value != (m->phys | m->perm))
 		c->bad++;
 	if (c->have)
 		c->have = viommu_rangemap_iter_next(&c->it);

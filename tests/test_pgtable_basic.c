@@ -47,7 +47,7 @@ static void test_leaf_matrix(const struct pt_case *pc)
 	struct viommu_pt_mapping m;
 	struct viommu_pgtable *pt;
 	uint64_t bitmap, gran, done, top;
-	unsigned prot = VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE;
+	unsigned prot = VIOMMU_PERM_READ | VIOMMU_PERM_WRITE;
 
 	printf("case %s\n", pc->name);
 	o.mem = &mem;
@@ -73,7 +73,7 @@ static void test_leaf_matrix(const struct pt_case *pc)
 		/* semantics.md §2.2: no in-place replace, whatever the new target. */
 		T_EQ(viommu_pgtable_map(pt, iova, pa + s, s, prot, &done), -EEXIST);
 		T_EQ_U64(done, 0);
-		T_EQ(viommu_pgtable_map(pt, iova, pa, gran, VIOMMU_PT_PROT_READ, &done), -EEXIST);
+		T_EQ(viommu_pgtable_map(pt, iova, pa, gran, VIOMMU_PERM_READ, &done), -EEXIST);
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova), pa);
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova + s - gran), pa + s - gran);
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova + s - 8), pa + s - 8);
@@ -83,7 +83,7 @@ static void test_leaf_matrix(const struct pt_case *pc)
 		T_EQ_U64(m.iova, iova);
 		T_EQ_U64(m.phys, pa);
 		T_EQ_U64(m.size, s);
-		T_EQ(m.prot, prot);
+		T_EQ(m.perm, prot);
 		T_EQ(count_leaves(pt, 0, UINT64_MAX), 1);
 		T_EQ(count_leaves(pt, iova + s - 1, iova + s - 1), 1);
 		T_EQ(count_leaves(pt, iova + s, UINT64_MAX), 0);
@@ -98,24 +98,24 @@ static void test_leaf_matrix(const struct pt_case *pc)
 		T_EQ(viommu_pgtable_unmap(pt, iova, s, &done), 0);
 		T_EQ_U64(done, 0);
 		/* The range can be mapped again. */
-		T_EQ(viommu_pgtable_map(pt, iova, pa + s, s, VIOMMU_PT_PROT_READ, &done), 0);
+		T_EQ(viommu_pgtable_map(pt, iova, pa + s, s, VIOMMU_PERM_READ, &done), 0);
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova + s - gran), pa + s + s - gran);
 		T_EQ(viommu_pgtable_lookup(pt, iova, &m), 0);
-		T_EQ(m.prot, VIOMMU_PT_PROT_READ);
+		T_EQ(m.perm, VIOMMU_PERM_READ);
 		T_EQ(viommu_pgtable_unmap(pt, iova, s, &done), 0);
 		T_EQ_U64(done, s);
 	}
 
 	/* The largest leaf at the very top of the input range. */
 	uint64_t big = UINT64_C(1) << vi_fls64_test(bitmap);
-	unsigned ias = pt_case_ias(pc);
-	top = (ias >= 64 ? UINT64_MAX : (UINT64_C(1) << ias) - 1) - big + 1;
+	unsigned in_bits = pt_case_in_bits(pc);
+	top = (in_bits >= 64 ? UINT64_MAX : (UINT64_C(1) << in_bits) - 1) - big + 1;
 	T_EQ(viommu_pgtable_map(pt, top, big, big, prot, &done), 0);
 	T_EQ_U64(done, big);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, top + big - 1), big + big - 1);
 	T_EQ(count_leaves(pt, top, UINT64_MAX), 1);
 	/* One granule past the top is out of range. */
-	if (ias < 64)
+	if (in_bits < 64)
 		T_EQ(viommu_pgtable_map(pt, top + big, 0, gran, prot, &done), -ERANGE);
 	T_EQ(viommu_pgtable_map(pt, top, 0, 2 * big, prot, &done), -ERANGE);
 	T_EQ(viommu_pgtable_unmap(pt, top, big, &done), 0);
@@ -124,13 +124,13 @@ static void test_leaf_matrix(const struct pt_case *pc)
 
 	/* semantics.md §2.2 argument errors. */
 	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, 0, &done), -EINVAL);
-	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, VIOMMU_PT_PROT_SNOOP, &done), -EINVAL);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, VIOMMU_PT_ATTR_SNOOP, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, 0, 0, 0, prot, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, gran / 2, 0, gran, prot, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, 0, gran / 2, gran, prot, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, 0, 0, gran + gran / 2, prot, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, 0, UINT64_C(1) << 48, gran, prot, &done), -ERANGE);
-	if (ias < 64)	/* AMD mode 6 translates the whole 64-bit space */
+	if (in_bits < 64)	/* AMD mode 6 translates the whole 64-bit space */
 		T_EQ(viommu_pgtable_map(pt, UINT64_MAX - gran + 1, 0, gran, prot, &done), -ERANGE);
 	T_EQ(viommu_pgtable_unmap(pt, 0, 0, &done), -EINVAL);
 	T_EQ(viommu_pgtable_unmap(pt, gran / 2, gran, &done), -EINVAL);
@@ -152,7 +152,7 @@ static void test_mixed(const struct pt_case *pc)
 	struct leaf_list l = { .n = 0 };
 	uint64_t first = 0x3fe400000, last = 0x4c0600000, done;
 
-	T_EQ(viommu_pgtable_map(pt, first, first, last - first, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, first, first, last - first, VIOMMU_PERM_READ, &done), 0);
 	T_EQ_U64(done, last - first);
 	T_EQ(viommu_pgtable_for_each(pt, 0, UINT64_MAX, collect, &l), 0);
 	T_EQ(l.n, 20);
@@ -173,7 +173,7 @@ static void test_mixed(const struct pt_case *pc)
 	o.pgsize_bitmap = 0x1000;
 	pt = viommu_pgtable_new(&o);
 	T_EQ_U64(viommu_pgtable_pgsize_bitmap(pt), 0x1000);
-	T_EQ(viommu_pgtable_map(pt, 0x200000, 0x200000, 0x400000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x200000, 0x200000, 0x400000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(count_leaves(pt, 0, UINT64_MAX), 1024);
 	viommu_pgtable_free(pt);
 }
@@ -186,14 +186,14 @@ static void test_pgsize_offset(void)
 	struct leaf_list l = { .n = 0 };
 	uint64_t done;
 
-	T_EQ(viommu_pgtable_map(pt, 0x200000, 0x201000, 0x400000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x200000, 0x201000, 0x400000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_for_each(pt, 0, UINT64_MAX, collect, &l), 0);
 	T_EQ(l.n, 1024);
 	viommu_pgtable_unmap(pt, 0x200000, 0x400000, &done);
 	T_EQ_U64(done, 0x400000);
 	l.n = 0;
 	/* 4K up to the 2M boundary, then 2M, then a 4K tail. */
-	T_EQ(viommu_pgtable_map(pt, 0x1ff000, 0x1ff000, 0x202000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x1ff000, 0x1ff000, 0x202000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_for_each(pt, 0, UINT64_MAX, collect, &l), 0);
 	T_EQ(l.n, 3);
 	T_EQ_U64(l.m[0].size, 0x1000);
@@ -212,14 +212,14 @@ static void test_table_to_oa(const struct pt_case *pc)
 	uint64_t big = (bitmap & (bitmap - 1)) & -(bitmap & (bitmap - 1)), done;
 	struct viommu_pt_mapping m;
 
-	T_EQ(viommu_pgtable_map(pt, big, 0, gran, VIOMMU_PT_PROT_READ, &done), 0);
-	T_EQ(viommu_pgtable_map(pt, big + 5 * gran, 0, gran, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big, 0, gran, VIOMMU_PERM_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big + 5 * gran, 0, gran, VIOMMU_PERM_READ, &done), 0);
 	/* A large leaf over a non-empty table is refused. */
-	T_EQ(viommu_pgtable_map(pt, big, big, big, VIOMMU_PT_PROT_READ, &done), -EEXIST);
+	T_EQ(viommu_pgtable_map(pt, big, big, big, VIOMMU_PERM_READ, &done), -EEXIST);
 	T_EQ_U64(done, 0);
 	T_EQ(viommu_pgtable_unmap(pt, big, gran, &done), 0);
 	T_EQ(viommu_pgtable_unmap(pt, big + 5 * gran, gran, &done), 0);
-	T_EQ(viommu_pgtable_map(pt, big, big, big, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big, big, big, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_lookup(pt, big + gran, &m), 0);
 	T_EQ_U64(m.size, big);
 	T_EQ_U64(m.phys, big);
@@ -238,7 +238,7 @@ static void test_unmap_split(const struct pt_case *pc)
 	bitmap = viommu_pgtable_pgsize_bitmap(pt);
 	gran = bitmap & -bitmap;
 	big = (bitmap & (bitmap - 1)) & -(bitmap & (bitmap - 1));
-	T_EQ(viommu_pgtable_map(pt, big, big, 2 * big, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big, big, 2 * big, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(count_leaves(pt, 0, UINT64_MAX), 2);
 	/* Starting inside a large leaf makes no progress. */
 	T_EQ(viommu_pgtable_unmap(pt, big + gran, gran, &done), -EINVAL);
@@ -259,8 +259,8 @@ static void test_unmap_split(const struct pt_case *pc)
 
 	o.unmap_policy = VIOMMU_PT_UNMAP_REFUSE_PARTIAL;
 	pt = viommu_pgtable_new(&o);
-	T_EQ(viommu_pgtable_map(pt, big, big, 2 * big, VIOMMU_PT_PROT_READ, &done), 0);
-	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big, big, 2 * big, VIOMMU_PERM_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_unmap(pt, big, gran, &done), -EINVAL);
 	T_EQ_U64(done, 0);
 	T_EQ(viommu_pgtable_unmap(pt, big + gran, gran, &done), -EINVAL);
@@ -282,8 +282,8 @@ static void test_partial_map(const struct pt_case *pc)
 	struct viommu_pgtable *pt = viommu_pgtable_new(&o);
 	uint64_t bitmap = viommu_pgtable_pgsize_bitmap(pt), gran = bitmap & -bitmap, done;
 
-	T_EQ(viommu_pgtable_map(pt, 10 * gran, 0, gran, VIOMMU_PT_PROT_WRITE, &done), 0);
-	T_EQ(viommu_pgtable_map(pt, 7 * gran, 0x100 * gran, 8 * gran, VIOMMU_PT_PROT_READ, &done), -EEXIST);
+	T_EQ(viommu_pgtable_map(pt, 10 * gran, 0, gran, VIOMMU_PERM_WRITE, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 7 * gran, 0x100 * gran, 8 * gran, VIOMMU_PERM_READ, &done), -EEXIST);
 	T_EQ_U64(done, 3 * gran);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 9 * gran), 0x102 * gran);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 10 * gran), 0);
@@ -304,7 +304,7 @@ static void test_bulk(const struct pt_case *pc)
 	/* Straddle a table boundary so the walk position has to move. */
 	uint64_t iova = (UINT64_C(1) << (vi_fls64_test(gran) + (vi_fls64_test(gran) - 3))) - 100 * gran;
 
-	T_EQ(viommu_pgtable_map(pt, iova, gran, 256 * gran, VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, iova, gran, 256 * gran, VIOMMU_PERM_READ | VIOMMU_PERM_WRITE, &done), 0);
 	T_EQ(count_leaves(pt, 0, UINT64_MAX), 256);
 	for (unsigned i = 0; i < 256; i += 17)
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova + i * gran + 8), gran + i * gran + 8);
@@ -328,13 +328,13 @@ static void test_enomem(const struct pt_case *pc)
 	o.mem = &mem;
 	pt = viommu_pgtable_new(&o);
 	/* Root + 2: a 4K page needs three more tables. */
-	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PT_PROT_READ, &done), -ENOMEM);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PERM_READ, &done), -ENOMEM);
 	T_EQ_U64(done, 0);
 	T_EQ(mc.live, 1);
 	T_EQ(table_pages(pt), 1);
 	/* Room for exactly one path: the run stops at the next leaf table. */
 	mc.limit = mc.allocs + 3;
-	T_EQ(viommu_pgtable_map(pt, 0x1fe000, 0x5000, 0x4000, VIOMMU_PT_PROT_READ, &done), -ENOMEM);
+	T_EQ(viommu_pgtable_map(pt, 0x1fe000, 0x5000, 0x4000, VIOMMU_PERM_READ, &done), -ENOMEM);
 	T_EQ_U64(done, 0x2000);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0x1ff000), 0x6000);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0x200000), 0);
@@ -345,7 +345,7 @@ static void test_enomem(const struct pt_case *pc)
 	T_EQ(table_pages(pt), 1);
 	/* A 1G leaf needs one table (the pool is off with hooks: 3 live allocs left over). */
 	mc.limit = mc.allocs + 1;
-	T_EQ(viommu_pgtable_map(pt, 0x40000000, 0x80000000, 0x40000000, VIOMMU_PT_PROT_WRITE, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x40000000, 0x80000000, 0x40000000, VIOMMU_PERM_WRITE, &done), 0);
 	long live = mc.live;
 	T_EQ(viommu_pgtable_cut(pt, 0x40001000), -ENOMEM);
 	T_EQ(mc.live, live);
@@ -391,9 +391,9 @@ static void test_bad_opts(void)
 	o.granule = 8192;
 	T_OK(!viommu_pgtable_new(&o));
 	o.granule = 4096;
-	o.ias = 52;
+	o.in_bits = 52;
 	T_OK(!viommu_pgtable_new(&o));
-	o.ias = 0;
+	o.in_bits = 0;
 	o.levels = 3;	/* 48 bits at 4K need 4 */
 	T_OK(!viommu_pgtable_new(&o));
 	T_EQ(errno, EINVAL);

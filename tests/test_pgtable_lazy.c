@@ -69,7 +69,7 @@ static void test_strict(void)
 	uint64_t done;
 
 	/* Mapping into empty space needs no invalidation. */
-	T_EQ(viommu_pgtable_map(pt, 0x200000, 0, 0x3000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x200000, 0, 0x3000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(e.flushes, 0);
 	T_EQ(e.mc.live, 4);
 	/* A partial unmap flushes exactly the removed page; no table freed. */
@@ -106,7 +106,7 @@ static void test_lazy_size(void)
 
 	/* Four 4K pages in four different 2M regions: each has its own leaf table. */
 	for (uint64_t i = 0; i < 5; i++)
-		T_EQ(viommu_pgtable_map(pt, i << 21, i << 12, 0x1000, VIOMMU_PT_PROT_READ, &done), 0);
+		T_EQ(viommu_pgtable_map(pt, i << 21, i << 12, 0x1000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(e.mc.live, 1 + 2 + 5);
 	for (uint64_t i = 0; i < 3; i++) {
 		T_EQ(viommu_pgtable_unmap(pt, i << 21, 0x1000, &done), 0);
@@ -139,14 +139,14 @@ static void test_lazy_time(void)
 	struct viommu_pgtable *pt = make(&e, &mem, VIOMMU_PT_INVAL_LAZY);
 	uint64_t done;
 
-	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x2000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x2000, VIOMMU_PERM_READ, &done), 0);
 	e.now = 100;
 	T_EQ(viommu_pgtable_unmap(pt, 0, 0x1000, &done), 0);
 	T_EQ(stats(pt).pending_ops, 1);
 	e.now = 1099;	/* 999 ns old: still queued */
 	viommu_pgtable_flush_poll(pt);
 	T_EQ(e.flushes, 0);
-	T_EQ(viommu_pgtable_map(pt, 1UL << 30, 0, 0x1000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 1UL << 30, 0, 0x1000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(e.flushes, 0);
 	e.now = 1100;	/* 1000 ns: due */
 	viommu_pgtable_flush_poll(pt);
@@ -170,7 +170,7 @@ static void test_lazy_time(void)
 	/* Mapping where an invalidation is still queued drains the queue first. */
 	T_EQ(viommu_pgtable_unmap(pt, 1UL << 30, 0x1000, &done), 0);
 	T_EQ(e.flushes, 2);
-	T_EQ(viommu_pgtable_map(pt, 1UL << 30, 0x9000, 0x1000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 1UL << 30, 0x9000, 0x1000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(e.flushes, 3);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 1UL << 30), 0x9000);
 
@@ -180,7 +180,7 @@ static void test_lazy_time(void)
 	T_EQ(e.flushes, 4);
 	viommu_pgtable_flush(pt);
 	T_EQ(e.flushes, 4);
-	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_unmap(pt, 0, 0x1000, &done), 0);
 	viommu_pgtable_free(pt);
 	T_EQ(e.flushes, 5);

@@ -86,8 +86,8 @@ static inline void vi_pt_state_set(struct vi_pt_walk *w, unsigned level, uint64_
 	s->table = table;
 	s->base = base;
 	s->index = w->first > base ? vi_pt_index(c, level, w->first) : 0;
-	s->end = w->last < vi_pt_table_last(c, level, base) ? vi_pt_index(c, level, w->last) + 1
-							   : vi_pt_entries(c, level);
+	s->end = vi_pt_same_table(c, level, w->last, base) ? vi_pt_index(c, level, w->last) + 1
+							  : vi_pt_entries(c, level);
 }
 
 /*
@@ -175,6 +175,41 @@ static inline void vi_pt_walk_down(struct vi_pt_walk *w, uint64_t table)
 }
 
 /*
+ * A walk of the single address @va (a lookup) has one entry per level, so
+ * its states need no range arithmetic: generic_pt's pt_load_single_entry()
+ * case. vi_pt_walk_init_at() starts one, vi_pt_walk_down_at() enters the
+ * table the current entry points to; the rest of the walk's functions work
+ * on it as on any walk.
+ */
+static inline void vi_pt_walk_init_at(struct vi_pt_walk *w, const struct vi_pt_cfg *c, uint64_t table,
+				      unsigned level, uint64_t va)
+{
+	struct vi_pt_state *s = &w->s[level];
+
+	w->c = c;
+	w->first = w->last = va;
+	w->level = w->top = level;
+	w->entered = false;
+	s->table = table;
+	s->base = va & ~c->span_mask[level];
+	s->index = vi_pt_index(c, level, va);
+	s->end = s->index + 1;
+}
+
+static inline void vi_pt_walk_down_at(struct vi_pt_walk *w, uint64_t table)
+{
+	const struct vi_pt_cfg *c = w->c;
+	unsigned level = --w->level;
+	struct vi_pt_state *s = &w->s[level];
+
+	s->table = table;
+	s->base = w->first & ~c->span_mask[level];
+	s->index = vi_pt_index(c, level, w->first);
+	s->end = s->index + 1;
+	w->entered = true;
+}
+
+/*
  * Move to the entry containing @va (in the walk's range) at the lowest level
  * at or above @level whose table on the current path contains it: a bulk
  * operation moving on through the range climbs only out of the tables it has
@@ -185,8 +220,7 @@ static inline void vi_pt_walk_seek(struct vi_pt_walk *w, uint64_t va, unsigned l
 	const struct vi_pt_cfg *c = w->c;
 	unsigned l = w->level;
 
-	while (l < w->top &&
-	       (l < level || va >> vi_pt_shift(c, l + 1) != w->s[l].base >> vi_pt_shift(c, l + 1)))
+	while (l < w->top && (l < level || !vi_pt_same_table(c, l, va, w->s[l].base)))
 		l++;
 	w->level = l;
 	w->s[l].index = vi_pt_index(c, l, va);

@@ -103,6 +103,11 @@ struct vi_pt_cfg {
 	unsigned kind_shift;
 	uint32_t kind_mask;
 	uint32_t table_kinds;
+	/* Per level, derived from the geometry above by vi_pt_cfg_init(), so
+	 * the walk's index arithmetic is a load, a shift and a mask. */
+	uint8_t shift[VI_PT_MAX_LEVELS];	/* address bits below one entry of level l */
+	uint32_t index_mask[VI_PT_MAX_LEVELS];	/* entries of a table of level l, minus 1 */
+	uint64_t span_mask[VI_PT_MAX_LEVELS];	/* bytes a table of level l translates, minus 1 */
 };
 
 /* Any address bit at or above the input width (which may be 64). */
@@ -113,30 +118,37 @@ static inline bool vi_pt_beyond_input(const struct vi_pt_cfg *c, uint64_t addr)
 
 static inline unsigned vi_pt_shift(const struct vi_pt_cfg *c, unsigned level)
 {
-	return c->granule_shift + level * c->bits_per_level;
+	return c->shift[level];
 }
 
+/* Bits a table of @level indexes (the root's may be fewer). */
 static inline unsigned vi_pt_level_bits(const struct vi_pt_cfg *c, unsigned level)
 {
 	return level == c->levels - 1 ? c->top_bits : c->bits_per_level;
 }
 
-/* Entries of a table at @level (the root may be shorter). */
+/* Entries of a table at @level. */
 static inline unsigned vi_pt_entries(const struct vi_pt_cfg *c, unsigned level)
 {
-	return 1u << vi_pt_level_bits(c, level);
+	return c->index_mask[level] + 1;
 }
 
 /* The entry of the table at @level that translates @iova. */
 static inline unsigned vi_pt_index(const struct vi_pt_cfg *c, unsigned level, uint64_t iova)
 {
-	return (unsigned)((iova >> vi_pt_shift(c, level)) & vi_mask(vi_pt_level_bits(c, level)));
+	return (unsigned)(iova >> c->shift[level]) & c->index_mask[level];
 }
 
 /* The last IOVA the table at @level containing @iova translates (2^64-1 for a 64-bit root). */
 static inline uint64_t vi_pt_table_last(const struct vi_pt_cfg *c, unsigned level, uint64_t iova)
 {
-	return iova | vi_mask(vi_pt_shift(c, level) + vi_pt_level_bits(c, level));
+	return iova | c->span_mask[level];
+}
+
+/* @a and @b are translated by the same table of @level. */
+static inline bool vi_pt_same_table(const struct vi_pt_cfg *c, unsigned level, uint64_t a, uint64_t b)
+{
+	return !((a ^ b) & ~c->span_mask[level]);
 }
 
 static inline bool vi_pt_present(const struct vi_pt_cfg *c, uint64_t pte)

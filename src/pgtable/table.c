@@ -48,29 +48,105 @@ static inline void pte_publish(uint64_t *p, uint64_t v)
 }
 
 typedef uint64_t vi_pt_v2 __attribute__((vector_size(16)));
+typedef uint32_t vi_pt_v4 __attribute__((vector_size(16)));
 
 /*
- * OR of entries [from, to): zero iff they are all empty. A plain (vectorised)
- * read is fine here: only the single writer calls it, and concurrent readers
- * only read.
+ * The run loops below read entries with plain (vectorised) loads. That is
+ * race-free: only the single writer calls them, and concurrent readers only
+ * read. Stores stay one 8-byte atomic store per entry (pte_write), which is
+ * what lock-free readers need. Each loop takes eight entries a turn.
  */
+
+/* OR of entries [from, to): zero iff they are all empty. */
 static inline uint64_t entries_or(const uint64_t *p, unsigned from, unsigned to)
 {
-	vi_pt_v2 a = { 0, 0 }, b = { 0, 0 }, x, y;
+	const uint64_t *q = p + from, *e = p + to;
+	vi_pt_v2 a = { 0, 0 }, b = { 0, 0 }, c = { 0, 0 }, d = { 0, 0 }, x;
 	uint64_t acc;
-	unsigned i = from;
 
-	for (; i + 4 <= to; i += 4) {
-		__builtin_memcpy(&x, p + i, sizeof(x));
-		__builtin_memcpy(&y, p + i + 2, sizeof(y));
+	/* Pointer steps, not an unsigned index: the index's wrap-around
+	 * rules cost an address computation per access. */
+	for (; e - q >= 8; q += 8) {
+		__builtin_memcpy(&x, q, sizeof(x));
 		a |= x;
-		b |= y;
+		__builtin_memcpy(&x, q + 2, sizeof(x));
+		b |= x;
+		__builtin_memcpy(&x, q + 4, sizeof(x));
+		c |= x;
+		__builtin_memcpy(&x, q + 6, sizeof(x));
+		d |= x;
 	}
-	a |= b;
+	a |= b | c | d;
 	acc = a[0] | a[1];
-	for (; i < to; i++)
-		acc |= p[i];
+	for (; q < e; q++)
+		acc |= *q;
 	return acc;
+}
+
+/*
+ * Clear entries [0, n) and return how many were present, in one pass bound by
+ * the stores. Every format's present bits lie in the low 32 bits of an entry
+ * (VT-d R|W, ARM valid, AMD PR), so "absent" is a 32-bit compare with zero of
+ * the masked low half, which plain SSE2 has (it has no 64-bit compare); each
+ * compare yields -1, so adding up counts the absent entries.
+ */
+static inline unsigned clear_run(uint64_t *p, unsigned n, uint64_t pm)
+{
+	uint64_t *q = p, *e = p + n;
+	unsigned absent = 0;
+
+	if (!(pm >> 32)) {
+		const vi_pt_v2 m = { pm, pm };
+		const vi_pt_v4 zero = { 0, 0, 0, 0 };
+		vi_pt_v4 a = zero, b = zero;
+		vi_pt_v2 x0, x1, x2, x3;
+
+		for (; e - q >= 8; q += 8) {
+			__builtin_memcpy(&x0, q, sizeof(x0));
+			__builtin_memcpy(&x1, q + 2, sizeof(x1));
+			__builtin_memcpy(&x2, q + 4, sizeof(x2));
+			__builtin_memcpy(&x3, q + 6, sizeof(x3));
+			pte_write(&q[0], 0);
+			pte_write(&q[1], 0);
+			pte_write(&q[2], 0);
+			pte_write(&q[3], 0);
+			pte_write(&q[4], 0);
+			pte_write(&q[5], 0);
+			pte_write(&q[6], 0);
+			pte_write(&q[7], 0);
+			a += (vi_pt_v4)((vi_pt_v4)(x0 & m) == zero);
+			b += (vi_pt_v4)((vi_pt_v4)(x1 & m) == zero);
+			a += (vi_pt_v4)((vi_pt_v4)(x2 & m) == zero);
+			b += (vi_pt_v4)((vi_pt_v4)(x3 & m) == zero);
+		}
+		a += b;
+		/* Lanes 0 and 2 are the low halves (the high ones always compare equal). */
+		absent = -(a[0] + a[2]);
+	}
+	for (; q < e; q++) {
+		absent += !(pte_read(q) & pm);
+		pte_write(q, 0);
+	}
+	return n - absent;
+}
+
+/* Entries [0, n) = v, v + step, ...: one 8-byte store each, eight a turn (compilers do not unroll atomics). */
+static inline void store_run(uint64_t *p, unsigned n, uint64_t v, uint64_t step)
+{
+	uint64_t *q = p, *e = p + n;
+
+	for (; e - q >= 8; q += 8, v += 8 * step) {
+		pte_write(&q[0], v);
+		pte_write(&q[1], v + step);
+		pte_write(&q[2], v + 2 * step);
+		pte_write(&q[3], v + 3 * step);
+		pte_write(&q[4], v + 4 * step);
+		pte_write(&q[5], v + 5 * step);
+		pte_write(&q[6], v + 6 * step);
+		pte_write(&q[7], v + 7 * step);
+	}
+	for (; q < e; q++, v += step)
+		pte_write(q, v);
 }
 
 static inline uint64_t *table_va(const struct viommu_pgtable *pt, uint64_t pte)
@@ -190,6 +266,13 @@ int vi_pt_cfg_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	if (c->levels < 1 || c->levels > VI_PT_MAX_LEVELS || c->top_bits < 1 || c->top_bits > c->bits_per_level) {
 		vi_warn("pgtable %s: %u levels with a %u-bit root: unsupported", c->fmt->name, c->levels, c->top_bits);
 		return -EINVAL;
+	}
+	for (unsigned l = 0; l < c->levels; l++) {
+		unsigned sh = c->granule_shift + l * c->bits_per_level, bits = vi_pt_level_bits(c, l);
+
+		c->shift[l] = (uint8_t)sh;
+		c->index_mask[l] = (uint32_t)vi_mask(bits);
+		c->span_mask[l] = vi_mask(sh + bits);
 	}
 	c->oa_mask = vi_mask(c->out_bits) & ~vi_mask(c->granule_shift);
 	for (unsigned l = 0; l < c->levels; l++)
@@ -497,27 +580,32 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 		n = vi_pt_walk_left(&w);
 		if (count < n)
 			n = (unsigned)count;
-		/* The run: one tight loop of checked stores (only this thread
-		 * writes entries, so an empty slot stays empty until we fill it). */
 		v = tmpl[level] | pa;
-		for (i = 0; i < n; i++, v += pgsize) {
-			uint64_t e = pte_read(&p[i]);
+		if (vi_likely(!entries_or(p, 0, n))) {
+			/* The run is empty (a vectorised OR of plain reads: only this
+			 * thread writes entries): one unrolled loop of 8-byte stores. */
+			store_run(p, n, v, pgsize);
+			i = n;
+		} else {
+			for (i = 0; i < n; i++, v += pgsize) {
+				uint64_t e = pte_read(&p[i]);
 
-			if (vi_unlikely(e)) {
-				/* generic_pt refuses a leaf over a non-empty table; an
-				 * empty one (left by a failed map) is reclaimed. */
-				uint64_t ebase = cur + (uint64_t)i * pgsize;
+				if (e) {
+					/* generic_pt refuses a leaf over a non-empty table; an
+					 * empty one (left by a failed map) is reclaimed. */
+					uint64_t ebase = cur + (uint64_t)i * pgsize;
 
-				if (!owned_is_table(pt, level, e) || !table_empty(pt, table_va(pt, e), level - 1)) {
-					map_refused_exists(iova, size, ebase, pgsize, done + (uint64_t)i * pgsize);
-					rc = -EEXIST;
-					break;
+					if (!owned_is_table(pt, level, e) || !table_empty(pt, table_va(pt, e), level - 1)) {
+						map_refused_exists(iova, size, ebase, pgsize, done + (uint64_t)i * pgsize);
+						rc = -EEXIST;
+						break;
+					}
+					pte_write(&p[i], 0);
+					table_retire(pt, &g, table_va(pt, e));
+					vi_pt_gather_range(&g, ebase, ebase + (pgsize - 1));
 				}
-				pte_write(&p[i], 0);
-				table_retire(pt, &g, table_va(pt, e));
-				vi_pt_gather_range(&g, ebase, ebase + (pgsize - 1));
+				pte_write(&p[i], v);
 			}
-			pte_write(&p[i], v);
 		}
 		done += (uint64_t)i * pgsize;
 		if (rc)
@@ -538,21 +626,32 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
  * Walk to the entry mapping @iova: returns its level with *pte_out set and
  * @w on the entry, or -1 if @iova is unmapped.
  */
-static int find_leaf(const struct viommu_pgtable *pt, struct vi_pt_walk *w, uint64_t iova, uint64_t *pte_out)
+static inline __attribute__((always_inline)) int find_leaf(const struct viommu_pgtable *pt, struct vi_pt_walk *w,
+							    uint64_t iova, uint64_t *pte_out)
 {
 	const struct vi_pt_cfg *c = &pt->c;
 
-	vi_pt_walk_init(w, c, (uint64_t)(uintptr_t)pt->root, c->levels - 1, 0, iova, iova);
+	unsigned l = c->levels - 1;
+	uint64_t *p;
+
+	vi_pt_walk_init_at(w, c, (uint64_t)(uintptr_t)pt->root, l, iova);
+	p = vi_pt_walk_ptep(w);
 	for (;;) {
-		uint64_t e = pte_load(vi_pt_walk_ptep(w));
+		uint64_t e = pte_load(p), *t;
 
 		if (!vi_pt_present(c, e))
 			return -1;
-		if (!owned_is_table(pt, w->level, e)) {
+		if (!owned_is_table(pt, l, e)) {
 			*pte_out = e;
-			return (int)w->level;
+			return (int)l;
 		}
-		vi_pt_walk_down(w, table_addr(pt, e));
+		t = table_va(pt, e);
+		vi_pt_walk_down_at(w, (uint64_t)(uintptr_t)t);
+		/* vi_pt_walk_ptep(w), from registers: this is the lock-free
+		 * readers' path, and reloading the state just stored would put
+		 * a store-to-load round trip on every level's dependency chain. */
+		l--;
+		p = t + vi_pt_index(c, l, iova);
 	}
 }
 
@@ -568,8 +667,10 @@ VIOMMU_API int viommu_pgtable_lookup(const struct viommu_pgtable *pt, uint64_t i
 	l = find_leaf(pt, &w, iova, &e);
 	if (l < 0)
 		return vi_errno(-ENOENT);
-	size = vi_pt_walk_size(&w);
-	out->iova = vi_pt_walk_va(&w);
+	/* From the level, not the walk's state: nothing then reads the state,
+	 * and the compiler drops its stores from this lock-free path. */
+	size = UINT64_C(1) << vi_pt_shift(c, (unsigned)l);
+	out->iova = iova & ~(size - 1);
 	out->phys = e & c->oa_mask & ~(size - 1);
 	out->size = size;
 	out->perm = c->fmt->leaf_perm(c, (unsigned)l, e);
@@ -582,9 +683,11 @@ VIOMMU_API uint64_t viommu_pgtable_iova_to_phys(const struct viommu_pgtable *pt,
 	struct vi_pt_walk w;
 	uint64_t e, size;
 
-	if (vi_pt_beyond_input(c, iova) || find_leaf(pt, &w, iova, &e) < 0)
+	int l;
+
+	if (vi_pt_beyond_input(c, iova) || (l = find_leaf(pt, &w, iova, &e)) < 0)
 		return 0;
-	size = vi_pt_walk_size(&w);
+	size = UINT64_C(1) << vi_pt_shift(c, (unsigned)l);
 	return (e & c->oa_mask & ~(size - 1)) | (iova & (size - 1));
 }
 
@@ -751,10 +854,8 @@ VIOMMU_API int viommu_pgtable_unmap(struct viommu_pgtable *pt, uint64_t iova, ui
 		uint64_t pm = c->present_mask;
 
 		if (l == 0) {
-			for (; i < n; i++) {
-				present += (pte_read(&p[i]) & pm) != 0;
-				pte_write(&p[i], 0);
-			}
+			present = clear_run(p, n, pm);
+			i = n;
 		} else {
 			uint64_t km = pt->kind_field, tk = pt->table_kind[l];
 
@@ -787,8 +888,8 @@ VIOMMU_API int viommu_pgtable_unmap(struct viommu_pgtable *pt, uint64_t iova, ui
  * Fill the fresh table @tbl of @level (translating from @base to output @pa)
  * with leaves translating identically to one leaf of the level above, making
  * @cut a boundary: the entry that @cut falls strictly inside, and entries of a
- * size the bitmap excludes, become subtables. Tables are linked before they
- * are filled: the whole subtree is still private. Nothing is published here.
+ * size the bitmap excludes, become subtables; the rest are filled a run at a
+ * time. Nothing is published here.
  */
 static int cut_fill(struct viommu_pgtable *pt, uint64_t *tbl, unsigned level, uint64_t base, uint64_t pa,
 		    unsigned perm, uint64_t cut)
@@ -800,20 +901,26 @@ static int cut_fill(struct viommu_pgtable *pt, uint64_t *tbl, unsigned level, ui
 
 	vi_pt_walk_init(&w, c, (uint64_t)(uintptr_t)tbl, level, base, base, vi_pt_table_last(c, level, base));
 	vi_pt_walk_for_each(&w, st) {
-		unsigned l = w.level;
-		uint64_t va = vi_pt_walk_va(&w), esize = vi_pt_walk_size(&w), cpa;
+		unsigned l = w.level, sh = vi_pt_walk_shift(&w), k = vi_pt_walk_left(&w);
+		uint64_t va = vi_pt_walk_va(&w), cpa;
 		uint64_t *child;
 
 		if (st == VI_PT_STEP_UP)
 			continue;
-		if (((c->pgsize_bitmap >> vi_pt_walk_shift(&w)) & 1) && !(cut > va && cut - va < esize)) {
+		/* The run of leaves up to the entry @cut falls strictly inside. */
+		if (cut > va && ((cut - va) >> sh) < k && ((cut - va) & vi_mask(sh)))
+			k = (unsigned)((cut - va) >> sh);
+		if (((c->pgsize_bitmap >> sh) & 1) && k) {
 			if (!(have_tmpl & (1u << l))) {
 				tmpl[l] = c->fmt->leaf_bits(c, l, perm);
 				have_tmpl |= 1u << l;
 			}
-			pte_write(vi_pt_walk_ptep(&w), tmpl[l] | (pa + (va - base)));
+			store_run(vi_pt_walk_ptep(&w), k, tmpl[l] | (pa + (va - base)), UINT64_C(1) << sh);
+			vi_pt_walk_consume(&w, k);
 			continue;
 		}
+		/* This entry becomes a table (linked before it is filled: the
+		 * whole subtree is still private). */
 		child = table_alloc(pt, &cpa);
 		if (!child)
 			return -ENOMEM;

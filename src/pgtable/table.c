@@ -329,6 +329,9 @@ VIOMMU_API struct viommu_pgtable *viommu_pgtable_new(const struct viommu_pgtable
 		.timeout_ns = o.fq_timeout_ns ? o.fq_timeout_ns : 10000000u,
 		.pages = &pt->pages,
 	};
+	for (unsigned perm = 0; perm < 8; perm++)
+		for (unsigned l = 0; l < pt->c.levels; l++)
+			pt->leaf_tmpl[perm][l] = pt->c.fmt->leaf_bits(&pt->c, l, perm);
 	pt->kind_field = (uint64_t)pt->c.kind_mask << pt->c.kind_shift;
 	for (unsigned l = 1; l < pt->c.levels; l++) {
 		uint64_t tb = pt->c.fmt->table_bits(&pt->c, l);
@@ -407,26 +410,30 @@ static inline uint64_t top_last(const struct vi_pt_cfg *c)
 	return vi_pt_table_last(c, c->levels - 1, 0);
 }
 
-/* [iova, iova + size - 1] inside the input width, size non-zero and page aligned; logs a refusal. */
-static int check_iova_range(const struct vi_pt_cfg *c, const char *op, uint64_t iova, uint64_t size)
+/* Why check_iova_range() refused; out of line, off the fast path. */
+static __attribute__((noinline, cold)) int iova_range_refused(const struct vi_pt_cfg *c, const char *op, uint64_t iova,
+							      uint64_t size, int rc)
 {
-	uint64_t last;
-
-	if (!size) {
+	if (!size)
 		vi_warn("pgtable %s at 0x%" PRIx64 ": size 0", op, iova);
-		return -EINVAL;
-	}
-	last = iova + (size - 1);
-	if ((iova | size) & (min_pgsize(c) - 1)) {
+	else if (rc == -EINVAL)
 		vi_warn("pgtable %s [0x%" PRIx64 ", 0x%" PRIx64 "]: not aligned to the smallest page (0x%" PRIx64 ")",
-			op, iova, last, min_pgsize(c));
-		return -EINVAL;
-	}
-	if (last < iova || vi_pt_beyond_input(c, last)) {
-		vi_warn("pgtable %s at 0x%" PRIx64 " size 0x%" PRIx64 ": beyond the %u-bit input width", op, iova, size,
-			c->in_bits);
-		return -ERANGE;
-	}
+			op, iova, iova + (size - 1), min_pgsize(c));
+	else
+		vi_warn("pgtable %s at 0x%" PRIx64 " size 0x%" PRIx64 ": beyond the %u-bit input width", op, iova,
+			size, c->in_bits);
+	return rc;
+}
+
+/* [iova, iova + size - 1] inside the input width, size non-zero and page aligned; logs a refusal. */
+static inline int check_iova_range(const struct vi_pt_cfg *c, const char *op, uint64_t iova, uint64_t size)
+{
+	uint64_t last = iova + (size - 1);
+
+	if (!size || ((iova | size) & (min_pgsize(c) - 1)))
+		return iova_range_refused(c, op, iova, size, -EINVAL);
+	if (last < iova || vi_pt_beyond_input(c, last))
+		return iova_range_refused(c, op, iova, size, -ERANGE);
 	return 0;
 }
 
@@ -520,8 +527,6 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 {
 	const unsigned known = VIOMMU_PERM_READ | VIOMMU_PERM_WRITE | VIOMMU_PT_ATTR_SNOOP;
 	const struct vi_pt_cfg *c;
-	uint64_t tmpl[VI_PT_MAX_LEVELS];
-	uint32_t have_tmpl = 0;
 	struct vi_pt_walk w;
 	struct vi_pt_gather g;
 	uint64_t done = 0;
@@ -572,15 +577,11 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 				map_refused_exists(iova, size, vi_pt_walk_va(&w), vi_pt_walk_size(&w), done);
 			break;
 		}
-		if (!(have_tmpl & (1u << level))) {
-			tmpl[level] = c->fmt->leaf_bits(c, level, perm);
-			have_tmpl |= 1u << level;
-		}
 		p = vi_pt_walk_ptep(&w);
 		n = vi_pt_walk_left(&w);
 		if (count < n)
 			n = (unsigned)count;
-		v = tmpl[level] | pa;
+		v = pt->leaf_tmpl[perm][level] | pa;
 		if (vi_likely(!entries_or(p, 0, n))) {
 			/* The run is empty (a vectorised OR of plain reads: only this
 			 * thread writes entries): one unrolled loop of 8-byte stores. */
@@ -616,7 +617,8 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
 			" bytes mapped before it)", iova, iova + (size - 1), done);
 	if (mapped)
 		*mapped = done;
-	vi_pt_gather_finish(&pt->fq, &g);
+	if (g.nranges || g.npages)
+		vi_pt_gather_finish(&pt->fq, &g);
 	return vi_errno(rc);
 }
 
@@ -895,8 +897,6 @@ static int cut_fill(struct viommu_pgtable *pt, uint64_t *tbl, unsigned level, ui
 		    unsigned perm, uint64_t cut)
 {
 	const struct vi_pt_cfg *c = &pt->c;
-	uint64_t tmpl[VI_PT_MAX_LEVELS];
-	uint32_t have_tmpl = 0;
 	struct vi_pt_walk w;
 
 	vi_pt_walk_init(&w, c, (uint64_t)(uintptr_t)tbl, level, base, base, vi_pt_table_last(c, level, base));
@@ -911,11 +911,8 @@ static int cut_fill(struct viommu_pgtable *pt, uint64_t *tbl, unsigned level, ui
 		if (cut > va && ((cut - va) >> sh) < k && ((cut - va) & vi_mask(sh)))
 			k = (unsigned)((cut - va) >> sh);
 		if (((c->pgsize_bitmap >> sh) & 1) && k) {
-			if (!(have_tmpl & (1u << l))) {
-				tmpl[l] = c->fmt->leaf_bits(c, l, perm);
-				have_tmpl |= 1u << l;
-			}
-			store_run(vi_pt_walk_ptep(&w), k, tmpl[l] | (pa + (va - base)), UINT64_C(1) << sh);
+			store_run(vi_pt_walk_ptep(&w), k, pt->leaf_tmpl[perm & 7][l] | (pa + (va - base)),
+				  UINT64_C(1) << sh);
 			vi_pt_walk_consume(&w, k);
 			continue;
 		}

@@ -29,6 +29,9 @@ struct viommu_pgtable {
 	struct vi_pt_pages pages;
 	struct vi_pt_fq fq;
 	uint64_t table_bits[VI_PT_MAX_LEVELS];	/* fmt->table_bits() per level (1..levels-1) */
+	/* fmt->leaf_bits() for every permission value (VIOMMU_PERM_* |
+	 * VIOMMU_PT_ATTR_SNOOP, 3 bits) and level: a map's template is a load. */
+	uint64_t leaf_tmpl[8][VI_PT_MAX_LEVELS];
 	/* Owned tables hold only two kinds of entries: leaves and the pointers
 	 * written with table_bits[l]. So at level l an owned entry is a table
 	 * iff its kind field equals that of table_bits[l]: one mask compare

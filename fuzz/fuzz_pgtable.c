@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ VIOMMU_PT_VTD_SL, 5, 0, 0 },	   { VIOMMU_PT_ARM_S1, 0, 4096, 39 },
 		{ VIOMMU_PT_ARM_S2, 0, 4096, 48 }, { VIOMMU_PT_ARM_S1, 0, 16384, 36 },
 		{ VIOMMU_PT_ARM_S2, 0, 65536, 42 }, { VIOMMU_PT_ARM_S1, 0, 65536, 48 },
-		/* sel bit 5 picks AMD v1 (semantics.md §6.3) */
+		/* sel bit 5 picks AMD v1 */
 		{ VIOMMU_PT_AMD_V1, 1, 0, 0 },	   { VIOMMU_PT_AMD_V1, 2, 0, 0 },
 		{ VIOMMU_PT_AMD_V1, 3, 0, 0 },	   { VIOMMU_PT_AMD_V1, 4, 0, 0 },
 		{ VIOMMU_PT_AMD_V1, 5, 0, 0 },	   { VIOMMU_PT_AMD_V1, 6, 0, 64 },

@@ -4,8 +4,10 @@
  * and geometry, then becomes guest memory (at guest-physical 0, root at 0) and
  * a few probe addresses. For each probe, viommu_pgtable_walk() must not crash
  * or hang (at most one read per level), and its result must equal a
- * deliberately plain reference walker written below from semantics.md §6.1 /
- * §6.2 / §6.3 without any of the engine's tables or helpers.
+ * deliberately plain reference walker written below from the VT-d ("Second-
+ * Stage Paging Entries"), Arm (VMSAv8-64 descriptors) and AMD ("I/O Page
+ * Tables for Host Translations") specifications, without any of the engine's
+ * tables or helpers.
  *
  * Input: [fmt] [geometry] [out_bits] [4 x 8-byte iova] [access bits] memory...
  * fmt % 3: 0 VT-d (AMD v1 if bit 7 is set too), 1 ARM S1, 2 ARM S2.

@@ -94,7 +94,7 @@ static inline struct viommu_pgtable_opts pt_opts(const struct pt_case *pc)
 /* The prot a format reports back for a mapping made with @prot. */
 static inline unsigned pt_norm_perm(enum viommu_pt_format f, unsigned prot)
 {
-	/* ARM stage 1 cannot deny reads (semantics.md §6.2). */
+	/* ARM stage 1 cannot deny reads: AP has read-only, not write-only (io-pgtable-arm.c). */
 	if (f == VIOMMU_PT_ARM_S1)
 		prot |= VIOMMU_PERM_READ;
 	return prot;

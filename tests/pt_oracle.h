@@ -4,7 +4,8 @@
  * the fuzz target: the set of leaves kept in the project's range map
  * (include/viommu/rangemap.h), one entry per leaf, value = phys | prot.
  * Each operation computes its expected result from the leaves alone, with
- * the rules of semantics.md §2.1-§2.3 written the plainest way:
+ * the rules of Linux's iommu_map/iommu_unmap (drivers/iommu/iommu.c,
+ * drivers/iommu/generic_pt/iommu_pt.h) written the plainest way:
  *  - map: per granule step, the largest supported size aligned for both
  *    addresses and not above the remaining length (equivalent to
  *    iommu_pgsize); stops at the first leaf overlapping an existing one;

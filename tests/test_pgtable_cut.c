@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * cut (semantics.md §1.4, §2.3): a large leaf is replaced by an identically
+ * cut (no kernel uAPI can split a mapping; Linux removed io-pgtable-arm's block
+ * split on unmap in 6.13, which swapped a block for a table much like this): a
+ * large leaf is replaced by an identically
  * translating subtree with one atomic store. Every translation is the same
  * before and after, the invalidation reported is exactly the old leaf, and a
  * reader thread translating continuously never sees a hole or a wrong

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Invalidation modes (semantics.md §2.3, §2.4): strict flushes exactly the
+ * Invalidation modes (Linux drivers/iommu/dma-iommu.c, the flush queue:
+ * IOVA_FQ_SIZE, IOVA_FQ_TIMEOUT; table pages freed only after the flush, as
+ * iommu_iotlb_gather's freelist does): strict flushes exactly the
  * unmapped ranges before returning and frees table pages only after the
  * flush; lazy queues ranges and pages, drains at the entry bound (Linux: 256)
  * and at the time bound (Linux: 10 ms), and never frees a table page before

@@ -2,7 +2,7 @@
 /*
  * Random map / unmap / cut against the range-map oracle (tests/pt_oracle.h),
  * per format, granule and unmap policy: every return code, every mapped and
- * unmapped byte count (semantics.md §2.2, §2.3), point translations after
+ * unmapped byte count, point translations after
  * each operation and the complete leaf list every few operations must equal
  * the model's. Ends by unmapping everything and checking no table is left.
  */

@@ -2,8 +2,10 @@
 /*
  * The read-only guest walk (viommu_pgtable_walk): it agrees with the owned
  * engine on tables the engine built, and turns every hostile table into the
- * exact fault the hardware would report (VT-d reason codes semantics.md
- * §6.1, ARM fault kinds and levels §6.2, AMD v1 §6.3).
+ * exact fault the hardware would report (VT-d specification, "Non-Recoverable
+ * Fault Reason Codes"; Arm ARM, VMSAv8-64 translation fault, address size
+ * fault, access flag fault and their levels; AMD IOMMU specification,
+ * IO_PAGE_FAULT event and "I/O Page Tables for Host Translations").
  */
 #include <viommu/pgtable.h>
 
@@ -94,7 +96,7 @@ static void test_owned_agree(const struct pt_case *pc, uint64_t seed)
 	viommu_pgtable_free(pt);
 }
 
-/* VT-d hostile tables (semantics.md §6.1). 4 levels: pages 0 root, 1 L3, 2 L2, 3 L1. */
+/* VT-d hostile tables ("Second-Stage Paging Entries"). 4 levels: pages 0 root, 1 L3, 2 L2, 3 L1. */
 static void test_vtd_faults(void)
 {
 	static struct guest g;
@@ -216,7 +218,7 @@ static void test_vtd_faults(void)
 	T_EQ(viommu_pgtable_walk(&o3, g_page(0), g_read, &g, 0, VIOMMU_PERM_READ, &r), -EINVAL);
 }
 
-/* ARM LPAE hostile tables (semantics.md §6.2): 4K granule, 48 bits, levels 0..3. */
+/* ARM LPAE hostile tables (VMSAv8-64 descriptors): 4K granule, 48 bits, levels 0..3. */
 static void test_arm_faults(enum viommu_pt_format f)
 {
 	static struct guest g;
@@ -302,7 +304,7 @@ static void test_arm_faults(enum viommu_pt_format f)
 }
 
 
-/* ---- AMD v1 (semantics.md §6.3) ------------------------------------------- */
+/* ---- AMD v1 ("I/O Page Tables for Host Translations") ---------------------- */
 
 #define AMD_PR UINT64_C(1)
 #define AMD_FC (UINT64_C(1) << 60)

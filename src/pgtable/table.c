@@ -752,7 +752,7 @@ struct unmap_table {
  * Emptiness is only asked if something went, and first from the neighbours
  * of the visited run, so a dense table answers in one or two loads.
  */
-static bool unmap_leave(struct viommu_pgtable *pt, const struct vi_pt_state *s, unsigned level,
+static inline __attribute__((always_inline)) bool unmap_leave(struct viommu_pgtable *pt, const struct vi_pt_state *s, unsigned level,
 			const struct unmap_table *u, struct vi_pt_gather *g)
 {
 	const struct vi_pt_cfg *c = &pt->c;

@@ -994,7 +994,7 @@ static int check_leaf(const struct viommu_pt_mapping *m, void *ctx)
 	while (x <= z) {
 		if (!viommu_rangemap_find(c->b->maps, x, &e) ||
 		    (e.value & ~VI_REC_FLAGS) + (x - e.first) != m->phys + (x - m->iova) ||
-		    (e.value & VI_REC_PERM) != (m->prot & VIOMMU_PERM_RW)) {
+		    (e.value & VI_REC_PERM) != (m->perm & VIOMMU_PERM_RW)) {
 			found(c, -EIO, x, z);
 			return 1;
 		}

@@ -76,6 +76,12 @@ static inline int hm_lowest(const struct host_model *h, uint64_t first, uint64_t
 	return best;
 }
 
+/* synthetic user memory: pinning finds every page below 2^63 and none above */
+static inline bool hm_user(uint64_t va, uint64_t len)
+{
+	return va + (len - 1) < (UINT64_C(1) << 63);
+}
+
 static inline int hm_map(struct host_model *h, uint64_t iova, uint64_t len, uint64_t va, unsigned prot)
 {
 	uint64_t a = h->align;
@@ -87,6 +93,7 @@ static inline int hm_map(struct host_model *h, uint64_t iova, uint64_t len, uint
 		if (hm_overlaps(h, iova, iova + len - 1)) return -EEXIST;
 		if ((uint64_t)h->n >= h->limit) return -ENOSPC;
 		if (!hm_usable(h, iova, iova + len - 1)) return -EINVAL;
+		if (!hm_user(va, len)) return -EFAULT;
 	} else {
 		if (iova == UINT64_MAX || len == UINT64_MAX) return -EOVERFLOW;
 		if (!prot) return -EINVAL;
@@ -98,6 +105,7 @@ static inline int hm_map(struct host_model *h, uint64_t iova, uint64_t len, uint
 		if (!hm_usable(h, iova, iova + len - 1)) return -EINVAL;
 		if (hm_overlaps(h, iova, iova + len - 1)) return -EEXIST;
 		if ((va % HM_PAGE) % a) return -EINVAL;
+		if (!hm_user(va, len)) return -EFAULT;
 	}
 	if (h->n == HM_MAX) return -ENOMEM;	/* model capacity: callers keep below */
 	hm_add(h, iova, iova + len - 1, va, prot);
@@ -147,6 +155,7 @@ static inline int hm_map_auto(struct host_model *h, uint64_t va, uint64_t len, u
 	}
 	if (!found) return -ENOSPC;
 	if (off % h->align) return -EINVAL;
+	if (!hm_user(va, len)) return -EFAULT;
 	if (h->n == HM_MAX) return -ENOMEM;
 	hm_add(h, best, best + len - 1, va, prot);
 	*out = best;

@@ -16,7 +16,7 @@
 #define M2 UINT64_C(0x200000)
 #define G1 UINT64_C(0x40000000)
 #define VA UINT64_C(0x7f0000000000)	/* a 1G-aligned user address */
-#define RW (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE)
+#define RW (VIOMMU_PERM_READ | VIOMMU_PERM_WRITE)
 
 static const enum viommu_host_semantics all_sem[] = {
 	VIOMMU_HOST_TYPE1V2, VIOMMU_HOST_TYPE1V1, VIOMMU_HOST_IOMMUFD,
@@ -571,14 +571,14 @@ static void test_inject_timeline(void)
 	T_OK(h != NULL);
 	T_EQ(viommu_host_map(h, M2, M2, VA, RW), -EIO);
 	T_EQ(nmaps(h), 0);
-	T_EQ(viommu_host_map(h, M2, M2, VA, VIOMMU_HOST_PROT_READ), 0);
+	T_EQ(viommu_host_map(h, M2, M2, VA, VIOMMU_PERM_READ), 0);
 	T_EQ(viommu_host_sim_inject(h, 2, ENOMEM), 0);
 	T_EQ(viommu_host_map(h, 4 * M2, K4, VA + M2, RW), 0);
 	T_UNMAP(h, M2, M2, -ENOMEM, 0);		/* second call from now */
 	T_EQ(nmaps(h), 2);
 	T_EQ(viommu_host_sim_translate(h, M2, &va, &prot), 0);
 	T_EQ_U64(va, VA);
-	T_EQ(prot, VIOMMU_HOST_PROT_READ);
+	T_EQ(prot, VIOMMU_PERM_READ);
 	memset(ms, 0, sizeof(ms));
 	T_EQ(viommu_host_sim_mappings(h, collect, ms), 2);
 	T_EQ_U64(ms[0].iova, M2);

@@ -82,7 +82,7 @@ static void test_parse_good(void)
 	put32(&b, 28, 88);
 	b.len = 104;
 	put32(&b, 0, 104);
-	put16(&b, 88, 2);
+	put16(&b, 88, 0x99);	/* an id this decoder does not know */
 	put16(&b, 90, 1);
 	put32(&b, 92, 72);	/* backward: must be rejected */
 	T_EQ(parse(&b, &info, r, 4), -EBADMSG);

@@ -172,7 +172,7 @@ struct result {
 
 static struct result run_step(struct viommu_host *h, const struct step *s)
 {
-	const unsigned rw = VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE;
+	const unsigned rw = VIOMMU_PERM_READ | VIOMMU_PERM_WRITE;
 	struct result r = { 0, 0 };
 	uint64_t i;
 

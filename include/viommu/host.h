@@ -567,7 +567,13 @@ VIOMMU_API struct viommu_host *viommu_host_iommufd_open_ioas(int iommufd, uint32
  */
 VIOMMU_API int viommu_host_iommufd_set_hwpt(struct viommu_host *h, uint32_t hwpt_id);
 
-/* The IOAS id of an iommufd handle (to attach more devices to it); 0 if not iommufd. */
+/*
+ * The iommufd file and the IOAS id of an iommufd handle, to bind and attach
+ * more devices to it (VFIO_DEVICE_BIND_IOMMUFD with this fd,
+ * VFIO_DEVICE_ATTACH_IOMMUFD_PT with this id). The fd stays the library's:
+ * valid until the last handle of the iommufd is freed. -1 / 0 if not iommufd.
+ */
+VIOMMU_API int viommu_host_iommufd_fd(const struct viommu_host *h);
 VIOMMU_API uint32_t viommu_host_iommufd_ioas_id(const struct viommu_host *h);
 
 #ifdef __cplusplus

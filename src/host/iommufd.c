@@ -506,3 +506,10 @@ uint32_t viommu_host_iommufd_ioas_id(const struct viommu_host *h)
 		return 0;
 	return vi_container_of(h, const struct vi_host_iommufd, base)->ioas_id;
 }
+
+int viommu_host_iommufd_fd(const struct viommu_host *h)
+{
+	if (!h || h->kind != VIOMMU_HOST_KIND_IOMMUFD)
+		return -1;
+	return vi_container_of(h, const struct vi_host_iommufd, base)->ctx->fd;
+}

@@ -200,4 +200,12 @@ struct vfio_device_attach_iommufd_pt {
 #define VFIO_DEVICE_ATTACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 19)
 #endif
 
+#ifndef VFIO_DEVICE_DETACH_IOMMUFD_PT
+struct vfio_device_detach_iommufd_pt {
+	__u32 argsz;
+	__u32 flags;
+};
+#define VFIO_DEVICE_DETACH_IOMMUFD_PT _IO(VFIO_TYPE, VFIO_BASE + 20)
+#endif
+
 #endif

@@ -2,7 +2,7 @@
 /*
  * The simulator's mappings live in a real VT-d second-stage page table
  * (include/viommu/pgtable.h): leaves chosen as iommu_pgsize does
- * (semantics.md §2.1) with the user address as output, removed on unmap, and
+ * (iommu_pgsize, drivers/iommu/iommu.c) with the user address as output, removed on unmap, and
  * translate answered by the walk. Mappings the table cannot hold (a user
  * address beyond 52 bits) still translate, from their record.
  */

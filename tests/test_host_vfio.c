@@ -3,7 +3,7 @@
  * The real-kernel backends as far as this machine allows (no VFIO devices,
  * no /dev/iommu): opening what does not exist fails with the kernel's errno,
  * a non-VFIO fd fails with ENOTTY, and the VFIO_IOMMU_GET_INFO decoder reads
- * synthetic replies exactly — the q35 + VT-d reply of semantics.md §3.1 — and
+ * synthetic replies exactly — the q35 + VT-d reply, and the one Debian 6.1 gave in the guest — and
  * rejects every malformed chain. The conformance VM runs the ioctl paths.
  */
 #include <fcntl.h>
@@ -21,7 +21,7 @@ static void put32(struct buf *b, size_t off, uint32_t v) { memcpy(b->b + off, &v
 static void put64(struct buf *b, size_t off, uint64_t v) { memcpy(b->b + off, &v, 8); }
 
 /*
- * The reply a 6.1 kernel gives in the q35 guest (semantics.md §3.1):
+ * A q35 + VT-d reply laid out by hand (the real 6.1 one, below, also has MIGRATION):
  * header (24) | IOVA_RANGE at 24: hdr(8) nr=2 rsvd ranges(2x16) -> 72 | DMA_AVAIL at 72: hdr(8) avail(4) pad
  */
 static void q35_reply(struct buf *b)

@@ -72,36 +72,42 @@ static int vfio_map(struct viommu_host *h, uint64_t iova, uint64_t length, uint6
 	return 0;
 }
 
-/* VFIO_IOMMU_UNMAP_DMA, with a struct vfio_bitmap appended for GET_DIRTY_BITMAP. */
+/*
+ * The uAPI structs of unmap and dirty pages end in a flexible array (data[])
+ * that the second struct fills: they are laid out in a buffer of u64 words.
+ */
+#define VI_VFIO_ARG_WORDS 8
+_Static_assert(sizeof(struct vfio_iommu_type1_dma_unmap) + sizeof(struct vfio_bitmap) <= VI_VFIO_ARG_WORDS * 8,
+	       "unmap + bitmap fit");
+_Static_assert(sizeof(struct vfio_iommu_type1_dirty_bitmap) + sizeof(struct vfio_iommu_type1_dirty_bitmap_get) <=
+	       VI_VFIO_ARG_WORDS * 8, "dirty header + range fit");
+
+/* VFIO_IOMMU_UNMAP_DMA, with a struct vfio_bitmap at minsz for GET_DIRTY_BITMAP. */
 static int vfio_unmap(struct viommu_host *h, uint64_t iova, uint64_t length, unsigned flags,
 		      const struct viommu_host_dirty_bitmap *bm, uint64_t *unmapped)
 {
-	struct {
-		struct vfio_iommu_type1_dma_unmap u;
-		struct vfio_bitmap b;
-	} arg = {
-		.u = {
-			.argsz = sizeof(struct vfio_iommu_type1_dma_unmap),
-			.flags = ((flags & VIOMMU_HOST_UNMAP_ALL) ? VFIO_DMA_UNMAP_FLAG_ALL : 0) |
-				 ((flags & VIOMMU_HOST_UNMAP_VADDR) ? VFIO_DMA_UNMAP_FLAG_VADDR : 0),
-			.iova = iova,
-			.size = length,
-		},
+	uint64_t words[VI_VFIO_ARG_WORDS] = { 0 };
+	struct vfio_iommu_type1_dma_unmap u = {
+		.argsz = sizeof(u),
+		.flags = ((flags & VIOMMU_HOST_UNMAP_ALL) ? VFIO_DMA_UNMAP_FLAG_ALL : 0) |
+			 ((flags & VIOMMU_HOST_UNMAP_VADDR) ? VFIO_DMA_UNMAP_FLAG_VADDR : 0),
+		.iova = iova,
+		.size = length,
 	};
 
-	_Static_assert(offsetof(__typeof__(arg), b) == sizeof(struct vfio_iommu_type1_dma_unmap),
-		       "the bitmap follows the unmap struct (vfio_iommu_type1_unmap_dma reads it at minsz)");
 	if (flags & VI_HOST_UNMAP_DIRTY) {
-		arg.u.argsz = sizeof(arg);
-		arg.u.flags |= VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
-		arg.b.pgsize = bm->pgsize;
-		arg.b.size = bm->size;
-		arg.b.data = (__u64 *)bm->data;
+		struct vfio_bitmap b = { .pgsize = bm->pgsize, .size = bm->size, .data = (__u64 *)bm->data };
+
+		u.argsz = sizeof(u) + sizeof(b);
+		u.flags |= VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+		memcpy((char *)words + sizeof(u), &b, sizeof(b));
 	}
-	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_UNMAP_DMA, &arg))
+	memcpy(words, &u, sizeof(u));
+	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_UNMAP_DMA, words))
 		/* the kernel did not write size back */
 		return kernel_refused(h, "unmap", "the kernel refused VFIO_IOMMU_UNMAP_DMA", iova, length);
-	*unmapped = arg.u.size;
+	memcpy(&u, words, sizeof(u));
+	*unmapped = u.size;
 	return 0;
 }
 
@@ -123,19 +129,21 @@ static int vfio_dirty_ctl(struct viommu_host *h, unsigned flags)
 static int vfio_dirty_read(struct viommu_host *h, uint64_t iova, uint64_t length,
 			   const struct viommu_host_dirty_bitmap *bm, unsigned flags)
 {
-	struct {
-		struct vfio_iommu_type1_dirty_bitmap d;
-		struct vfio_iommu_type1_dirty_bitmap_get g;
-	} arg = {
-		.d = { .argsz = sizeof(arg), .flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP },
-		.g = { .iova = iova, .size = length,
-		       .bitmap = { .pgsize = bm->pgsize, .size = bm->size, .data = (__u64 *)bm->data } },
+	uint64_t words[VI_VFIO_ARG_WORDS] = { 0 };
+	struct vfio_iommu_type1_dirty_bitmap d = {
+		.argsz = sizeof(d) + sizeof(struct vfio_iommu_type1_dirty_bitmap_get),
+		.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+	};
+	struct vfio_iommu_type1_dirty_bitmap_get g = {
+		.iova = iova,
+		.size = length,
+		.bitmap = { .pgsize = bm->pgsize, .size = bm->size, .data = (__u64 *)bm->data },
 	};
 
-	(void)flags;
-	_Static_assert(offsetof(__typeof__(arg), g) == sizeof(struct vfio_iommu_type1_dirty_bitmap),
-		       "the range follows the header (vfio_iommu_type1_dirty_pages reads it at minsz)");
-	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_DIRTY_PAGES, &arg))
+	(void)flags;	/* host.c refuses NO_CLEAR on type1 */
+	memcpy(words, &d, sizeof(d));
+	memcpy((char *)words + sizeof(d), &g, sizeof(g));
+	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_DIRTY_PAGES, words))
 		return kernel_refused(h, "dirty_read", "the kernel refused VFIO_IOMMU_DIRTY_PAGES GET_BITMAP", iova,
 				      length);
 	return 0;

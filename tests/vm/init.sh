@@ -1,5 +1,5 @@
 #!/bin/sh
-# /init of the test guest (test-vm.md): mount the pseudo filesystems, load the
+# /init of the test guest (docs/design.md, "Real-kernel tests"): mount the pseudo filesystems, load the
 # VFIO modules in dependency order, bind the edu device to vfio-pci, run every
 # test program named in /tests.list and power off. Each program prints its own
 # case lines and a final "N passed, N failed"; the host parses the console.

@@ -4,7 +4,7 @@
 VM_QEMU=${VIOMMU_VM_QEMU:-qemu-system-x86_64}
 VM_TIMEOUT=${VIOMMU_VM_TIMEOUT:-240}
 # vfio_iommu_type1's mapping limit in the guest: small, so ENOSPC is reached
-# quickly (semantics.md §3.1); the guest programs read it from the kernel.
+# quickly (vfio_iommu_type1.c dma_entry_limit, default 65535); the guest programs read it from the kernel.
 VM_DMA_LIMIT=${VIOMMU_VM_DMA_LIMIT:-100}
 # Extra kernel command line; NAME=VALUE words the kernel does not know reach
 # /init's environment (e.g. VIOMMU_VM_RACE_DMAS=40 for a short race).
@@ -74,7 +74,7 @@ vm_stock_kernel() {
 }
 
 # The kernel with iommufd and the VFIO device cdev, built from Debian's
-# linux-source (test-vm.md); see kernel.sh. Cached by its configuration.
+# linux-source (Debian kernels lack CONFIG_IOMMUFD); see kernel.sh. Cached by its configuration.
 vm_iommufd_kernel() {
 	"$here/kernel.sh" "$cache"
 }

@@ -6,8 +6,9 @@
  * backend in the same semantics, configured as the guest is (dma_entry_limit
  * read from the module parameter, default page sizes and VT-d ranges). Every
  * step's return code and byte count must match. The kernel's value of each
- * case's last step is also checked against the facts of semantics.md §3.1,
- * §3.2 and test-vm.md, so both cannot be wrong the same way.
+ * case's last step is also checked against what the kernel source says
+ * (vfio_iommu_type1.c, iommufd io_pagetable.c), so both cannot be wrong the
+ * same way.
  *
  * Output: one line per case and semantics,
  *   case type1v2 overlap_shape_1 kernel=0/0,-17/0 sim=0/0,-17/0 ok
@@ -78,11 +79,11 @@ struct ccase {
 #define ALL3(x) { x, x, x }
 
 static const struct ccase cases[] = {
-	/* semantics.md §3.1/§3.2: a plain map */
+	/* vfio_dma_do_map / iopt_map_user_pages: a plain map */
 	{ "map", S({ MAP, 16, 2 }), ALL3(0), ALL3(0) },
 	/* an identical re-map is an overlap: EEXIST everywhere */
 	{ "remap_identical", S({ MAP, 16, 2 }, { MAP, 16, 2 }), ALL3(-EEXIST), ALL3(0) },
-	/* the five overlap shapes of the iommufd selftest (§3.3) over [16,18) */
+	/* the five overlap shapes of the iommufd selftest over [16,18) */
 	{ "overlap_shape_1", S({ MAP, 16, 2 }, { MAP, 16, 2 }), ALL3(-EEXIST), ALL3(0) },
 	{ "overlap_shape_2", S({ MAP, 16, 2 }, { MAP, 16, 1 }), ALL3(-EEXIST), ALL3(0) },
 	{ "overlap_shape_3", S({ MAP, 16, 2 }, { MAP, 17, 1 }), ALL3(-EEXIST), ALL3(0) },
@@ -126,13 +127,13 @@ static const struct ccase cases[] = {
 	/* unmap-all: everything, then nothing */
 	{ "unmap_all", S({ MAP, 16, 2 }, { MAP, 32, 3 }, { MAP, 200, 1 }, { UNMAP_ALL }), ALL3(0), ALL3(6 * P) },
 	{ "unmap_all_empty", S({ UNMAP_ALL }), ALL3(0), ALL3(0) },
-	/* VFIO_DMA_UNMAP_FLAG_ALL needs iova = size = 0 (§3.1); iommufd has
+	/* VFIO_DMA_UNMAP_FLAG_ALL needs iova = size = 0; iommufd has
 	 * no flags (the library says EOPNOTSUPP) */
 	{ "unmap_all_flag_iova", S({ MAP, 16, 2 }, { UNMAP_FLAGS, 16, 0, 0, VIOMMU_HOST_UNMAP_ALL }),
 	  { -EINVAL, -EINVAL, -EOPNOTSUPP }, ALL3(0) },
 	{ "unmap_all_flag_size", S({ MAP, 16, 2 }, { UNMAP_FLAGS, 0, 2, 0, VIOMMU_HOST_UNMAP_ALL }),
 	  { -EINVAL, -EINVAL, -EOPNOTSUPP }, ALL3(0) },
-	/* misalignment and length 0 (§3.1, §3.2: EINVAL) */
+	/* misalignment and length 0 */
 	{ "map_len0", S({ MAP_RAW, BASE, 0, 0 }), ALL3(-EINVAL), ALL3(0) },
 	{ "map_misaligned_iova", S({ MAP_RAW, BASE + 0x800, P, 0 }), ALL3(-EINVAL), ALL3(0) },
 	{ "map_misaligned_len", S({ MAP_RAW, BASE, P + 0x800, 0 }), ALL3(-EINVAL), ALL3(0) },
@@ -140,7 +141,7 @@ static const struct ccase cases[] = {
 	{ "unmap_misaligned_iova", S({ MAP, 16, 2 }, { UNMAP_MISALIGNED }), ALL3(NOX), ALL3(-1) },
 	{ "unmap_len0", S({ MAP, 16, 2 }, { UNMAP, 16, 0 }), ALL3(NOX), ALL3(-1) },
 	/* IOVA beyond the usable ranges (VT-d 39-bit aperture) and inside the
-	 * interrupt window 0xfee00000-0xfeefffff (§3.1) */
+	 * interrupt window 0xfee00000-0xfeefffff */
 	{ "map_beyond_aperture", S({ MAP_RAW, 0x8000000000ull, P, 0 }), ALL3(-EINVAL), ALL3(0) },
 	{ "map_last_usable_page", S({ MAP_RAW, 0x7ffffff000ull, P, 0 }), ALL3(0), ALL3(0) },
 	{ "map_across_aperture_end", S({ MAP_RAW, 0x7ffffff000ull, 2 * P, 0 }), ALL3(-EINVAL), ALL3(0) },
@@ -153,7 +154,7 @@ static const struct ccase cases[] = {
 	{ "unmap_beyond_aperture", S({ UNMAP_RAW, 0x8000000000ull, P }), { 0, 0, -ENOENT }, ALL3(0) },
 	{ "unmap_across_msi_window", S({ MAP_RAW, 0xfedff000ull, P, 0 }, { MAP_RAW, 0xfef00000ull, P, 0 },
 				       { UNMAP_RAW, 0xfedff000ull, 0x102000 }), ALL3(0), ALL3(2 * P) },
-	/* iommufd chooses the IOVA (semantics.md §3.2: aligned to
+	/* iommufd chooses the IOVA (iopt_alloc_iova: aligned to
 	 * min(roundup_pow2(len), lowest set bit of the address), never 0);
 	 * capped at HPAGE_SIZE on THP kernels (PAGE_SIZE without THP: the
 	 * guest kernel has THP, as distribution kernels do); type1 has no
@@ -164,13 +165,13 @@ static const struct ccase cases[] = {
 	  { 0, 0, 0x8000 } },
 	{ "map_auto_after_fixed", S({ MAP_RAW, 0x1000, 0x3000, 0 }, { MAP_AUTO, 16, 4 }),
 	  { -EOPNOTSUPP, -EOPNOTSUPP, 0 }, { 0, 0, 0x4000 } },
-	/* iova + length wraps: type1 EINVAL, iommufd EOVERFLOW (§3.2) */
+	/* iova + length wraps: type1 EINVAL, iommufd EOVERFLOW */
 	{ "map_overflow", S({ MAP_RAW, 0xfffffffffffff000ull, 2 * P, 0 }), { -EINVAL, -EINVAL, -EOVERFLOW },
 	  ALL3(0) },
-	/* DMA_AVAIL follows the mapping count (§3.1) */
+	/* DMA_AVAIL follows the mapping count */
 	{ "dma_avail", S({ AVAIL }, { MAP, 16, 2 }, { MAP, 32, 2 }, { AVAIL }, { UNMAP, 16, 2 }, { AVAIL }),
 	  ALL3(0), { 99, 99, -1 } },
-	/* the budget: dma_entry_limit mappings, then ENOSPC (§3.1); the
+	/* the budget: dma_entry_limit mappings, then ENOSPC; the
 	 * iommufd IOAS has none */
 	{ "budget", S({ MAPN, 0, 100 }, { MAP, 300, 1 }), { -ENOSPC, -ENOSPC, 0 }, ALL3(0) },
 	{ "budget_free_one", S({ MAPN, 0, 100 }, { UNMAP, 50, 1 }, { MAP, 300, 1 }, { MAP, 301, 1 }),
@@ -303,7 +304,7 @@ static void compare_caps(enum viommu_host_semantics sem, struct viommu_host *rea
 		ok = k.ranges[i].first == s.ranges[i].first && k.ranges[i].last == s.ranges[i].last;
 	printf("case %s caps kernel=sim %s\n", sem_name(sem), ok ? "ok" : "MISMATCH");
 	T_OK(ok);
-	/* test-vm.md / semantics.md §3.1: what this guest's kernel reports */
+	/* what this guest's kernel reports (q35, VT-d 39-bit aperture, dma_entry_limit) */
 	T_EQ_U64(k.iova_alignment, P);
 	if (sem != VIOMMU_HOST_IOMMUFD) {
 		T_EQ_U64(k.pgsize_bitmap, 0x40201000);
@@ -355,7 +356,7 @@ static void run_table(enum viommu_host_semantics sem, struct viommu_host *real, 
 		bool fact = (cc->rc[si] == NOX || kr.rc == cc->rc[si]) &&
 			    (cc->bytes[si] < 0 || kr.bytes == (uint64_t)cc->bytes[si]);
 		printf("case %s %s kernel=%s sim=%s %s%s\n", sn, cc->name, kl, sl, ok ? "ok" : "MISMATCH",
-		       fact ? "" : " (kernel differs from semantics.md)");
+		       fact ? "" : " (kernel differs from the kernel source's rule)");
 		T_OK(ok);
 		T_OK(fact);
 	}

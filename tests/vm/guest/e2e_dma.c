@@ -12,7 +12,8 @@
  *  - blocked: a DMA to an IOVA the model does not map, and to one whose region
  *    was just removed, is blocked: the memory behind it is untouched and the
  *    guest kernel records a DMAR fault (fault interrupt and log line);
- *  - race_minimal / race_naive: semantics.md §1.3 for real. One thread keeps
+ *  - race_minimal / race_naive: the merge race of QEMU's VFIO listener
+ *    (hw/vfio/listener.c region_del then region_add) for real. One thread keeps
  *    the device copying through two ranges whose translation never changes
  *    (source in region A, destination in region B); the main thread commits
  *    memory-map changes around them back to back: A+B merged into A' and
@@ -289,7 +290,7 @@ static void race(enum viommu_recon_policy policy, int kfd)
 	T_EQ_U64(commit_errors, 0);
 	T_OK(commits >= 6);
 	if (policy == VIOMMU_RECON_MINIMAL) {
-		/* semantics.md §1.3: no window over an unchanged translation, so no fault */
+		/* no window over an unchanged translation, so no fault */
 		bool ok = f1 == f0 && atomic_load(&bad) == 0 && st.windows == 0;
 		printf("case e2e %s race_minimal faults=%llu bad=%u %s\n", backend, (unsigned long long)(f1 - f0),
 		       atomic_load(&bad), ok ? "ok" : "FAIL");

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The QEMU edu device as a DMA engine, driven from user space through its
- * VFIO device fd (../shared/brief/test-vm.md): BAR0 registers 0x80 source,
+ * VFIO device fd (QEMU hw/misc/edu.c, docs/specs/edu.rst): BAR0 registers 0x80 source,
  * 0x88 destination, 0x90 count, 0x98 command (bit 0 start/busy, bit 1
  * device-to-RAM); the device's own 4 KiB buffer is at device address 0x40000.
  * RAM addresses are IOVAs: they go through the emulated VT-d.
@@ -77,7 +77,7 @@ static inline int edu_wr(const struct edu *e, uint32_t reg, uint32_t v)
 	return pwrite(e->device_fd, &v, 4, (off_t)(e->bar0 + reg)) == 4 ? 0 : -EIO;
 }
 
-/* vfio-pci leaves bus mastering off (test-vm.md): set Memory and Bus Master. */
+/* vfio-pci leaves bus mastering off (vfio_pci_core_enable): set Memory and Bus Master. */
 static inline int edu_enable(struct edu *e)
 {
 	uint16_t cmd;

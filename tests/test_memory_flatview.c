@@ -299,10 +299,10 @@ static void test_api_edges(void)
 	free(d);
 	T_EQ(viommu_flatview_diff(v, v, &d, &n), 0);
 	T_EQ(n, 1);
-	T_OK(n == 1 && !d[0].changed && d[0].has_old && d[0].has_new && d[0].first == 0xf000);
+	T_OK(n == 1 && !d[0].changed && d[0].has_before && d[0].has_after && d[0].first == 0xf000);
 	free(d);
 	T_EQ(viommu_flatview_diff(v, NULL, &d, &n), 0);
-	T_OK(n == 1 && d[0].changed && d[0].has_old && !d[0].has_new);
+	T_OK(n == 1 && d[0].changed && d[0].has_before && !d[0].has_after);
 	free(d);
 	T_OK(!viommu_mr_section_same_translation(viommu_flatview_section(v, 0), NULL));
 	T_OK(viommu_flatview_section(v, 1) == NULL);

@@ -90,8 +90,8 @@ static void deliver_adaptor_del(struct viommu_memory_listener *l, struct viommu_
 	if (l->diff || !l->region_del)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (d[i].changed && d[i].has_old)
-			l->region_del(l, as, &d[i].old);
+		if (d[i].changed && d[i].has_before)
+			l->region_del(l, as, &d[i].before);
 }
 
 static void deliver_adaptor_add(struct viommu_memory_listener *l, struct viommu_as *as,
@@ -102,10 +102,10 @@ static void deliver_adaptor_add(struct viommu_memory_listener *l, struct viommu_
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (d[i].changed && d[i].has_new && l->region_add)
-			l->region_add(l, as, &d[i].new);
+		if (d[i].changed && d[i].has_after && l->region_add)
+			l->region_add(l, as, &d[i].after);
 		else if (!d[i].changed && l->region_nop)
-			l->region_nop(l, as, &d[i].new);
+			l->region_nop(l, as, &d[i].after);
 	}
 }
 

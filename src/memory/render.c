@@ -568,11 +568,11 @@ int vi_flatview_diff_into(const struct viommu_flatview *ov, const struct viommu_
 			end = VI_MIN(end, oin ? os->last : os->first - 1);
 		if (ns)
 			end = VI_MIN(end, nin ? ns->last : ns->first - 1);
-		d[n] = (struct viommu_mr_diff){ .first = pos, .last = end, .has_old = oin, .has_new = nin };
+		d[n] = (struct viommu_mr_diff){ .first = pos, .last = end, .has_before = oin, .has_after = nin };
 		if (oin)
-			d[n].old = clip(os, pos, end);
+			d[n].before = clip(os, pos, end);
 		if (nin)
-			d[n].new = clip(ns, pos, end);
+			d[n].after = clip(ns, pos, end);
 		d[n].changed = !(oin && nin && viommu_mr_section_same_translation(os, ns));
 		n++;
 		if (end == UINT64_MAX)

@@ -145,6 +145,8 @@ static inline int edu_open_iommufd(struct edu *e, const char *cdev)
 	e->host = viommu_host_iommufd_open_ioas(e->iommufd, alloc.out_ioas_id);
 	if (!e->host)
 		return -errno;
+	/* the automatic HWPT the kernel wrote back: where dirty tracking acts */
+	viommu_host_iommufd_set_hwpt(e->host, at.pt_id);
 	return edu_enable(e);
 }
 

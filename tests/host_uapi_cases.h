@@ -532,6 +532,27 @@ static inline bool hu_has_bm(enum hu_op op)
 	return op == HU_DIRTY_READ || op == HU_UNMAP_DIRTY || op == HU_CAPS;
 }
 
+/*
+ * A simulator whose user memory is the buffer of the table's layout at @vbase
+ * (registered: read-write, then a read-only page, then a page without access),
+ * with @flags and a dma_entry_limit (0: the default). NULL if it cannot be made.
+ */
+static inline struct viommu_host *hu_sim_new(enum viommu_host_semantics sem, unsigned flags, uint64_t vbase,
+					     uint32_t limit)
+{
+	struct viommu_host_sim_opts o = { .sz = sizeof(o), .semantics = sem, .flags = flags, .dma_entry_limit = limit,
+					  .user_memory = VIOMMU_HOST_SIM_USER_REGISTERED };
+	struct viommu_host *h = viommu_host_sim_new(&o);
+
+	if (h && (viommu_host_sim_user_add(h, vbase, HU_RW, VIOMMU_PERM_RW) ||
+		  viommu_host_sim_user_add(h, vbase + HU_RO, HU_P, VIOMMU_PERM_READ) ||
+		  viommu_host_sim_user_add(h, vbase + HU_NONE, HU_P, 0))) {
+		viommu_host_free(h);
+		h = NULL;
+	}
+	return h;
+}
+
 static inline bool hu_applies(const struct hu_case *c, enum viommu_host_semantics sem)
 {
 	return sem == VIOMMU_HOST_IOMMUFD || !(c->ioas2 || c->fd_only);

@@ -22,15 +22,10 @@ static const uint64_t vbase = UINT64_C(0x7f0000000000);
 
 static struct viommu_host *sim(enum viommu_host_semantics sem, unsigned flags)
 {
-	struct viommu_host_sim_opts o = { .sz = sizeof(o), .semantics = sem, .flags = flags,
-					  .user_memory = VIOMMU_HOST_SIM_USER_REGISTERED };
-	struct viommu_host *h = viommu_host_sim_new(&o);
+	struct viommu_host *h = hu_sim_new(sem, flags, vbase, 0);
 
 	if (!h)
 		T_FATAL("viommu_host_sim_new");
-	T_EQ(viommu_host_sim_user_add(h, vbase, HU_RW, VIOMMU_PERM_RW), 0);
-	T_EQ(viommu_host_sim_user_add(h, vbase + HU_RO, HU_P, VIOMMU_PERM_READ), 0);
-	T_EQ(viommu_host_sim_user_add(h, vbase + HU_NONE, HU_P, 0), 0);
 	return h;
 }
 

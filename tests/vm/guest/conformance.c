@@ -38,7 +38,7 @@
 
 #include <viommu/host.h>
 
-#include "host/iommufd_uapi.h"
+#include "edu.h"
 #include "host_conformance.h"
 #include "host_uapi_cases.h"
 #include "test.h"
@@ -369,34 +369,10 @@ static void run_table(enum viommu_host_semantics sem, struct viommu_host *real, 
 /* A simulator configured as this guest process is: its buffer, its limit. */
 static struct viommu_host *sim_like_guest(enum viommu_host_semantics sem, unsigned flags)
 {
-	struct viommu_host_sim_opts o = { .sz = sizeof(o), .semantics = sem, .dma_entry_limit = read_limit(),
-					  .user_memory = VIOMMU_HOST_SIM_USER_REGISTERED, .flags = flags };
-	struct viommu_host *h = viommu_host_sim_new(&o);
-	uint64_t va = (uint64_t)(uintptr_t)buf;
+	struct viommu_host *h = hu_sim_new(sem, flags, (uint64_t)(uintptr_t)buf, read_limit());
 
 	T_OK(h != NULL);
-	if (!h)
-		return NULL;
-	T_EQ(viommu_host_sim_user_add(h, va, HU_RW, VIOMMU_PERM_RW), 0);
-	T_EQ(viommu_host_sim_user_add(h, va + HU_RO, HU_P, VIOMMU_PERM_READ), 0);
-	T_EQ(viommu_host_sim_user_add(h, va + HU_NONE, HU_P, 0), 0);
 	return h;
-}
-
-/* "VmLck:" / "VmPin:" of /proc/self/status, in 4 KiB pages. */
-static uint64_t status_pages(const char *key)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	unsigned long long kb = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)) && sscanf(line + strlen(key), " %llu", &kb) == 1)
-			break;
-	fclose(f);
-	return kb / 4;
 }
 
 struct kdev2 {

@@ -216,6 +216,22 @@ static void *dma_thread(void *arg)
 	return NULL;
 }
 
+/* Reset the counters, note the fault count and the time, start the DMA thread: the fault count. */
+static uint64_t race_start(int kfd, pthread_t *t, struct timespec *t0)
+{
+	uint64_t f0;
+
+	atomic_store(&stop, false);
+	atomic_store(&dmas, 0);
+	atomic_store(&bad, 0);
+	atomic_store(&timeouts, 0);
+	kmsg_dmar_faults(kfd, false);
+	f0 = dmar_fault_irqs();
+	clock_gettime(CLOCK_MONOTONIC, t0);
+	T_EQ(pthread_create(t, NULL, dma_thread, NULL), 0);
+	return f0;
+}
+
 /* One memory-map change around SRC/DST; none changes their translation. */
 static int commit_step(struct machine *mc, unsigned step)
 {
@@ -268,14 +284,7 @@ static void race(enum viommu_recon_policy policy, int kfd)
 	}
 	T_EQ(viommu_recon_attach(mc.r, dev.host), 0);
 	T_EQ(round_trip(3), 0);
-	atomic_store(&stop, false);
-	atomic_store(&dmas, 0);
-	atomic_store(&bad, 0);
-	atomic_store(&timeouts, 0);
-	kmsg_dmar_faults(kfd, false);
-	f0 = dmar_fault_irqs();
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	T_EQ(pthread_create(&t, NULL, dma_thread, NULL), 0);
+	f0 = race_start(kfd, &t, &t0);
 	for (unsigned step = 0; !atomic_load(&stop); step++) {
 		if (commit_step(&mc, step))
 			commit_errors++;
@@ -462,14 +471,7 @@ static void race_vaddr(int kfd)
 		goto out;
 	}
 	T_EQ(viommu_recon_get_stats(v.r, dev.host, &s0), 0);
-	atomic_store(&stop, false);
-	atomic_store(&dmas, 0);
-	atomic_store(&bad, 0);
-	atomic_store(&timeouts, 0);
-	kmsg_dmar_faults(kfd, false);
-	f0 = dmar_fault_irqs();
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	T_EQ(pthread_create(&t, NULL, dma_thread, NULL), 0);
+	f0 = race_start(kfd, &t, &t0);
 	while (!atomic_load(&stop)) {
 		c = vswap(&v);
 		if (c < 0)

@@ -259,4 +259,20 @@ static inline unsigned kmsg_dmar_faults(int fd, bool echo)
 	return n;
 }
 
+/* "VmLck:" / "VmPin:" of /proc/self/status, in 4 KiB pages. */
+static inline uint64_t status_pages(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && sscanf(line + strlen(key), " %llu", &kb) == 1)
+			break;
+	fclose(f);
+	return kb / 4;
+}
+
 #endif

@@ -30,21 +30,6 @@
 
 static uint8_t *mem;			/* NREG * REG, 2 MiB aligned */
 
-static uint64_t status_pages(const char *key)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	unsigned long long kb = 0;
-
-	if (!f)
-		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key)) && sscanf(line + strlen(key), " %llu", &kb) == 1)
-			break;
-	fclose(f);
-	return kb / 4;
-}
-
 /* Device @e copies region r's first 2 KiB to its second 2 KiB through the IOMMU. */
 static bool dma_all(const struct edu *e, uint32_t seed)
 {

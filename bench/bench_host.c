@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Simulated host IOMMU: ns per map and per unmap with 10^4 and 6*10^4 live
- * 4K mappings (the type1 budget is 65535, semantics.md §3.1), in random
+ * 4K mappings (the type1 budget is 65535, vfio_iommu_type1.c dma_entry_limit), in random
  * order.
  *
  * Baseline, measured in the same run on the same inputs: the bare data

@@ -1,0 +1,250 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The persistent B+ tree under flat views (src/memory/ptree.c) against a
+ * plain sorted array: random range replacements of random sizes (single
+ * items, whole runs, everything), after each of which the new version must
+ * equal the array item for item (by cursor, by index and by key search),
+ * satisfy every structural invariant (vi_pt_check), and every older version
+ * still held must be unchanged (persistence). Each allocation of a sample of
+ * updates is then failed in turn: -ENOMEM, and the tree it was applied to is
+ * as it was; ASan sees no leak. The tree is compiled here with an allocator
+ * that fails on demand (the definitions here take precedence over the
+ * archive's copy, which is never linked).
+ */
+#include <stdlib.h>
+
+#include "test.h"
+
+static long alloc_budget = -1;	/* < 0: unlimited */
+
+static void *t_malloc(size_t n)
+{
+	if (alloc_budget == 0)
+		return NULL;
+	if (alloc_budget > 0)
+		alloc_budget--;
+	return malloc(n);
+}
+
+static void *t_realloc(void *p, size_t n)
+{
+	if (alloc_budget == 0)
+		return NULL;
+	if (alloc_budget > 0)
+		alloc_budget--;
+	return realloc(p, n);
+}
+
+#define malloc(n) t_malloc(n)
+#define realloc(p, n) t_realloc(p, n)
+#include "../src/memory/ptree.c"
+#include "util/compiler.h"
+#undef malloc
+#undef realloc
+
+struct item {
+	uint64_t key;
+	uint64_t val[2];
+};
+
+#define ESZ sizeof(struct item)
+
+struct version {
+	struct vi_pnode *root;
+	struct item *a;
+	size_t n;
+};
+
+static void check_version(const struct version *v, bool deep)
+{
+	struct vi_pcur c;
+	const struct item *p;
+	size_t i = 0;
+
+	T_EQ(vi_pt_check(v->root, ESZ), 0);
+	T_EQ(vi_pt_count(v->root), v->n);
+	for (p = vi_pcur_seek(&c, v->root, ESZ, 0); p && i < v->n; p = vi_pcur_next(&c), i++)
+		if (memcmp(p, &v->a[i], sizeof(*p)))
+			break;
+	T_EQ(i, v->n);
+	T_OK(p == NULL);
+	if (!deep || !v->n)
+		return;
+	/* a few random probes by index, by key and from the middle */
+	for (int k = 0; k < 8; k++) {
+		size_t at = (size_t)rand() % v->n;
+		const struct item *q = vi_pt_at(v->root, ESZ, at);
+
+		T_OK(q && q->key == v->a[at].key && q->val[0] == v->a[at].val[0]);
+		T_EQ(vi_pt_lower(v->root, v->a[at].key), at);
+		if (v->a[at].key) {
+			bool prev_adjacent = at && v->a[at - 1].key == v->a[at].key - 1;
+
+			T_EQ(vi_pt_lower(v->root, v->a[at].key - 1), prev_adjacent ? at - 1 : at);
+		}
+		q = vi_pcur_seek(&c, v->root, ESZ, at);
+		T_OK(q && q->key == v->a[at].key);
+		q = vi_pcur_next(&c);
+		T_OK(at + 1 < v->n ? q && q->key == v->a[at + 1].key : q == NULL);
+	}
+	T_EQ(vi_pt_lower(v->root, v->a[v->n - 1].key + 1), v->n);
+	T_OK(vi_pt_at(v->root, ESZ, v->n) == NULL);
+}
+
+/* Keys are 4 * position-ish, so replacements can pick fresh keys between neighbours. */
+static size_t make_new(struct t_rng *r, const struct version *v, size_t i, size_t j, struct item *out,
+		       uint64_t **keys, size_t maxk)
+{
+	uint64_t lo = i ? v->a[i - 1].key + 1 : 0, hi = j < v->n ? v->a[j].key - 1 : UINT64_MAX;
+	size_t k;
+
+	if (lo > hi || (i && v->a[i - 1].key == UINT64_MAX) || (j < v->n && v->a[j].key == 0))
+		return 0;	/* no free key between the neighbours */
+	k = (size_t)t_rng_below(r, maxk + 1);
+	if (k && hi - lo < k - 1)
+		k = (size_t)(hi - lo + 1);
+	/* k distinct sorted keys in [lo, hi]: a stride walk */
+	uint64_t stride = k ? (hi - lo) / k : 1;
+
+	if (!stride)
+		stride = 1;
+	for (size_t q = 0; q < k; q++) {
+		out[q].key = lo + q * stride;
+		out[q].val[0] = t_rng_next(r);
+		out[q].val[1] = out[q].key ^ 0x5a5a;
+		(*keys)[q] = out[q].key;
+	}
+	return k;
+}
+
+static void apply_model(const struct version *old, size_t i, size_t j, const struct item *src, size_t k,
+			struct version *nv)
+{
+	nv->n = old->n - (j - i) + k;
+	nv->a = malloc((nv->n + 1) * sizeof(struct item));
+	memcpy(nv->a, old->a, i * sizeof(struct item));
+	memcpy(nv->a + i, src, k * sizeof(struct item));
+	memcpy(nv->a + i + k, old->a + j, (old->n - j) * sizeof(struct item));
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t seed = t_seed("memory_ptree", 0x7074726565ull);
+	unsigned steps = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : 3000;
+	struct t_rng r;
+	enum { KEEP = 6 };
+	struct version keep[KEEP] = { 0 }, cur = { 0 };
+	struct item *src = malloc(5000 * sizeof(struct item));
+	uint64_t *keys = malloc(5000 * sizeof(uint64_t));
+	unsigned nomem_runs = 0;
+
+	t_rng_init(&r, seed);
+	srand((unsigned)seed);
+	cur.a = malloc(sizeof(struct item));
+	for (unsigned s = 0; s < steps; s++) {
+		size_t i, j, k, maxk;
+
+		struct version nv = { 0 };
+		unsigned shape = (unsigned)t_rng_below(&r, 100);
+
+		/* mostly small edits, some runs of hundreds, a few big inserts, a rare wipe */
+		i = cur.n ? (size_t)t_rng_below(&r, cur.n + 1) : 0;
+		if (shape < 60)
+			j = i + (size_t)t_rng_below(&r, VI_MIN(cur.n - i, 2) + 1), maxk = 4;
+		else if (shape < 95)
+			j = i + (size_t)t_rng_below(&r, VI_MIN(cur.n - i, 300) + 1), maxk = 400;
+		else if (shape < 99)
+			j = i + (size_t)t_rng_below(&r, VI_MIN(cur.n - i, 3) + 1), maxk = 2000;
+		else
+			i = 0, j = cur.n, maxk = 40;
+		if (cur.n > 20000)
+			maxk = 2;
+		k = make_new(&r, &cur, i, j, src, &keys, maxk);
+		for (size_t q = 0; q < k; q++)
+			keys[q] = src[q].key;
+		apply_model(&cur, i, j, src, k, &nv);
+
+		/* out of memory at every allocation of some updates: nothing changes, nothing leaks */
+		if (s % 97 == 0) {
+			for (long fail = 0;; fail++) {
+				struct vi_pnode *t = NULL;
+				int rc;
+
+				alloc_budget = fail;
+				rc = vi_pt_replace(cur.root, ESZ, i, j, keys, src, k, &t);
+				alloc_budget = -1;
+				if (rc == 0) {
+					vi_pt_put(t);
+					break;
+				}
+				T_EQ(rc, -ENOMEM);
+				nomem_runs++;
+				check_version(&cur, false);
+			}
+		}
+		T_EQ(vi_pt_replace(cur.root, ESZ, i, j, keys, src, k, &nv.root), 0);
+		check_version(&nv, true);
+		/* keep some old versions alive and re-check them later */
+		if (s % 7 == 0) {
+			size_t slot = (size_t)t_rng_below(&r, KEEP);
+
+			vi_pt_put(keep[slot].root);
+			free(keep[slot].a);
+			keep[slot] = cur;
+		} else {
+			vi_pt_put(cur.root);
+			free(cur.a);
+		}
+		cur = nv;
+		if (s % 50 == 0)
+			for (int q = 0; q < KEEP; q++)
+				if (keep[q].a)
+					check_version(&keep[q], false);
+	}
+	/* bulk build equals the last version */
+	{
+		struct vi_pnode *b = NULL;
+		uint64_t *ks = malloc((cur.n + 1) * sizeof(uint64_t));
+
+		for (size_t q = 0; q < cur.n; q++)
+			ks[q] = cur.a[q].key;
+		T_EQ(vi_pt_build(ESZ, ks, cur.a, cur.n, &b), 0);
+		struct version bv = { b, cur.a, cur.n };
+		check_version(&bv, true);
+		vi_pt_put(b);
+		free(ks);
+	}
+	/* keys-only trees (flat-view boundaries) */
+	{
+		uint64_t ks[3000], out[3002];
+		struct vi_pnode *t = NULL, *t2 = NULL;
+
+		for (int q = 0; q < 3000; q++)
+			ks[q] = (uint64_t)q * 3;
+		T_EQ(vi_pt_build(0, ks, NULL, 3000, &t), 0);
+		T_EQ(vi_pt_check(t, 0), 0);
+		T_EQ(vi_pt_lower(t, 301), 101);
+		T_OK(*(const uint64_t *)vi_pt_at(t, 0, 100) == 300);
+		uint64_t mid[2] = { 301, 302 };
+		T_EQ(vi_pt_replace(t, 0, 101, 101, mid, NULL, 2, &t2), 0);
+		T_EQ(vi_pt_check(t2, 0), 0);
+		vi_pt_copy_out(t2, 0, out);
+		T_OK(out[100] == 300 && out[101] == 301 && out[102] == 302 && out[103] == 303);
+		T_EQ(vi_pt_count(t2), 3002);
+		T_EQ(vi_pt_count(t), 3000);
+		vi_pt_put(t);
+		vi_pt_put(t2);
+	}
+	printf("steps %u, final items %zu, height %u, out-of-memory runs %u\n", steps, cur.n,
+	       cur.root ? cur.root->level + 1 : 0, nomem_runs);
+	T_OK(nomem_runs > 0);
+	for (int q = 0; q < KEEP; q++) {
+		vi_pt_put(keep[q].root);
+		free(keep[q].a);
+	}
+	vi_pt_put(cur.root);
+	free(cur.a);
+	free(src);
+	free(keys);
+	return t_done();
+}

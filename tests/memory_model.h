@@ -21,6 +21,8 @@
 #include <string.h>
 #include <viommu/memory.h>
 
+#include "memory/memory_int.h"	/* vi_memory_verify: the incremental render against a full one */
+
 #define MM_PAGE 0x1000u
 #define MM_MAXN 24
 #define MM_MAX_SIZE 256		/* pages per region */
@@ -85,6 +87,15 @@ static inline bool mm_tr_same(const struct mm_tr *a, const struct mm_tr *b)
 	if (a->kind == VIOMMU_MR_RAM || a->kind == VIOMMU_MR_RAM_DEVICE)
 		return a->host == b->host;
 	return a->mr == b->mr && a->off == b->off;
+}
+
+/* The same region at the same offset with the same flags: nothing a listener could tell apart. */
+static inline bool mm_tr_identical(const struct mm_tr *a, const struct mm_tr *b)
+{
+	if (a->present != b->present)
+		return false;
+	return !a->present || (a->kind == b->kind && a->ro == b->ro && a->unm == b->unm && a->mr == b->mr &&
+			       a->off == b->off && a->host == b->host);
 }
 
 static inline struct mm_tr mm_tr_of_section(const struct viommu_mr_section *s, uint64_t addr)
@@ -250,9 +261,9 @@ static int mm_init(struct mm_model *mm, uint64_t pages)
 	mm->used[2] = true;
 	if (!mm->n[0].mr || !mm->as || !mm->n[1].mr || !mm->as2 || !mm->n[2].mr)
 		return -1;
-	mm->ldiff = (struct viommu_memory_listener){ .size = sizeof(mm->ldiff), .as = mm->as, .opaque = mm,
+	mm->ldiff = (struct viommu_memory_listener){ .sz = sizeof(mm->ldiff), .as = mm->as, .opaque = mm,
 						     .diff = mm_on_diff };
-	mm->lqemu = (struct viommu_memory_listener){ .size = sizeof(mm->lqemu), .as = mm->as, .opaque = mm, .priority = 1,
+	mm->lqemu = (struct viommu_memory_listener){ .sz = sizeof(mm->lqemu), .as = mm->as, .opaque = mm, .priority = 1,
 						     .region_add = mm_on_add, .region_del = mm_on_del,
 						     .region_nop = mm_on_nop };
 	if (viommu_memory_listener_register(mm->m, &mm->ldiff) || viommu_memory_listener_register(mm->m, &mm->lqemu))
@@ -535,18 +546,23 @@ static void mm_check_commit(struct mm_model *mm)
 	}
 	viommu_flatview_put(v);
 
-	/* The diff (absent if the view did not change at all). */
+	/*
+	 * The diff (absent if no byte changed): it lists exactly the pages
+	 * whose region, offset or flags changed, with both sides right, and
+	 * calls a change exactly those whose translation changed.
+	 */
 	if (mm->got_diff) {
 		uint64_t next = 0;
 
 		mm->diffs_seen++;
+		MM_CHECK(mm->nd > 0);
 		for (size_t i = 0; i < mm->nd; i++) {
 			const struct viommu_mr_diff *e = &mm->d[i];
 
 			MM_CHECK(e->has_old || e->has_new);
 			MM_CHECK(e->first <= e->last && (i == 0 || mm->d[i - 1].last < e->first));
-			for (; next < e->first / MM_PAGE; next++)	/* uncovered: absent before and after */
-				MM_CHECK(!mm->prev[next].present && !mm->cur[next].present);
+			for (; next < e->first / MM_PAGE; next++)	/* not listed: nothing changed */
+				MM_CHECK(mm_tr_identical(&mm->prev[next], &mm->cur[next]));
 			for (uint64_t a = e->first; a <= e->last; a += MM_PAGE, next++) {
 				struct mm_tr o = { 0 }, nw = { 0 };
 
@@ -554,17 +570,21 @@ static void mm_check_commit(struct mm_model *mm)
 					o = mm_tr_of_section(&e->old, a);
 				if (e->has_new)
 					nw = mm_tr_of_section(&e->new, a);
-				MM_CHECK(mm_tr_same(&o, &mm->prev[a / MM_PAGE]));
-				MM_CHECK(mm_tr_same(&nw, &mm->cur[a / MM_PAGE]));
+				MM_CHECK(mm_tr_identical(&o, &mm->prev[a / MM_PAGE]));
+				MM_CHECK(mm_tr_identical(&nw, &mm->cur[a / MM_PAGE]));
+				MM_CHECK(!mm_tr_identical(&o, &nw));
 				MM_CHECK(e->changed == !mm_tr_same(&o, &nw));
 			}
 		}
 		for (; next < mm->pages; next++)
-			MM_CHECK(!mm->prev[next].present && !mm->cur[next].present);
+			MM_CHECK(mm_tr_identical(&mm->prev[next], &mm->cur[next]));
 	} else {
 		for (uint64_t q = 0; q < mm->pages; q++)
-			MM_CHECK(mm_tr_same(&mm->prev[q], &mm->cur[q]));
+			MM_CHECK(mm_tr_identical(&mm->prev[q], &mm->cur[q]));
 	}
+	/* The incremental render equals a full one, section for section and boundary for boundary. */
+	MM_CHECK(vi_memory_verify(mm->m) == 0);
+	MM_CHECK(vi_memory_work(mm->m)->fallbacks == 0);
 	mm->got_diff = false;
 	for (uint64_t q = 0; q < mm->pages; q++)
 		MM_CHECK(mm_tr_same(&mm->shadow[q], &mm->cur[q]));

@@ -55,7 +55,7 @@ static void on_report(void *ctx, const struct viommu_iommu_host_report *r)
 static void setup_sem(struct fix *f, bool with_msi, enum viommu_host_semantics sem)
 {
 	struct viommu_host_sim_opts ho = { .sz = sizeof(ho), .semantics = sem };
-	static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
+	static const struct viommu_mr_ops mmio_ops = { .sz = sizeof(mmio_ops) };
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g,
 					  .msi_window = with_msi };
 	struct viommu_iommu_host_opts co = { .sz = sizeof(co), .report = on_report, .report_ctx = f };

@@ -39,7 +39,7 @@ int main(void)
 	/* a PAM window in RAM mode: an alias of the same RAM at the same offsets */
 	struct viommu_mr *pam = viommu_mr_new_alias(m, "pam-ram", ram, 0xc0000, 0x40000);
 	struct viommu_mr *rom = viommu_mr_new_ram(m, "bios", 0x40000, (void *)0x200000000000);
-	struct viommu_memory_listener l = { .size = sizeof(l), .diff = on_diff };
+	struct viommu_memory_listener l = { .sz = sizeof(l), .diff = on_diff };
 
 	T_EQ(viommu_memory_listener_register(m, &l), 0);
 	events = 0;
@@ -59,7 +59,7 @@ int main(void)
 
 	/* a region reaching 2^64-1 has no end boundary */
 	{
-		struct viommu_mr *top = viommu_mr_new_mmio(m, "top", 0x1000, &(struct viommu_mr_ops){ .size = sizeof(struct viommu_mr_ops) }, NULL);
+		struct viommu_mr *top = viommu_mr_new_mmio(m, "top", 0x1000, &(struct viommu_mr_ops){ .sz = sizeof(struct viommu_mr_ops) }, NULL);
 		T_EQ(viommu_mr_add_subregion(root, UINT64_MAX - 0xfff, top, 0), 0);
 		expect_bounds(as, (const uint64_t[]){ 0, 0xc0000, 0x100000, 0x80000000, 0xfffc0000, 0x100000000,
 						      UINT64_MAX - 0xfff }, 7, 2);

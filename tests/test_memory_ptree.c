@@ -49,10 +49,14 @@ struct item {
 
 #define ESZ sizeof(struct item)
 
+/* A version: the tree, the array it must equal, and what it loses to its successor (as memory.c keeps views). */
 struct version {
 	struct vi_pnode *root;
 	struct item *a;
 	size_t n;
+	bool held;		/* a reader still has it */
+	struct vi_pnode *dying;
+	bool dies_whole;
 };
 
 static void check_version(const struct version *v, bool deep)
@@ -127,42 +131,64 @@ static void apply_model(const struct version *old, size_t i, size_t j, const str
 	memcpy(nv->a + i + k, old->a + j, (old->n - j) * sizeof(struct item));
 }
 
+enum { MAXV = 64 };
+static struct version chain[MAXV];	/* oldest first; the last one is current */
+static size_t nchain;
+
+static void version_free(struct version *v, bool whole)
+{
+	if (whole || v->dies_whole)
+		vi_pt_free_tree(v->root);
+	vi_pt_free_list(v->dying);
+	free(v->a);
+}
+
+/* Free versions from the old end while no reader holds them (never the current one). */
+static void reclaim(void)
+{
+	size_t k = 0;
+
+	while (k + 1 < nchain && !chain[k].held)
+		version_free(&chain[k++], false);
+	memmove(chain, chain + k, (nchain - k) * sizeof(chain[0]));
+	nchain -= k;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t seed = t_seed("memory_ptree", 0x7074726565ull);
 	unsigned steps = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : 3000;
 	struct t_rng r;
-	enum { KEEP = 6 };
-	struct version keep[KEEP] = { 0 }, cur = { 0 };
 	struct item *src = malloc(5000 * sizeof(struct item));
 	uint64_t *keys = malloc(5000 * sizeof(uint64_t));
-	unsigned nomem_runs = 0;
+	unsigned nomem_runs = 0, rebuilds = 0;
 
 	t_rng_init(&r, seed);
 	srand((unsigned)seed);
-	cur.a = malloc(sizeof(struct item));
+	chain[nchain++] = (struct version){ .a = malloc(sizeof(struct item)) };
 	for (unsigned s = 0; s < steps; s++) {
+		struct version *cur = &chain[nchain - 1];
 		size_t i, j, k, maxk;
-
 		struct version nv = { 0 };
 		unsigned shape = (unsigned)t_rng_below(&r, 100);
+		struct vi_pt_txn txn = { 0 };
 
 		/* mostly small edits, some runs of hundreds, a few big inserts, a rare wipe */
-		i = cur.n ? (size_t)t_rng_below(&r, cur.n + 1) : 0;
+		i = cur->n ? (size_t)t_rng_below(&r, cur->n + 1) : 0;
 		if (shape < 60)
-			j = i + (size_t)t_rng_below(&r, VI_MIN(cur.n - i, 2) + 1), maxk = 4;
+			j = i + (size_t)t_rng_below(&r, VI_MIN(cur->n - i, 2) + 1), maxk = 4;
 		else if (shape < 95)
-			j = i + (size_t)t_rng_below(&r, VI_MIN(cur.n - i, 300) + 1), maxk = 400;
+			j = i + (size_t)t_rng_below(&r, VI_MIN(cur->n - i, 300) + 1), maxk = 400;
 		else if (shape < 99)
-			j = i + (size_t)t_rng_below(&r, VI_MIN(cur.n - i, 3) + 1), maxk = 2000;
+			j = i + (size_t)t_rng_below(&r, VI_MIN(cur->n - i, 3) + 1), maxk = 2000;
 		else
-			i = 0, j = cur.n, maxk = 40;
-		if (cur.n > 20000)
+			i = 0, j = cur->n, maxk = 40;
+		if (cur->n > 20000)
 			maxk = 2;
-		k = make_new(&r, &cur, i, j, src, &keys, maxk);
+		k = make_new(&r, cur, i, j, src, &keys, maxk);
 		for (size_t q = 0; q < k; q++)
 			keys[q] = src[q].key;
-		apply_model(&cur, i, j, src, k, &nv);
+		apply_model(cur, i, j, src, k, &nv);
 
 		/* out of memory at every allocation of some updates: nothing changes, nothing leaks */
 		if (s % 97 == 0) {
@@ -171,79 +197,88 @@ int main(int argc, char **argv)
 				int rc;
 
 				alloc_budget = fail;
-				rc = vi_pt_replace(cur.root, ESZ, i, j, keys, src, k, &t);
+				rc = vi_pt_replace(&txn, cur->root, ESZ, i, j, keys, src, k, &t);
 				alloc_budget = -1;
-				if (rc == 0) {
-					vi_pt_put(t);
+				vi_pt_txn_abort(&txn);
+				if (rc == 0)
 					break;
-				}
 				T_EQ(rc, -ENOMEM);
 				nomem_runs++;
-				check_version(&cur, false);
+				check_version(cur, false);
 			}
 		}
-		T_EQ(vi_pt_replace(cur.root, ESZ, i, j, keys, src, k, &nv.root), 0);
-		check_version(&nv, true);
-		/* keep some old versions alive and re-check them later */
-		if (s % 7 == 0) {
-			size_t slot = (size_t)t_rng_below(&r, KEEP);
+		if (shape == 98) {
+			/* a rebuild from scratch: the successor shares nothing */
+			uint64_t *ks = malloc((nv.n + 1) * sizeof(uint64_t));
 
-			vi_pt_put(keep[slot].root);
-			free(keep[slot].a);
-			keep[slot] = cur;
+			for (size_t q = 0; q < nv.n; q++)
+				ks[q] = nv.a[q].key;
+			T_EQ(vi_pt_build(&txn, ESZ, ks, nv.a, nv.n, &nv.root), 0);
+			free(ks);
+			cur->dies_whole = true;
+			rebuilds++;
 		} else {
-			vi_pt_put(cur.root);
-			free(cur.a);
-		}
-		cur = nv;
-		if (s % 50 == 0)
-			for (int q = 0; q < KEEP; q++)
-				if (keep[q].a)
-					check_version(&keep[q], false);
-	}
-	/* bulk build equals the last version */
-	{
-		struct vi_pnode *b = NULL;
-		uint64_t *ks = malloc((cur.n + 1) * sizeof(uint64_t));
+			T_EQ(vi_pt_replace(&txn, cur->root, ESZ, i, j, keys, src, k, &nv.root), 0);
+			/* a second update in the same transaction, on the unpublished result */
+			if (nv.n && shape % 3 == 0) {
+				size_t at = (size_t)t_rng_below(&r, nv.n);
+				struct item one = nv.a[at];
+				struct vi_pnode *t2;
 
-		for (size_t q = 0; q < cur.n; q++)
-			ks[q] = cur.a[q].key;
-		T_EQ(vi_pt_build(ESZ, ks, cur.a, cur.n, &b), 0);
-		struct version bv = { b, cur.a, cur.n };
-		check_version(&bv, true);
-		vi_pt_put(b);
-		free(ks);
+				one.val[0] ^= 0xfeed;
+				T_EQ(vi_pt_replace(&txn, nv.root, ESZ, at, at + 1, &one.key, &one, 1, &t2), 0);
+				nv.root = t2;
+				nv.a[at] = one;
+			}
+		}
+		vi_pt_txn_commit(&txn, &cur->dying);
+		check_version(&nv, true);
+		/* readers hold some old versions and drop them in any order */
+		cur->held = t_rng_below(&r, 8) == 0 && nchain + 1 < MAXV;
+		for (size_t q = 0; q + 1 < nchain; q++)
+			if (chain[q].held && t_rng_below(&r, 4) == 0)
+				chain[q].held = false;
+		if (nchain == MAXV)
+			for (size_t q = 0; q < nchain; q++)
+				chain[q].held = false;
+		chain[nchain++] = nv;
+		if (s % 50 == 0)
+			for (size_t q = 0; q < nchain; q++)
+				if (chain[q].held)
+					check_version(&chain[q], false);
+		reclaim();
 	}
 	/* keys-only trees (flat-view boundaries) */
 	{
 		uint64_t ks[3000], out[3002];
-		struct vi_pnode *t = NULL, *t2 = NULL;
+		struct vi_pnode *t = NULL, *t2 = NULL, *dying = NULL;
+		struct vi_pt_txn txn = { 0 };
 
 		for (int q = 0; q < 3000; q++)
 			ks[q] = (uint64_t)q * 3;
-		T_EQ(vi_pt_build(0, ks, NULL, 3000, &t), 0);
+		T_EQ(vi_pt_build(&txn, 0, ks, NULL, 3000, &t), 0);
+		vi_pt_txn_commit(&txn, &dying);
 		T_EQ(vi_pt_check(t, 0), 0);
 		T_EQ(vi_pt_lower(t, 301), 101);
 		T_OK(*(const uint64_t *)vi_pt_at(t, 0, 100) == 300);
 		uint64_t mid[2] = { 301, 302 };
-		T_EQ(vi_pt_replace(t, 0, 101, 101, mid, NULL, 2, &t2), 0);
+		T_EQ(vi_pt_replace(&txn, t, 0, 101, 101, mid, NULL, 2, &t2), 0);
+		vi_pt_txn_commit(&txn, &dying);
 		T_EQ(vi_pt_check(t2, 0), 0);
 		vi_pt_copy_out(t2, 0, out);
 		T_OK(out[100] == 300 && out[101] == 301 && out[102] == 302 && out[103] == 303);
 		T_EQ(vi_pt_count(t2), 3002);
 		T_EQ(vi_pt_count(t), 3000);
-		vi_pt_put(t);
-		vi_pt_put(t2);
+		T_OK(dying != NULL);	/* the old path went to the dying list */
+		vi_pt_free_list(dying);
+		vi_pt_free_tree(t2);
 	}
-	printf("steps %u, final items %zu, height %u, out-of-memory runs %u\n", steps, cur.n,
-	       cur.root ? cur.root->level + 1 : 0, nomem_runs);
+	printf("steps %u, final items %zu, height %u, rebuilds %u, out-of-memory runs %u\n", steps,
+	       chain[nchain - 1].n, chain[nchain - 1].root ? chain[nchain - 1].root->level + 1 : 0, rebuilds,
+	       nomem_runs);
 	T_OK(nomem_runs > 0);
-	for (int q = 0; q < KEEP; q++) {
-		vi_pt_put(keep[q].root);
-		free(keep[q].a);
-	}
-	vi_pt_put(cur.root);
-	free(cur.a);
+	for (size_t q = 0; q < nchain; q++)
+		version_free(&chain[q], q + 1 == nchain);
 	free(src);
 	free(keys);
 	return t_done();

@@ -66,7 +66,7 @@ enum viommu_mr_kind {
  * sized accesses splits it). Return 0 or -errno.
  */
 struct viommu_mr_ops {
-	size_t size;		/* sizeof(struct viommu_mr_ops) */
+	size_t sz;		/* sizeof(struct viommu_mr_ops) */
 	int (*read)(void *opaque, uint64_t offset, void *buf, size_t len);
 	int (*write)(void *opaque, uint64_t offset, const void *buf, size_t len);
 };
@@ -87,7 +87,7 @@ struct viommu_mr_iotlb {
 
 /* The hook a vIOMMU device model fills. Return 0 or -errno (a fault). */
 struct viommu_mr_iommu_ops {
-	size_t size;		/* sizeof(struct viommu_mr_iommu_ops) */
+	size_t sz;		/* sizeof(struct viommu_mr_iommu_ops) */
 	int (*translate)(void *opaque, uint64_t offset, bool write, struct viommu_mr_iotlb *out);
 };
 
@@ -143,7 +143,7 @@ struct viommu_mr_diff {
  * freed (after it has seen the removal of everything).
  */
 struct viommu_memory_listener {
-	size_t size;		/* sizeof(struct viommu_memory_listener) */
+	size_t sz;		/* sizeof(struct viommu_memory_listener) */
 	struct viommu_as *as;	/* only this address space; NULL: every one */
 	int priority;
 	void *opaque;
@@ -272,6 +272,16 @@ VIOMMU_API const struct viommu_mr_section *viommu_flatview_section(const struct 
  * Returns the count.
  */
 VIOMMU_API size_t viommu_flatview_boundaries(const struct viommu_flatview *v, const uint64_t **bounds);
+
+/*
+ * The next region boundary after @addr: the smallest b > addr in the set
+ * viommu_flatview_boundaries() lists, in *out. 0; -ENOENT if none; -EINVAL.
+ * O(log n).
+ */
+VIOMMU_API int viommu_flatview_next_boundary(const struct viommu_flatview *v, uint64_t addr, uint64_t *out);
+
+/* Index of the first section whose last byte is >= @addr (the count if none). O(log n). */
+VIOMMU_API size_t viommu_flatview_lower(const struct viommu_flatview *v, uint64_t addr);
 
 /* The section containing @addr (O(log n)), or NULL for a hole. */
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_lookup(const struct viommu_flatview *v,

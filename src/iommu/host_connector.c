@@ -93,7 +93,7 @@ static void map_range(struct viommu_iommu_host *c, uint64_t first, uint64_t last
 	for (;;) {
 		uint64_t g = gpa + (cur - first);
 		uint64_t rest = last - cur;			/* bytes left - 1 */
-		size_t i = vi_flatview_index(v, g);
+		size_t i = viommu_flatview_lower(v, g);
 		const struct viommu_mr_section *s = i < n ? viommu_flatview_section(v, i) : NULL;
 		uint64_t end;
 
@@ -278,7 +278,7 @@ VIOMMU_API struct viommu_iommu_host *viommu_iommu_host_new(struct viommu_iommu_a
 		return vi_null(-r);
 	}
 	if (c->opts.memory) {
-		c->ml = (struct viommu_memory_listener){ .size = sizeof(c->ml), .as = sys, .diff = on_memory_diff };
+		c->ml = (struct viommu_memory_listener){ .sz = sizeof(c->ml), .as = sys, .diff = on_memory_diff };
 		c->ml_quiet = true;	/* the replay: already composed above */
 		r = viommu_memory_listener_register(c->opts.memory, &c->ml);
 		c->ml_quiet = false;
@@ -295,7 +295,7 @@ VIOMMU_API void viommu_iommu_host_free(struct viommu_iommu_host *c, bool unmap)
 	if (!c)
 		return;
 	viommu_iommu_listener_unregister(c->ias, &c->l);
-	if (c->opts.memory && c->ml.size) {
+	if (c->opts.memory && c->ml.sz) {
 		c->ml_quiet = true;
 		viommu_memory_listener_unregister(c->opts.memory, &c->ml);
 	}

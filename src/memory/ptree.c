@@ -3,20 +3,19 @@
  * The persistent B+ tree behind flat views (see ptree.h for the model and
  * invariants).
  *
- * An update is one recursive pass: rep() rebuilds, level by level, only the
- * nodes on the paths to the two ends of the replaced range, returning for
- * each level a list of new nodes that replaces the node it was given
- * (nodes off those paths are shared). A new node with fewer than VI_PT_MIN
- * entries is merged with a neighbour in its parent (pt_merge2, which fixes
- * the seam below it the same way), so every non-root node keeps at least
- * VI_PT_MIN entries and the height stays logarithmic.
+ * An update is one recursive pass: pt_rep() rebuilds, level by level, only
+ * the nodes on the paths to the two ends of the replaced range, returning
+ * for each level a list of new nodes that replaces the node it was given
+ * (nodes off those paths are shared). A new node with fewer than
+ * VI_PT_MIN(level) entries is merged with a neighbour in its parent
+ * (pt_merge2, which fixes the seam below it the same way), so every non-root
+ * node keeps at least that many entries and the height stays logarithmic.
  *
- * Ownership during an update: every node it makes starts with one reference
- * held by the update (linked on op->made); a parent takes a reference to
- * each child it is built with. At the end the update drops its own
- * references: nodes the new root reaches survive, intermediate ones (merged
- * away) die, and on -ENOMEM everything made dies, leaving the old tree as
- * it was. Lists of nodes inside the update borrow their pointers.
+ * Every node an update takes out of the tree goes through pt_drop(): a
+ * published one is retired (it still belongs to older versions), a fresh
+ * one (made by this transaction) is marked dead and freed when the
+ * transaction ends. Lists of entries inside an update carry each child's
+ * last key and item count, so building a parent never touches its children.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,69 +24,83 @@
 #include "memory/ptree.h"
 
 struct pt_op {
+	struct vi_pt_txn *t;
 	size_t esz;
-	struct vi_pnode *made;
 	uint64_t *kbuf;		/* leaf rebuild buffer */
 	char *ibuf;
 	size_t bufcap;
 };
 
+/* A child in a list being rebuilt: the node with its last key and item count. */
+struct pt_ent {
+	struct vi_pnode *node;
+	uint64_t key;
+	size_t count;
+};
+
 struct pt_list {
-	struct vi_pnode **v;
+	struct pt_ent *v;
 	size_t n, cap;
 };
 
-static int list_push(struct pt_list *l, struct vi_pnode *x)
+static int list_push(struct pt_list *l, struct vi_pnode *x, uint64_t key, size_t count)
 {
 	if (l->n == l->cap) {
 		size_t nc = l->cap ? 2 * l->cap : 16;
-		struct vi_pnode **nv = realloc(l->v, nc * sizeof(*nv));
+		struct pt_ent *nv = realloc(l->v, nc * sizeof(*nv));
 
 		if (!nv)
 			return -ENOMEM;
 		l->v = nv;
 		l->cap = nc;
 	}
-	l->v[l->n++] = x;
+	l->v[l->n++] = (struct pt_ent){ x, key, count };
 	return 0;
 }
 
-/* Replace l[a..a+2) by the entries of @r. */
-static int list_splice2(struct pt_list *l, size_t a, const struct pt_list *r)
+/* Push child @k of inner node @x. */
+static int list_push_child(struct pt_list *l, const struct vi_pnode *x, uint32_t k)
 {
-	if (r->n == 2) {
-		l->v[a] = r->v[0];
-		l->v[a + 1] = r->v[1];
-		return 0;
-	}
-	/* r->n == 1: one fewer */
+	const struct vi_pslot *s = vi_pt_slots(x);
+
+	return list_push(l, s[k].child, x->keys[k], s[k].cum - (k ? s[k - 1].cum : 0));
+}
+
+/* Replace l[a..a+2) by the entries of @r (one or two). */
+static void list_splice2(struct pt_list *l, size_t a, const struct pt_list *r)
+{
 	l->v[a] = r->v[0];
+	if (r->n == 2) {
+		l->v[a + 1] = r->v[1];
+		return;
+	}
 	memmove(&l->v[a + 1], &l->v[a + 2], (l->n - a - 2) * sizeof(l->v[0]));
 	l->n--;
-	return 0;
 }
 
-void vi_pt_get(struct vi_pnode *x)
+static void pt_free_node(struct vi_pnode *x)
 {
-	if (x)
-		__atomic_add_fetch(&x->refs, 1, __ATOMIC_RELAXED);
+	free(x);
 }
 
-void vi_pt_put(struct vi_pnode *x)
+/* @x leaves the tree being updated. */
+static void pt_drop(struct pt_op *op, struct vi_pnode *x)
 {
-	while (x && __atomic_sub_fetch(&x->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		struct vi_pnode *next = NULL;
-
-		if (x->level) {
-			const struct vi_pslot *s = vi_pt_slots(x);
-
-			for (uint32_t i = 0; i + 1 < x->n; i++)
-				vi_pt_put(s[i].child);
-			next = s[x->n - 1].child;	/* the last child without recursion */
-		}
-		free(x);
-		x = next;
+	if (x->state == VI_PN_FRESH) {
+		x->state = VI_PN_DEAD;
+	} else if (x->state == VI_PN_PUBLISHED) {
+		x->link = op->t->retired;
+		op->t->retired = x;
 	}
+}
+
+/* A whole subtree leaves the tree being updated. */
+static void pt_drop_tree(struct pt_op *op, struct vi_pnode *x)
+{
+	if (x->level)
+		for (uint32_t i = 0; i < x->n; i++)
+			pt_drop_tree(op, vi_pt_slots(x)[i].child);
+	pt_drop(op, x);
 }
 
 static struct vi_pnode *pt_new(struct pt_op *op, uint32_t level, uint32_t n)
@@ -97,25 +110,20 @@ static struct vi_pnode *pt_new(struct pt_op *op, uint32_t level, uint32_t n)
 
 	if (!x)
 		return NULL;
-	x->refs = 1;
 	x->n = n;
-	x->level = level;
+	x->level = (uint16_t)level;
+	x->state = VI_PN_FRESH;
 	x->count = 0;
-	x->made_next = op->made;
-	op->made = x;
+	x->link = op->t->made;
+	op->t->made = x;
 	return x;
 }
 
-static uint64_t pt_last_key(const struct vi_pnode *x)
-{
-	return x->keys[x->n - 1];
-}
-
-/* Cut @total items from (keys, items) into leaves of at most FAN, evenly, appended to @out. */
+/* Cut @total items from (keys, items) into leaves of at most VI_PT_LEAF_FAN, evenly, appended to @out. */
 static int pt_make_leaves(struct pt_op *op, const uint64_t *keys, const char *items, size_t total,
 			  struct pt_list *out)
 {
-	size_t m = (total + VI_PT_FAN - 1) / VI_PT_FAN, off = 0;
+	size_t m = (total + VI_PT_LEAF_FAN - 1) / VI_PT_LEAF_FAN, off = 0;
 
 	for (size_t c = 0; c < m; c++) {
 		uint32_t cnt = (uint32_t)(total / m + (c < total % m));
@@ -127,15 +135,15 @@ static int pt_make_leaves(struct pt_op *op, const uint64_t *keys, const char *it
 		if (op->esz)
 			memcpy(vi_pt_items(x), items + off * op->esz, cnt * op->esz);
 		x->count = cnt;
-		if (list_push(out, x))
+		if (list_push(out, x, x->keys[cnt - 1], cnt))
 			return -ENOMEM;
 		off += cnt;
 	}
 	return 0;
 }
 
-/* Cut @total nodes of level @level - 1 into inner nodes of at most FAN children, appended to @out. */
-static int pt_make_inner(struct pt_op *op, uint32_t level, struct vi_pnode *const *kids, size_t total,
+/* Cut @total entries of level @level - 1 into inner nodes of at most FAN children, appended to @out. */
+static int pt_make_inner(struct pt_op *op, uint32_t level, const struct pt_ent *kids, size_t total,
 			 struct pt_list *out)
 {
 	size_t m = (total + VI_PT_FAN - 1) / VI_PT_FAN, off = 0;
@@ -150,15 +158,14 @@ static int pt_make_inner(struct pt_op *op, uint32_t level, struct vi_pnode *cons
 			return -ENOMEM;
 		s = vi_pt_slots(x);
 		for (uint32_t k = 0; k < cnt; k++) {
-			struct vi_pnode *ch = kids[off + k];
+			const struct pt_ent *e = &kids[off + k];
 
-			vi_pt_get(ch);
-			cum += ch->count;
-			s[k] = (struct vi_pslot){ .child = ch, .cum = cum };
-			x->keys[k] = pt_last_key(ch);
+			cum += e->count;
+			s[k] = (struct vi_pslot){ .child = e->node, .cum = cum };
+			x->keys[k] = e->key;
 		}
 		x->count = cum;
-		if (list_push(out, x))
+		if (list_push(out, x, x->keys[cnt - 1], cum))
 			return -ENOMEM;
 		off += cnt;
 	}
@@ -169,7 +176,7 @@ static int pt_reserve(struct pt_op *op, size_t n)
 {
 	if (n <= op->bufcap)
 		return 0;
-	size_t nc = op->bufcap ? op->bufcap : 2 * VI_PT_FAN;
+	size_t nc = op->bufcap ? op->bufcap : 2 * VI_PT_LEAF_FAN;
 	while (nc < n)
 		nc *= 2;
 	uint64_t *k = realloc(op->kbuf, nc * sizeof(uint64_t));
@@ -201,6 +208,8 @@ static int pt_fix_list(struct pt_op *op, struct pt_list *c, size_t p0, size_t p1
 /* Merge two adjacent nodes of one level into one or two well-filled nodes, appended to @out. */
 static int pt_merge2(struct pt_op *op, struct vi_pnode *a, struct vi_pnode *b, struct pt_list *out)
 {
+	int err = 0;
+
 	if (!a->level) {
 		size_t total = (size_t)a->n + b->n;
 
@@ -208,20 +217,24 @@ static int pt_merge2(struct pt_op *op, struct vi_pnode *a, struct vi_pnode *b, s
 			return -ENOMEM;
 		pt_buf_put(op, 0, a->keys, vi_pt_items(a), a->n);
 		pt_buf_put(op, a->n, b->keys, vi_pt_items(b), b->n);
-		return pt_make_leaves(op, op->kbuf, op->ibuf, total, out);
-	}
-	struct pt_list e = { 0 };
-	int err = 0;
+		err = pt_make_leaves(op, op->kbuf, op->ibuf, total, out);
+	} else {
+		struct pt_list e = { 0 };
 
-	for (uint32_t k = 0; k < a->n && !err; k++)
-		err = list_push(&e, vi_pt_slots(a)[k].child);
-	for (uint32_t k = 0; k < b->n && !err; k++)
-		err = list_push(&e, vi_pt_slots(b)[k].child);
-	if (!err)
-		err = pt_fix_list(op, &e, a->n - 1, (size_t)a->n + 1);
-	if (!err)
-		err = pt_make_inner(op, a->level, e.v, e.n, out);
-	free(e.v);
+		for (uint32_t k = 0; k < a->n && !err; k++)
+			err = list_push_child(&e, a, k);
+		for (uint32_t k = 0; k < b->n && !err; k++)
+			err = list_push_child(&e, b, k);
+		if (!err)
+			err = pt_fix_list(op, &e, a->n - 1, (size_t)a->n + 1);
+		if (!err)
+			err = pt_make_inner(op, a->level, e.v, e.n, out);
+		free(e.v);
+	}
+	if (!err) {
+		pt_drop(op, a);
+		pt_drop(op, b);
+	}
 	return err;
 }
 
@@ -240,12 +253,12 @@ static int pt_fix_list(struct pt_op *op, struct pt_list *c, size_t p0, size_t p1
 		size_t a;
 		int err;
 
-		if (c->v[p]->n >= VI_PT_MIN) {
+		if (c->v[p].node->n >= VI_PT_MIN(c->v[p].node->level)) {
 			p++;
 			continue;
 		}
 		a = p + 1 < c->n ? p : p - 1;
-		err = pt_merge2(op, c->v[a], c->v[a + 1], &r);
+		err = pt_merge2(op, c->v[a].node, c->v[a + 1].node, &r);
 		if (!err)
 			list_splice2(c, a, &r);
 		if (!err && r.n == 1)
@@ -260,12 +273,14 @@ static int pt_fix_list(struct pt_op *op, struct pt_list *c, size_t p0, size_t p1
 	return 0;
 }
 
-/* Items [i, j) of subtree @x replaced by src; the nodes replacing @x are appended to @out. */
-static int pt_rep(struct pt_op *op, struct vi_pnode *x, size_t i, size_t j, const uint64_t *keys,
+/* Items [i, j) of subtree @x replaced by src; the entries replacing @x are appended to @out. */
+static int pt_rep(struct pt_op *op, struct vi_pnode *x, uint64_t xkey, size_t i, size_t j, const uint64_t *keys,
 		  const char *items, size_t k, struct pt_list *out)
 {
+	int err = 0;
+
 	if (i == j && !k)
-		return list_push(out, x);
+		return list_push(out, x, xkey, x->count);
 	if (!x->level) {
 		size_t total = i + k + (x->n - j);
 
@@ -274,14 +289,16 @@ static int pt_rep(struct pt_op *op, struct vi_pnode *x, size_t i, size_t j, cons
 		pt_buf_put(op, 0, x->keys, vi_pt_items(x), i);
 		pt_buf_put(op, i, keys, items, k);
 		pt_buf_put(op, i + k, x->keys + j, vi_pt_items(x) + j * op->esz, x->n - j);
-		return pt_make_leaves(op, op->kbuf, op->ibuf, total, out);
+		err = pt_make_leaves(op, op->kbuf, op->ibuf, total, out);
+		if (!err)
+			pt_drop(op, x);
+		return err;
 	}
 
 	const struct vi_pslot *s = vi_pt_slots(x);
 	uint32_t lo = 0, hi;
 	size_t base_lo, p0, p1;
 	struct pt_list c = { 0 };
-	int err = 0;
 
 	while (lo + 1 < x->n && s[lo].cum <= i)
 		lo++;
@@ -291,25 +308,30 @@ static int pt_rep(struct pt_op *op, struct vi_pnode *x, size_t i, size_t j, cons
 			hi++;
 	base_lo = lo ? s[lo - 1].cum : 0;
 	for (uint32_t q = 0; q < lo && !err; q++)
-		err = list_push(&c, s[q].child);
+		err = list_push_child(&c, x, q);
 	p0 = c.n;
 	if (!err && lo == hi) {
-		err = pt_rep(op, s[lo].child, i - base_lo, j - base_lo, keys, items, k, &c);
+		err = pt_rep(op, s[lo].child, x->keys[lo], i - base_lo, j - base_lo, keys, items, k, &c);
 	} else if (!err) {
 		size_t base_hi = s[hi - 1].cum;
 
-		err = pt_rep(op, s[lo].child, i - base_lo, s[lo].child->count, keys, items, k, &c);
+		err = pt_rep(op, s[lo].child, x->keys[lo], i - base_lo, s[lo].cum - base_lo, keys, items, k, &c);
 		if (!err)
-			err = pt_rep(op, s[hi].child, 0, j - base_hi, NULL, NULL, 0, &c);
+			err = pt_rep(op, s[hi].child, x->keys[hi], 0, j - base_hi, NULL, NULL, 0, &c);
 	}
 	p1 = c.n;
 	for (uint32_t q = hi + 1; q < x->n && !err; q++)
-		err = list_push(&c, s[q].child);
+		err = list_push_child(&c, x, q);
 	if (!err)
 		err = pt_fix_list(op, &c, p0, p1);
 	if (!err && c.n)
 		err = pt_make_inner(op, x->level, c.v, c.n, out);
 	free(c.v);
+	if (!err) {
+		for (uint32_t q = lo + 1; q < hi; q++)	/* whole children in the range */
+			pt_drop_tree(op, s[q].child);
+		pt_drop(op, x);
+	}
 	return err;
 }
 
@@ -318,22 +340,20 @@ static int pt_finish(struct pt_op *op, struct pt_list *l, int err, struct vi_pno
 	while (!err && l->n > 1) {
 		struct pt_list up = { 0 };
 
-		err = pt_make_inner(op, l->v[0]->level + 1, l->v, l->n, &up);
+		err = pt_make_inner(op, l->v[0].node->level + 1, l->v, l->n, &up);
 		free(l->v);
 		*l = up;
 	}
 	if (!err) {
-		struct vi_pnode *r = l->n ? l->v[0] : NULL;
+		struct vi_pnode *r = l->n ? l->v[0].node : NULL;
 
-		while (r && r->level && r->n == 1)
-			r = vi_pt_slots(r)[0].child;
-		vi_pt_get(r);
+		while (r && r->level && r->n == 1) {
+			struct vi_pnode *only = vi_pt_slots(r)[0].child;
+
+			pt_drop(op, r);
+			r = only;
+		}
 		*out = r;
-	}
-	/* Drop the update's own references (see the top of the file). */
-	for (struct vi_pnode *x = op->made, *nx; x; x = nx) {
-		nx = x->made_next;
-		vi_pt_put(x);
 	}
 	free(l->v);
 	free(op->kbuf);
@@ -341,29 +361,97 @@ static int pt_finish(struct pt_op *op, struct pt_list *l, int err, struct vi_pno
 	return err;
 }
 
-int vi_pt_replace(struct vi_pnode *root, size_t esz, size_t i, size_t j, const uint64_t *keys,
-		  const void *items, size_t k, struct vi_pnode **out)
+int vi_pt_replace(struct vi_pt_txn *t, struct vi_pnode *root, size_t esz, size_t i, size_t j,
+		  const uint64_t *keys, const void *items, size_t k, struct vi_pnode **out)
 {
-	struct pt_op op = { .esz = esz };
+	struct pt_op op = { .t = t, .esz = esz };
 	struct pt_list l = { 0 };
 	int err;
 
 	if (!root)
 		err = pt_make_leaves(&op, keys, items, k, &l);
 	else
-		err = pt_rep(&op, root, i, j, keys, items, k, &l);
+		err = pt_rep(&op, root, 0, i, j, keys, items, k, &l);
 	return pt_finish(&op, &l, err, out);
 }
 
-int vi_pt_build(size_t esz, const uint64_t *keys, const void *items, size_t n, struct vi_pnode **out)
+int vi_pt_build(struct vi_pt_txn *t, size_t esz, const uint64_t *keys, const void *items, size_t n,
+		struct vi_pnode **out)
 {
-	return vi_pt_replace(NULL, esz, 0, 0, keys, items, n, out);
+	return vi_pt_replace(t, NULL, esz, 0, 0, keys, items, n, out);
 }
 
-/* First of @n sorted keys that is >= @key (n if none). */
+void vi_pt_txn_commit(struct vi_pt_txn *t, struct vi_pnode **dying)
+{
+	struct vi_pnode *x, *nx, *last = NULL;
+
+	for (x = t->made; x; x = nx) {
+		nx = x->link;
+		if (x->state == VI_PN_DEAD) {
+			pt_free_node(x);
+		} else {
+			x->state = VI_PN_PUBLISHED;
+			x->link = NULL;
+		}
+	}
+	t->made = NULL;
+	for (x = t->retired; x; x = x->link)
+		last = x;
+	if (last) {
+		last->link = *dying;
+		*dying = t->retired;
+	}
+	t->retired = NULL;
+}
+
+void vi_pt_txn_abort(struct vi_pt_txn *t)
+{
+	for (struct vi_pnode *x = t->made, *nx; x; x = nx) {
+		nx = x->link;
+		pt_free_node(x);
+	}
+	t->made = NULL;
+	t->retired = NULL;
+}
+
+void vi_pt_free_list(struct vi_pnode *x)
+{
+	while (x) {
+		struct vi_pnode *nx = x->link;
+
+		pt_free_node(x);
+		x = nx;
+	}
+}
+
+void vi_pt_free_tree(struct vi_pnode *x)
+{
+	while (x) {
+		struct vi_pnode *next = NULL;
+
+		if (x->level) {
+			const struct vi_pslot *s = vi_pt_slots(x);
+
+			for (uint32_t i = 0; i + 1 < x->n; i++)
+				vi_pt_free_tree(s[i].child);
+			next = s[x->n - 1].child;	/* the last child without recursion */
+		}
+		pt_free_node(x);
+		x = next;
+	}
+}
+
+/*
+ * First of @n sorted keys that is >= @key (n if none). The key array's
+ * cache lines are requested together first: the probes of a binary search
+ * depend on each other, the fetches need not.
+ */
 static uint32_t pt_search(const uint64_t *k, uint32_t n, uint64_t key)
 {
 	uint32_t lo = 0;
+
+	for (uint32_t i = 8; i < n; i += 8)
+		__builtin_prefetch(&k[i]);
 
 	while (n > 1) {
 		uint32_t half = n / 2;
@@ -380,7 +468,7 @@ size_t vi_pt_lower(const struct vi_pnode *x, uint64_t key)
 
 	if (!x)
 		return 0;
-	if (pt_last_key(x) < key)
+	if (x->keys[x->n - 1] < key)
 		return x->count;
 	while (x->level) {
 		uint32_t c = pt_search(x->keys, x->n, key);
@@ -446,6 +534,33 @@ const void *vi_pcur_seek(struct vi_pcur *c, const struct vi_pnode *x, size_t esz
 	}
 }
 
+const void *vi_pcur_seek_key(struct vi_pcur *c, const struct vi_pnode *x, size_t esz, uint64_t key, size_t *index)
+{
+	size_t base = 0;
+
+	c->depth = 0;
+	c->esz = esz;
+	if (!x || x->keys[x->n - 1] < key) {
+		if (index)
+			*index = vi_pt_count(x);
+		return NULL;
+	}
+	for (;;) {
+		uint32_t k = pt_search(x->keys, x->n, key);
+
+		c->node[c->depth] = x;
+		c->idx[c->depth++] = k;
+		if (!x->level) {
+			if (index)
+				*index = base + k;
+			return pt_item(x, esz, k);
+		}
+		if (k)
+			base += vi_pt_slots(x)[k - 1].cum;
+		x = vi_pt_slots(x)[k].child;
+	}
+}
+
 const void *vi_pcur_next(struct vi_pcur *c)
 {
 	unsigned d;
@@ -481,8 +596,8 @@ void vi_pt_copy_out(const struct vi_pnode *x, size_t esz, void *out)
 static int pt_check_node(const struct vi_pnode *x, size_t esz, uint32_t level, bool root, bool *have,
 			 uint64_t *prev)
 {
-	if (x->level != level || !x->n || x->n > VI_PT_FAN || (!root && x->n < VI_PT_MIN) ||
-	    (root && level && x->n < 2) || __atomic_load_n(&x->refs, __ATOMIC_RELAXED) == 0)
+	if (x->level != level || !x->n || x->n > VI_PT_CAP(level) || (!root && x->n < VI_PT_MIN(level)) ||
+	    (root && level && x->n < 2) || x->state != VI_PN_PUBLISHED)
 		return -EIO;
 	if (!level) {
 		for (uint32_t i = 0; i < x->n; i++) {
@@ -500,7 +615,7 @@ static int pt_check_node(const struct vi_pnode *x, size_t esz, uint32_t level, b
 		if (pt_check_node(ch, esz, level - 1, false, have, prev))
 			return -EIO;
 		cum += ch->count;
-		if (vi_pt_slots(x)[i].cum != cum || x->keys[i] != pt_last_key(ch))
+		if (vi_pt_slots(x)[i].cum != cum || x->keys[i] != ch->keys[ch->n - 1])
 			return -EIO;
 	}
 	return x->count == cum ? 0 : -EIO;

@@ -665,7 +665,7 @@ static void recon_commit(struct viommu_memory_listener *l, struct viommu_as *as)
 	struct viommu_recon *r = l->opaque;
 	struct viommu_flatview *old = r->view;
 
-	r->view = r->view_emptied ? NULL : viommu_as_get_flatview(as);
+	r->view = viommu_as_get_flatview(as);
 	r->status = 0;
 	r->commits++;
 	for (struct recon_backend *b = r->backends; b; b = b->next) {
@@ -706,7 +706,7 @@ VIOMMU_API struct viommu_recon *viommu_recon_new(struct viommu_memory *m, struct
 	r->m = m;
 	r->as = as;
 	r->l = (struct viommu_memory_listener){
-		.size = sizeof(r->l), .as = as, .opaque = r,
+		.sz = sizeof(r->l), .as = as, .opaque = r,
 		.begin = recon_begin, .diff = recon_diff, .commit = recon_commit,
 	};
 	rc = viommu_memory_listener_register(m, &r->l);

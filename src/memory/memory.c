@@ -675,8 +675,13 @@ VIOMMU_API int viommu_mr_add_subregion(struct viommu_mr *parent, uint64_t offset
 	}
 	touch(sub);
 	err = mutation_end(m, true);
-	if (err == -ELOOP && !m->depth) {
-		/* Implied commit: undo so the model stays renderable (still pending: harmless). */
+	if (err && !m->depth) {
+		/*
+		 * The implied commit failed (too deep, over the render limit, or
+		 * out of memory): undo, so the model stays renderable and the
+		 * call changes nothing (still pending: the next commit renders
+		 * the same views).
+		 */
 		unlink_child(sub);
 	}
 	return vi_errno(err);

@@ -90,8 +90,19 @@ struct viommu_flatview {
 
 struct vi_occ;
 
+/* A region rendered at one placement, for one render (valid while gen matches). */
+struct vi_seen {
+	const struct viommu_mr *mr;
+	uint64_t delta, first, last;
+	unsigned depth;
+	uint64_t gen;
+};
+
 /* Buffers reused by every render of a model (commit runs under exclusion). */
 struct vi_scratch {
+	struct vi_seen *seen;			/* alias targets rendered: an open-addressing set */
+	size_t seen_cap, seen_n;
+	uint64_t seen_gen;
 	struct vi_occ *occ, *tmp;
 	size_t occ_cap, tmp_cap;
 	size_t *aux;
@@ -190,6 +201,7 @@ struct viommu_memory {
 	bool all_full;				/* a change may have reached anything */
 	uint64_t seq;				/* link counter (viommu_mr.seq) */
 	uint64_t epoch;				/* cycle-check marks */
+	size_t render_limit;			/* pieces per render; 0: VI_RENDER_MAX_OCC (tests lower it) */
 	struct vi_memory_work work;
 	struct viommu_mr *regions;
 	struct viommu_mr *zombies;		/* freed while a view may still name them */

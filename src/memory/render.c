@@ -45,6 +45,7 @@ struct vi_occ {
 struct vi_render {
 	struct vi_scratch *sc;
 	struct vi_memory_work *w;
+	size_t limit;		/* occurrences; boundaries may be twice as many */
 	size_t n;		/* occurrences */
 	size_t nk;		/* children on the path, sc->kids */
 	uint64_t rank;
@@ -80,8 +81,12 @@ static void emit_occ(struct vi_render *r, const struct viommu_mr *mr, uint64_t d
 {
 	struct vi_scratch *sc = r->sc;
 
+	if (r->n >= r->limit) {
+		r->err = -ENOMEM;
+		return;
+	}
 	if (r->n == sc->occ_cap) {
-		if (r->n >= VI_RENDER_MAX_OCC || !grow((void **)&sc->occ, &sc->occ_cap, r->n + 1, sizeof(*sc->occ))) {
+		if (!grow((void **)&sc->occ, &sc->occ_cap, r->n + 1, sizeof(*sc->occ))) {
 			r->err = -ENOMEM;
 			return;
 		}
@@ -96,8 +101,8 @@ static void add_bound(struct vi_render *r, uint64_t a)
 {
 	struct vi_scratch *sc = r->sc;
 
-	if (r->nbounds == sc->bounds_cap &&
-	    (r->nbounds >= 2 * VI_RENDER_MAX_OCC ||
+	if (r->nbounds >= 2 * r->limit ||
+	    (r->nbounds == sc->bounds_cap &&
 	     !grow((void **)&sc->bounds, &sc->bounds_cap, r->nbounds + 1, sizeof(*sc->bounds)))) {
 		r->err = -ENOMEM;
 		return;
@@ -201,6 +206,62 @@ static int sort_kids(struct vi_scratch *sc, size_t base, size_t end)
 	return 0;
 }
 
+static size_t seen_hash(const struct viommu_mr *mr, uint64_t delta, uint64_t first, uint64_t last, unsigned depth)
+{
+	uint64_t h = (uint64_t)(uintptr_t)mr * 0x9e3779b97f4a7c15ull;
+
+	h ^= delta + 0x7f4a7c159e3779b9ull + (h << 6) + (h >> 2);
+	h ^= first * 0xbf58476d1ce4e5b9ull + (h << 6) + (h >> 2);
+	h ^= last * 0x94d049bb133111ebull + (h << 6) + (h >> 2);
+	h ^= depth;
+	return (size_t)(h ^ (h >> 29));
+}
+
+/*
+ * Has this render already rendered @mr at this placement (same absolute
+ * position, window and depth)? Then everything the new visit could show is
+ * shown by the earlier one, which takes precedence (it came first): an
+ * alias target reached again through a sibling alias at the same place
+ * contributes nothing, so it is not walked again. Records it if not.
+ * Without room to remember, answers no (slower, still exact).
+ */
+static bool seen_before(struct vi_scratch *sc, const struct viommu_mr *mr, uint64_t delta, uint64_t first,
+			uint64_t last, unsigned depth)
+{
+	size_t mask, i;
+
+	if (2 * (sc->seen_n + 1) > sc->seen_cap) {
+		size_t ncap = sc->seen_cap ? 2 * sc->seen_cap : 64;
+		struct vi_seen *ns = calloc(ncap, sizeof(*ns));
+
+		if (!ns)
+			return false;
+		for (size_t k = 0; k < sc->seen_cap; k++) {
+			const struct vi_seen *e = &sc->seen[k];
+
+			if (e->gen != sc->seen_gen)
+				continue;
+			for (i = seen_hash(e->mr, e->delta, e->first, e->last, e->depth) & (ncap - 1);
+			     ns[i].gen == sc->seen_gen; i = (i + 1) & (ncap - 1))
+				;
+			ns[i] = *e;
+		}
+		free(sc->seen);
+		sc->seen = ns;
+		sc->seen_cap = ncap;
+	}
+	mask = sc->seen_cap - 1;
+	for (i = seen_hash(mr, delta, first, last, depth) & mask; sc->seen[i].gen == sc->seen_gen; i = (i + 1) & mask) {
+		const struct vi_seen *e = &sc->seen[i];
+
+		if (e->mr == mr && e->delta == delta && e->first == first && e->last == last && e->depth == depth)
+			return true;
+	}
+	sc->seen[i] = (struct vi_seen){ mr, delta, first, last, depth, sc->seen_gen };
+	sc->seen_n++;
+	return false;
+}
+
 /*
  * Render @mr whose offset 0 sits at absolute address @delta (mod 2^64),
  * restricted to its offsets [of, ol]. Callers guarantee of + delta .. ol +
@@ -238,6 +299,8 @@ static void render_mr(struct vi_render *r, const struct viommu_mr *mr, uint64_t 
 			return;
 		if (tl < ol)
 			tl = UINT64_MAX;
+		if (t->nalias_users > 1 && seen_before(r->sc, t, delta - mr->alias_offset, tf, tl, depth + 1))
+			return;
 		render_mr(r, t, delta - mr->alias_offset, tf, tl, ro, unm, depth + 1);
 		return;
 	}
@@ -421,6 +484,7 @@ static int sweep(struct vi_scratch *sc, size_t n, struct vi_out *o)
 
 void vi_scratch_free(struct vi_scratch *sc)
 {
+	free(sc->seen);
 	free(sc->occ);
 	free(sc->tmp);
 	free(sc->aux);
@@ -449,12 +513,15 @@ static int cmp_u64(const void *a, const void *b)
 static int render_window(const struct viommu_as *as, struct vi_scratch *sc, struct vi_memory_work *w,
 			 uint64_t first, uint64_t last, size_t *nsec, size_t *nb)
 {
-	struct vi_render r = { .sc = sc, .w = w };
+	struct vi_render r = { .sc = sc, .w = w,
+			       .limit = as->m->render_limit ? as->m->render_limit : VI_RENDER_MAX_OCC };
 	struct vi_out o = { .sc = sc };
 	uint64_t lo = first ? first + 1 : 0;
 	size_t k = 0;
 	int err;
 
+	sc->seen_gen++;		/* a new render: forget the placements of the last one */
+	sc->seen_n = 0;
 	render_mr(&r, as->root, 0, first, last, false, false, 0);
 	if (r.err)
 		return r.err;

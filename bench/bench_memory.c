@@ -91,12 +91,17 @@ static int q_prec(const void *a, const void *b)
 static struct qnode *q_build(const struct viommu_mr *mr)
 {
 	struct qnode *q = calloc(1, sizeof(*q));
-	void **k = NULL;
+	struct vi_kx_hit *h = NULL;
+	struct viommu_mr **k;
 	size_t cap = 0;
 
-	if (!q || vi_kx_collect(mr->kids, 0, UINT64_MAX, &k, &q->nsub, &cap))
+	if (!q || vi_kx_collect(mr->kids, 0, UINT64_MAX, &h, &q->nsub, &cap))
 		abort();
 	q->mr = mr;
+	k = calloc(q->nsub + 1, sizeof(*k));
+	for (size_t i = 0; i < q->nsub; i++)
+		k[i] = h[i].item;
+	free(h);
 	qsort(k, q->nsub, sizeof(*k), q_prec);
 	q->sub = calloc(q->nsub + 1, sizeof(*q->sub));
 	for (size_t i = 0; i < q->nsub; i++)

@@ -46,7 +46,7 @@ static bool ent_less(const struct ent *a, const struct ent *b)
 
 static void check_query(const struct vi_kx_node *root, uint64_t first, uint64_t last)
 {
-	void **got = NULL;
+	struct vi_kx_hit *got = NULL;
 	size_t n = 0, cap = 0, want = 0;
 	const struct ent *prev = NULL;
 	bool ok = true;
@@ -56,9 +56,10 @@ static void check_query(const struct vi_kx_node *root, uint64_t first, uint64_t 
 		want += e[i].live && e[i].addr <= last && e[i].end >= first;
 	T_EQ(n, want);
 	for (size_t i = 0; i < n; i++) {
-		const struct ent *x = got[i];
+		const struct ent *x = got[i].item;
 
 		ok &= x->live && x->addr <= last && x->end >= first;
+		ok &= got[i].seq == x->seq && got[i].prio == (int)(x->seq % 7) - 3;
 		ok &= !prev || ent_less(prev, x);
 		prev = x;
 	}
@@ -98,7 +99,7 @@ int main(void)
 					int rc;
 
 					alloc_budget = fail;
-					rc = vi_kx_insert(&root, x, x->addr, x->seq, x->end);
+					rc = vi_kx_insert(&root, x, x->addr, x->seq, x->end, (int)(x->seq % 7) - 3);
 					alloc_budget = -1;
 					if (!rc)
 						break;
@@ -110,7 +111,7 @@ int main(void)
 					T_EQ(cnt, live);
 				}
 			} else {
-				T_EQ(vi_kx_insert(&root, x, x->addr, x->seq, x->end), 0);
+				T_EQ(vi_kx_insert(&root, x, x->addr, x->seq, x->end, (int)(x->seq % 7) - 3), 0);
 			}
 			ne++;
 			live++;

@@ -59,10 +59,13 @@ static void kx_refresh(struct vi_kx_node *x, uint32_t i)
 	x->end[i] = e;
 }
 
-static void kx_put_entry(struct vi_kx_node *x, uint32_t at, uint64_t addr, uint64_t seq, uint64_t end, void *p)
+static void kx_put_entry(struct vi_kx_node *x, uint32_t at, uint64_t addr, uint64_t seq, uint64_t end, void *p,
+			 int prio)
 {
 	uint32_t k = x->n - at;
 
+	memmove(&x->prio[at + 1], &x->prio[at], k * sizeof(x->prio[0]));
+	x->prio[at] = prio;
 	memmove(&x->addr[at + 1], &x->addr[at], k * sizeof(x->addr[0]));
 	memmove(&x->seq[at + 1], &x->seq[at], k * sizeof(x->seq[0]));
 	memmove(&x->end[at + 1], &x->end[at], k * sizeof(x->end[0]));
@@ -78,6 +81,7 @@ static void kx_del_entry(struct vi_kx_node *x, uint32_t at)
 {
 	uint32_t k = x->n - at - 1;
 
+	memmove(&x->prio[at], &x->prio[at + 1], k * sizeof(x->prio[0]));
 	memmove(&x->addr[at], &x->addr[at + 1], k * sizeof(x->addr[0]));
 	memmove(&x->seq[at], &x->seq[at + 1], k * sizeof(x->seq[0]));
 	memmove(&x->end[at], &x->end[at + 1], k * sizeof(x->end[0]));
@@ -101,6 +105,7 @@ static void kx_split(struct vi_kx_node *x, struct vi_kx_node *y)
 	memcpy(y->seq, &x->seq[h], k * sizeof(x->seq[0]));
 	memcpy(y->end, &x->end[h], k * sizeof(x->end[0]));
 	memcpy(y->ptr, &x->ptr[h], k * sizeof(x->ptr[0]));
+	memcpy(y->prio, &x->prio[h], k * sizeof(x->prio[0]));
 	x->n = h;
 }
 
@@ -109,7 +114,7 @@ static void kx_split(struct vi_kx_node *x, struct vi_kx_node *y)
  * from @pool, which holds enough nodes for every full node on the path).
  */
 static struct vi_kx_node *kx_ins(struct vi_kx_node *x, void *item, uint64_t addr, uint64_t seq, uint64_t end,
-				 struct kx_pool *pool)
+				 int prio, struct kx_pool *pool)
 {
 	struct vi_kx_node *sib = NULL;
 	uint32_t at;
@@ -121,20 +126,20 @@ static struct vi_kx_node *kx_ins(struct vi_kx_node *x, void *item, uint64_t addr
 			if (at == x->n) {
 				/* an append (children added in address order): keep this node full */
 				sib->level = 0;
-				kx_put_entry(sib, 0, addr, seq, end, item);
+				kx_put_entry(sib, 0, addr, seq, end, item, prio);
 				return sib;
 			}
 			kx_split(x, sib);
 			if (at > x->n) {
-				kx_put_entry(sib, at - x->n, addr, seq, end, item);
+				kx_put_entry(sib, at - x->n, addr, seq, end, item, prio);
 				return sib;
 			}
 		}
-		kx_put_entry(x, at, addr, seq, end, item);
+		kx_put_entry(x, at, addr, seq, end, item, prio);
 		return sib;
 	}
 	uint32_t i = kx_slot(x, addr, seq);
-	struct vi_kx_node *csib = kx_ins(x->ptr[i], item, addr, seq, end, pool);
+	struct vi_kx_node *csib = kx_ins(x->ptr[i], item, addr, seq, end, prio, pool);
 
 	kx_refresh(x, i);
 	if (!csib)
@@ -144,23 +149,23 @@ static struct vi_kx_node *kx_ins(struct vi_kx_node *x, void *item, uint64_t addr
 		sib = pool->v[--pool->n];
 		if (at == x->n) {
 			sib->level = x->level;
-			kx_put_entry(sib, 0, 0, 0, 0, csib);
+			kx_put_entry(sib, 0, 0, 0, 0, csib, 0);
 			kx_refresh(sib, 0);
 			return sib;
 		}
 		kx_split(x, sib);
 		if (at > x->n) {
-			kx_put_entry(sib, at - x->n, 0, 0, 0, csib);
+			kx_put_entry(sib, at - x->n, 0, 0, 0, csib, 0);
 			kx_refresh(sib, at - x->n);
 			return sib;
 		}
 	}
-	kx_put_entry(x, at, 0, 0, 0, csib);
+	kx_put_entry(x, at, 0, 0, 0, csib, 0);
 	kx_refresh(x, at);
 	return sib;
 }
 
-int vi_kx_insert(struct vi_kx_node **root, void *item, uint64_t addr, uint64_t seq, uint64_t end)
+int vi_kx_insert(struct vi_kx_node **root, void *item, uint64_t addr, uint64_t seq, uint64_t end, int prio)
 {
 	struct kx_pool pool = { .n = 0 };
 	struct vi_kx_node *x = *root, *sib;
@@ -175,6 +180,7 @@ int vi_kx_insert(struct vi_kx_node **root, void *item, uint64_t addr, uint64_t s
 		x->seq[0] = seq;
 		x->end[0] = end;
 		x->ptr[0] = item;
+		x->prio[0] = prio;
 		*root = x;
 		return 0;
 	}
@@ -196,7 +202,7 @@ int vi_kx_insert(struct vi_kx_node **root, void *item, uint64_t addr, uint64_t s
 			return -ENOMEM;
 		}
 	}
-	sib = kx_ins(*root, item, addr, seq, end, &pool);
+	sib = kx_ins(*root, item, addr, seq, end, prio, &pool);
 	if (sib) {
 		struct vi_kx_node *r = pool.v[--pool.n], *old = *root;
 
@@ -275,8 +281,8 @@ void vi_kx_set_end(struct vi_kx_node *root, uint64_t addr, uint64_t seq, uint64_
 		kx_end(root, addr, seq, end);
 }
 
-int vi_kx_collect(const struct vi_kx_node *x, uint64_t first, uint64_t last, void ***stack, size_t *n,
-		  size_t *cap)
+int vi_kx_collect(const struct vi_kx_node *x, uint64_t first, uint64_t last, struct vi_kx_hit **stack,
+		  size_t *n, size_t *cap)
 {
 	if (!x)
 		return 0;
@@ -297,14 +303,14 @@ int vi_kx_collect(const struct vi_kx_node *x, uint64_t first, uint64_t last, voi
 		}
 		if (*n == *cap) {
 			size_t nc = *cap ? 2 * *cap : 64;
-			void **ns = realloc(*stack, nc * sizeof(*ns));
+			struct vi_kx_hit *ns = realloc(*stack, nc * sizeof(*ns));
 
 			if (!ns)
 				return -ENOMEM;
 			*stack = ns;
 			*cap = nc;
 		}
-		(*stack)[(*n)++] = x->ptr[i];
+		(*stack)[(*n)++] = (struct vi_kx_hit){ x->ptr[i], x->seq[i], x->prio[i] };
 	}
 	return 0;
 }

@@ -31,10 +31,18 @@ struct vi_kx_node {
 	uint64_t seq[VI_KX_FAN];
 	uint64_t end[VI_KX_FAN];
 	void *ptr[VI_KX_FAN];		/* leaf: the subregion; inner: the child node */
+	int prio[VI_KX_FAN];		/* leaf: the subregion's priority (sorting needs no dereference) */
 };
 
-/* Add @item under (addr, seq) with window end @end. 0 or -ENOMEM (nothing changed). */
-int vi_kx_insert(struct vi_kx_node **root, void *item, uint64_t addr, uint64_t seq, uint64_t end);
+/* What a query returns per subregion: enough to sort by precedence without touching it. */
+struct vi_kx_hit {
+	void *item;
+	uint64_t seq;
+	int prio;
+};
+
+/* Add @item under (addr, seq) with window end @end and priority @prio. 0 or -ENOMEM (nothing changed). */
+int vi_kx_insert(struct vi_kx_node **root, void *item, uint64_t addr, uint64_t seq, uint64_t end, int prio);
 /* Remove the entry (addr, seq), which must exist. Never allocates. */
 void vi_kx_remove(struct vi_kx_node **root, uint64_t addr, uint64_t seq);
 /* Change the window end of the entry (addr, seq). Never allocates. */
@@ -43,8 +51,8 @@ void vi_kx_set_end(struct vi_kx_node *root, uint64_t addr, uint64_t seq, uint64_
  * Append to (*stack)[*n..] every item whose window [addr, end] meets
  * [first, last], in key order. 0 or -ENOMEM.
  */
-int vi_kx_collect(const struct vi_kx_node *root, uint64_t first, uint64_t last, void ***stack, size_t *n,
-		  size_t *cap);
+int vi_kx_collect(const struct vi_kx_node *root, uint64_t first, uint64_t last, struct vi_kx_hit **stack,
+		  size_t *n, size_t *cap);
 /* Call @fn on every item in key order; stops at and returns the first non-zero result. */
 int vi_kx_walk(const struct vi_kx_node *root, int (*fn)(void *ctx, void *item), void *ctx);
 /* Check the invariants (tests); 0 or -EIO. */

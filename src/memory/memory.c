@@ -553,7 +553,7 @@ VIOMMU_API int viommu_mr_free(struct viommu_mr *mr)
 static int link_child(struct viommu_mr *parent, struct viommu_mr *sub)
 {
 	uint64_t seq = parent->m->seq + 1;
-	int err = vi_kx_insert(&parent->kids, sub, sub->addr, seq, vi_mr_end(sub));
+	int err = vi_kx_insert(&parent->kids, sub, sub->addr, seq, vi_mr_end(sub), sub->priority);
 
 	if (err)
 		return err;
@@ -790,7 +790,7 @@ VIOMMU_API int viommu_mr_set_address(struct viommu_mr *mr, uint64_t offset)
 		uint64_t oaddr = mr->addr, oseq = mr->seq, nseq = mr->m->seq + 1;
 
 		mr->addr = offset;
-		err = vi_kx_insert(&p->kids, mr, offset, nseq, vi_mr_end(mr));
+		err = vi_kx_insert(&p->kids, mr, offset, nseq, vi_mr_end(mr), mr->priority);
 		mr->addr = oaddr;
 		if (err) {
 			mutation_end(mr->m, false);

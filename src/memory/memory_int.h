@@ -76,6 +76,7 @@ struct viommu_mr {
  */
 struct viommu_flatview {
 	unsigned long refs;
+	uint64_t id;			/* unique in the process: keys the per-thread cursor */
 	size_t n;
 	size_t nbounds;
 	struct vi_pnode *sec;
@@ -109,7 +110,7 @@ struct vi_scratch {
 	size_t aux_cap;
 	uint64_t *bounds;
 	size_t bounds_cap;
-	void **kids, **kids_tmp;		/* children of the regions on the render path */
+	struct vi_kx_hit *kids, *kids_tmp;	/* children of the regions on the render path */
 	size_t kids_cap, kids_tmp_cap;
 	struct viommu_mr_section *secs;		/* one render's sections */
 	size_t secs_cap;

@@ -176,24 +176,26 @@ static bool occ_less(const struct vi_occ *x, const struct vi_occ *y)
 	return x->first < y->first || (x->first == y->first && x->rank < y->rank);
 }
 
-typedef void *vi_mrp;	/* a struct viommu_mr *, as the children index stores it */
-
 /* Precedence among siblings: higher priority first, then newer (higher seq) first. */
-static bool kid_less(const vi_mrp *px, const vi_mrp *py)
+static bool kid_less(const struct vi_kx_hit *x, const struct vi_kx_hit *y)
 {
-	const struct viommu_mr *x = *px, *y = *py;
+	return x->prio > y->prio || (x->prio == y->prio && x->seq > y->seq);
+}
 
-	return x->priority > y->priority || (x->priority == y->priority && x->seq > y->seq);
+static bool u64_less(const uint64_t *x, const uint64_t *y)
+{
+	return *x < *y;
 }
 
 VI_DEFINE_NATURAL_SORT(sort_occ_runs, struct vi_occ, occ_less)
-VI_DEFINE_NATURAL_SORT(sort_kids_runs, vi_mrp, kid_less)
+VI_DEFINE_NATURAL_SORT(sort_u64_runs, uint64_t, u64_less)
+VI_DEFINE_NATURAL_SORT(sort_kids_runs, struct vi_kx_hit, kid_less)
 
 /* Sort sc->kids[base, end) into precedence order, in place. */
 static int sort_kids(struct vi_scratch *sc, size_t base, size_t end)
 {
 	size_t n = end - base;
-	void **out;
+	struct vi_kx_hit *out;
 
 	if (n < 2)
 		return 0;
@@ -313,7 +315,7 @@ static void render_mr(struct vi_render *r, const struct viommu_mr *mr, uint64_t 
 		if (!r->err)
 			r->err = sort_kids(sc, base, end);
 		for (size_t k = base; k < end && !r->err; k++) {
-			const struct viommu_mr *c = sc->kids[k];	/* re-read: deeper levels may grow the stack */
+			const struct viommu_mr *c = sc->kids[k].item;	/* re-read: deeper levels may grow the stack */
 			uint64_t cf = c->addr, cl = vi_mr_end(c);
 
 			if (cf < of)
@@ -498,13 +500,6 @@ void vi_scratch_free(struct vi_scratch *sc)
 	memset(sc, 0, sizeof(*sc));
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Render [first, last] of @as: the sections into sc->secs[0..*nsec) (each
  * inside the window), and into sc->bounds[0..*nb) the boundaries this render
@@ -525,8 +520,17 @@ static int render_window(const struct viommu_as *as, struct vi_scratch *sc, stru
 	render_mr(&r, as->root, 0, first, last, false, false, 0);
 	if (r.err)
 		return r.err;
-	if (r.nbounds)
-		qsort(sc->bounds, r.nbounds, sizeof(uint64_t), cmp_u64);
+	if (r.nbounds > 1) {
+		/* the walk records them in a few sorted runs (as it visits siblings): a natural merge sort */
+		uint64_t *sorted;
+
+		if (!grow((void **)&sc->obounds, &sc->obounds_cap, r.nbounds, sizeof(uint64_t)) ||
+		    !grow((void **)&sc->aux, &sc->aux_cap, r.nbounds + 1, sizeof(size_t)))
+			return -ENOMEM;
+		sorted = sort_u64_runs(sc->bounds, sc->obounds, sc->aux, r.nbounds);
+		if (sorted != sc->bounds)
+			memcpy(sc->bounds, sorted, r.nbounds * sizeof(uint64_t));
+	}
 	for (size_t i = 0; i < r.nbounds; i++)
 		if (sc->bounds[i] >= lo && sc->bounds[i] <= last && (!k || sc->bounds[i] != sc->bounds[k - 1]))
 			sc->bounds[k++] = sc->bounds[i];
@@ -540,11 +544,13 @@ static int render_window(const struct viommu_as *as, struct vi_scratch *sc, stru
 
 static struct viommu_flatview *view_new(struct vi_pnode *sec, struct vi_pnode *bnd)
 {
+	static uint64_t next_id;
 	struct viommu_flatview *v = calloc(1, sizeof(*v));
 
 	if (!v)
 		return NULL;
 	v->refs = 1;
+	v->id = __atomic_add_fetch(&next_id, 1, __ATOMIC_RELAXED);
 	v->sec = sec;
 	v->bnd = bnd;
 	v->n = vi_pt_count(sec);
@@ -1107,9 +1113,36 @@ VIOMMU_API size_t viommu_flatview_count(const struct viommu_flatview *v)
 	return v ? v->n : 0;
 }
 
+/*
+ * Each thread remembers where its last viommu_flatview_section() call was
+ * (keyed by the view's unique id, so a freed view's cursor is never used),
+ * so a loop over consecutive indices costs O(1) a step, not a descent each.
+ */
+static __thread struct {
+	uint64_t id;
+	size_t i;
+	struct vi_pcur cur;
+} fv_tls;
+
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_section(const struct viommu_flatview *v, size_t i)
 {
-	return v ? vi_pt_at(v->sec, VI_SEC_ESZ, i) : NULL;
+	const struct viommu_mr_section *s;
+
+	if (!v || i >= v->n)
+		return NULL;
+	if (fv_tls.id == v->id && fv_tls.cur.depth) {
+		if (i == fv_tls.i)
+			return (const void *)(vi_pt_items(fv_tls.cur.node[fv_tls.cur.depth - 1]) +
+					      fv_tls.cur.idx[fv_tls.cur.depth - 1] * VI_SEC_ESZ);
+		if (i == fv_tls.i + 1 && (s = vi_pcur_next(&fv_tls.cur))) {
+			fv_tls.i = i;
+			return s;
+		}
+	}
+	s = vi_pcur_seek(&fv_tls.cur, v->sec, VI_SEC_ESZ, i);
+	fv_tls.id = v->id;
+	fv_tls.i = i;
+	return s;
 }
 
 VIOMMU_API size_t viommu_flatview_lower(const struct viommu_flatview *v, uint64_t addr)

@@ -9,8 +9,10 @@ FUZZ_SECONDS ?= 60
 RUN_ARGS   ?= replay examples/boot.scn --compare-naive
 
 CTEST_ARGS = --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)')
+# `make check` runs everything but the QEMU oracle tests (label qtest).
+CHECK_ARGS = $(CTEST_ARGS) -LE qtest
 
-.PHONY: all check run asan tsan fuzz bench install clean check-vm
+.PHONY: all check run asan tsan fuzz bench install clean check-vm check-qtest
 
 all: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -19,7 +21,14 @@ $(BUILD)/CMakeCache.txt:
 	$(CMAKE) -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX)
 
 check: all
-	$(CTEST) --test-dir $(BUILD) $(CTEST_ARGS)
+	$(CTEST) --test-dir $(BUILD) $(CHECK_ARGS)
+
+# viommu's device models against QEMU's own, over the qtest protocol
+# (tests/qtest/). Installs Debian's QEMU if it is missing; a missing QEMU is
+# then a failure, never a skip.
+check-qtest: all
+	./tests/qtest/ensure-qemu.sh
+	VIOMMU_QTEST_REQUIRED=1 $(CTEST) --test-dir $(BUILD) $(CTEST_ARGS) -L qtest
 
 run: all
 	./$(BUILD)/viommu $(RUN_ARGS)
@@ -28,12 +37,12 @@ asan:
 	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVIOMMU_SANITIZE=ON
 	$(CMAKE) --build build-asan -j$(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-	  $(CTEST) --test-dir build-asan $(CTEST_ARGS)
+	  $(CTEST) --test-dir build-asan $(CHECK_ARGS)
 
 tsan:
 	$(CMAKE) -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DVIOMMU_TSAN=ON
 	$(CMAKE) --build build-tsan -j$(JOBS)
-	$(CTEST) --test-dir build-tsan $(CTEST_ARGS)
+	$(CTEST) --test-dir build-tsan $(CHECK_ARGS)
 
 # libFuzzer targets need clang; each runs for FUZZ_SECONDS on its corpus.
 fuzz:

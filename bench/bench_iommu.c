@@ -191,7 +191,7 @@ static void sys_init(struct sys *s)
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = read_view };
 
 	s->as = viommu_iommu_as_new(&o);
-	s->l = (struct viommu_iommu_listener){ .size = sizeof(s->l), .first = 0, .last = UINT64_MAX,
+	s->l = (struct viommu_iommu_listener){ .sz = sizeof(s->l), .first = 0, .last = UINT64_MAX,
 					       .kinds = VIOMMU_IOMMU_EV_ALL,
 					       .caps = VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
 					       .notify = count_event };

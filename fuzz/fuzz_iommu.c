@@ -322,7 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FZ_CHECK(viommu_iommu_listener_unregister(as, &s->l) == 0);
 			viommu_rangemap_clear(s->ext);
 			memset(s->perm, 0, sizeof(s->perm));
-			s->l = (struct viommu_iommu_listener){ .size = sizeof(s->l), .notify = notify,
+			s->l = (struct viommu_iommu_listener){ .sz = sizeof(s->l), .notify = notify,
 							       .first = base + lo * PG, .last = base + hi * PG + PG - 1,
 							       .caps = (op >> 4) & 3, .kinds = VIOMMU_IOMMU_EV_ALL };
 			if (op & 0x40) {

@@ -89,7 +89,7 @@ static inline void rec_notify(struct viommu_iommu_listener *l, const struct viom
 static inline void rec_init(struct rec *r, uint64_t first, uint64_t last, unsigned kinds, unsigned caps)
 {
 	memset(r, 0, sizeof(*r));
-	r->l.size = sizeof(r->l);
+	r->l.sz = sizeof(r->l);
 	r->l.first = first;
 	r->l.last = last;
 	r->l.kinds = kinds;
@@ -258,7 +258,7 @@ static inline void page_copy_notify(struct viommu_iommu_listener *l, const struc
 static inline void page_copy_init(struct page_copy *c, uint64_t *out, unsigned *perm, size_t npages)
 {
 	*c = (struct page_copy){ .npages = npages, .out = out, .perm = perm };
-	c->l = (struct viommu_iommu_listener){ .size = sizeof(c->l), .first = 0, .last = UINT64_MAX,
+	c->l = (struct viommu_iommu_listener){ .sz = sizeof(c->l), .first = 0, .last = UINT64_MAX,
 					       .kinds = VIOMMU_IOMMU_EV_ALL,
 					       .caps = VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
 					       .notify = page_copy_notify };

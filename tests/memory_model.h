@@ -674,17 +674,17 @@ static void mm_check_commit(struct mm_model *mm)
 		for (size_t i = 0; i < mm->nd; i++) {
 			const struct viommu_mr_diff *e = &mm->d[i];
 
-			MM_CHECK(e->has_old || e->has_new);
+			MM_CHECK(e->has_before || e->has_after);
 			MM_CHECK(e->first <= e->last && (i == 0 || mm->d[i - 1].last < e->first));
 			for (; next < e->first / MM_PAGE; next++)	/* not listed: nothing changed */
 				MM_CHECK(mm_tr_identical(&mm->prev[next], &mm->cur[next]));
 			for (uint64_t a = e->first; a <= e->last; a += MM_PAGE, next++) {
 				struct mm_tr o = { 0 }, nw = { 0 };
 
-				if (e->has_old)
-					o = mm_tr_of_section(&e->old, a);
-				if (e->has_new)
-					nw = mm_tr_of_section(&e->new, a);
+				if (e->has_before)
+					o = mm_tr_of_section(&e->before, a);
+				if (e->has_after)
+					nw = mm_tr_of_section(&e->after, a);
 				MM_CHECK(mm_tr_identical(&o, &mm->prev[a / MM_PAGE]));
 				MM_CHECK(mm_tr_identical(&nw, &mm->cur[a / MM_PAGE]));
 				MM_CHECK(!mm_tr_identical(&o, &nw));

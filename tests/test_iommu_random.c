@@ -164,7 +164,7 @@ static void lst_notify(struct viommu_iommu_listener *l, const struct viommu_iomm
 
 static void lst_init(struct lst *s, uint64_t first, uint64_t last, unsigned caps)
 {
-	s->l = (struct viommu_iommu_listener){ .size = sizeof(s->l), .first = first, .last = last, .caps = caps,
+	s->l = (struct viommu_iommu_listener){ .sz = sizeof(s->l), .first = first, .last = last, .caps = caps,
 					       .kinds = VIOMMU_IOMMU_EV_MAP | VIOMMU_IOMMU_EV_UNMAP, .notify = lst_notify };
 	if (caps & VIOMMU_IOMMU_CAP_CHANGE)
 		s->l.kinds |= VIOMMU_IOMMU_EV_CHANGE;

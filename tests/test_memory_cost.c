@@ -90,31 +90,31 @@ static void one_region_changes(struct big *b, size_t k, struct costs out[4])
 	out[0] = work_since(b->m, &c0);
 	T_EQ(g_calls, 1);
 	T_EQ(g_n, 1);
-	T_OK(g_d[0].first == base && g_d[0].last == base + 0x1fff && g_d[0].has_old && !g_d[0].has_new &&
-	     g_d[0].changed && g_d[0].old.mr == b->r[k] && g_d[0].old.offset == 0 && g_d[0].old.host == host);
+	T_OK(g_d[0].first == base && g_d[0].last == base + 0x1fff && g_d[0].has_before && !g_d[0].has_after &&
+	     g_d[0].changed && g_d[0].before.mr == b->r[k] && g_d[0].before.offset == 0 && g_d[0].before.host == host);
 
 	T_EQ(viommu_mr_set_enabled(b->r[k], true), 0);
 	c0 = work_now(b->m);
 	T_EQ(viommu_mr_set_address(b->r[k], base + 0x4000), 0);
 	out[1] = work_since(b->m, &c0);
 	T_EQ(g_n, 2);
-	T_OK(g_d[0].first == base && g_d[0].last == base + 0x1fff && g_d[0].has_old && !g_d[0].has_new);
-	T_OK(g_d[1].first == base + 0x4000 && g_d[1].last == base + 0x5fff && !g_d[1].has_old && g_d[1].has_new &&
-	     g_d[1].new.mr == b->r[k] && g_d[1].new.offset == 0);
+	T_OK(g_d[0].first == base && g_d[0].last == base + 0x1fff && g_d[0].has_before && !g_d[0].has_after);
+	T_OK(g_d[1].first == base + 0x4000 && g_d[1].last == base + 0x5fff && !g_d[1].has_before && g_d[1].has_after &&
+	     g_d[1].after.mr == b->r[k] && g_d[1].after.offset == 0);
 
 	c0 = work_now(b->m);
 	T_EQ(viommu_mr_set_size(b->r[k], 0x3000), 0);
 	out[2] = work_since(b->m, &c0);
 	T_EQ(g_n, 1);
-	T_OK(g_d[0].first == base + 0x6000 && g_d[0].last == base + 0x6fff && !g_d[0].has_old &&
-	     g_d[0].has_new && g_d[0].new.offset == 0x2000 && g_d[0].new.host == host + 0x2000);
+	T_OK(g_d[0].first == base + 0x6000 && g_d[0].last == base + 0x6fff && !g_d[0].has_before &&
+	     g_d[0].has_after && g_d[0].after.offset == 0x2000 && g_d[0].after.host == host + 0x2000);
 
 	c0 = work_now(b->m);
 	T_EQ(viommu_mr_set_readonly(b->r[k], true), 0);
 	out[3] = work_since(b->m, &c0);
 	T_EQ(g_n, 1);
 	T_OK(g_d[0].first == base + 0x4000 && g_d[0].last == base + 0x6fff && g_d[0].changed &&
-	     !g_d[0].old.readonly && g_d[0].new.readonly);
+	     !g_d[0].before.readonly && g_d[0].after.readonly);
 }
 
 static void test_one_region_at_scale(void)

@@ -62,7 +62,7 @@ static void on_diff(struct viommu_memory_listener *l, struct viommu_as *as, cons
 	(void)as;
 	for (size_t i = 0; i < n; i++)
 		logf_("%s:%" PRIx64 "-%" PRIx64 " %s>%s %s;", (const char *)l->opaque, d[i].first, d[i].last,
-		      sec(&d[i].old, d[i].has_old, a, sizeof(a)), sec(&d[i].new, d[i].has_new, b, sizeof(b)),
+		      sec(&d[i].before, d[i].has_before, a, sizeof(a)), sec(&d[i].after, d[i].has_after, b, sizeof(b)),
 		      d[i].changed ? "changed" : "same");
 	busy_result = viommu_mr_set_enabled(viommu_as_root(as), false);
 }

@@ -301,7 +301,7 @@ static void test_api_edges(void)
 	T_EQ(n, 0);	/* nothing changed: nothing listed */
 	free(d);
 	T_EQ(viommu_flatview_diff(v, NULL, &d, &n), 0);
-	T_OK(n == 1 && d[0].changed && d[0].has_old && !d[0].has_new);
+	T_OK(n == 1 && d[0].changed && d[0].has_before && !d[0].has_after);
 	free(d);
 	T_OK(!viommu_mr_section_same_translation(viommu_flatview_section(v, 0), NULL));
 	T_OK(viommu_flatview_section(v, 1) == NULL);

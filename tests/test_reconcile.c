@@ -14,7 +14,7 @@
 #define K4 0x1000ull
 #define M1 0x100000ull
 #define G1 0x40000000ull
-#define RW (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE)
+#define RW (VIOMMU_PERM_RW)
 
 /* Host memory is never touched by the simulated backend: fake, distinct, aligned addresses. */
 #define HOST(n) ((void *)(uintptr_t)(0x100000000000ull + (uint64_t)(n) * 0x1000000000ull))
@@ -460,13 +460,130 @@ static void test_readonly(void)
 	T_EQ(viommu_mr_add_subregion(f.root, 0xc0000, rom, 0), 0);
 	MAP(&f, 0xc0000, M1, HOSTU(1));
 	T_EQ(viommu_host_sim_translate(f.h, 0xc0000, &va, &prot), 0);
-	T_EQ(prot, VIOMMU_HOST_PROT_READ);
+	T_EQ(prot, VIOMMU_PERM_READ);
 	T_EQ(viommu_mr_set_readonly(rom, false), 0);
 	UNMAP(&f, 0xc0000, M1);
 	MAP(&f, 0xc0000, M1, HOSTU(1));
 	T_EQ(viommu_host_sim_translate(f.h, 0xc0000, &va, &prot), 0);
 	T_EQ(prot, RW);
 	expect_consistent(&f);
+	teardown(&f);
+}
+
+/*
+ * Coalescing maps host-contiguous neighbours as one mapping, but never
+ * neighbours of different permissions (issue 17: a planted bug merging them
+ * went unseen because no test turned coalescing on).
+ */
+static void test_coalesce_perms(void)
+{
+	struct fixture f;
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .coalesce = true, .report = on_report };
+	struct viommu_mr *a, *b, *c, *d;
+	unsigned prot;
+	uint64_t va;
+
+	memset(&f, 0, sizeof(f));
+	ro.report_ctx = &f;
+	f.m = viommu_memory_new();
+	f.root = viommu_mr_new_container(f.m, "system", 0);
+	f.as = viommu_as_new(f.m, "memory", f.root);
+	f.h = viommu_host_sim_new(NULL);
+	f.r = viommu_recon_new(f.m, f.as, &ro);
+	if (!f.r || !f.h)
+		T_FATAL("setup");
+	T_EQ(viommu_recon_attach(f.r, f.h), 0);
+	/* four regions over one contiguous host range: RW, R, RW, RW */
+	a = viommu_mr_new_ram(f.m, "a", M1, HOST(1));
+	b = viommu_mr_new_ram(f.m, "b", M1, (char *)HOST(1) + M1);
+	c = viommu_mr_new_ram(f.m, "c", M1, (char *)HOST(1) + 2 * M1);
+	d = viommu_mr_new_ram(f.m, "d", M1, (char *)HOST(1) + 3 * M1);
+	T_EQ(viommu_mr_set_readonly(b, true), 0);
+	T_EQ(viommu_memory_begin(f.m), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 0, a, 0), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, M1, b, 0), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 2 * M1, c, 0), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 3 * M1, d, 0), 0);
+	T_EQ(viommu_memory_commit(f.m), 0);
+	MAP(&f, 0, M1, HOSTU(1));
+	MAP(&f, M1, M1, HOSTU(1) + M1);
+	MAP(&f, 2 * M1, 2 * M1, HOSTU(1) + 2 * M1);	/* c + d: one mapping */
+	expect_no_more_calls(&f);
+	T_EQ(viommu_host_sim_translate(f.h, 0, &va, &prot), 0);
+	T_EQ(prot, RW);
+	T_EQ(viommu_host_sim_translate(f.h, M1, &va, &prot), 0);
+	T_EQ(prot, VIOMMU_PERM_READ);
+	T_EQ(stats(&f).mappings, 3);
+	expect_consistent(&f);
+	teardown(&f);
+}
+
+/*
+ * A failed unmap leaves the old translation mapped and the record says so:
+ * the check calls that -ESTALE over the exact extent, never -EIO (issue 17),
+ * until a resync removes it.
+ */
+static void test_failed_unmap(void)
+{
+	struct fixture f;
+	struct viommu_mr *bar;
+	struct viommu_recon_report where;
+
+	setup(&f, VIOMMU_RECON_MINIMAL, NULL, 0);
+	bar = viommu_mr_new_ram_device(f.m, "bar", M1, HOST(1));
+	T_EQ(viommu_mr_add_subregion(f.root, 0xe0000000, bar, 0), 0);
+	MAP(&f, 0xe0000000, M1, HOSTU(1));
+	T_EQ(viommu_host_sim_inject(f.h, 1, EBUSY), 0);
+	T_EQ(viommu_mr_set_address(bar, 0xe8000000), 0);
+	f.seen++;	/* the failed unmap */
+	MAP(&f, 0xe8000000, M1, HOSTU(1));
+	expect_no_more_calls(&f);
+	T_EQ(f.nreps, 1);
+	T_EQ(f.reps[0].err, -EBUSY);
+	T_OK(f.reps[0].is_unmap);
+	T_EQ(viommu_recon_status(f.r, NULL), -EBUSY);
+	T_EQ(viommu_recon_check(f.r, f.h, &where), -ESTALE);
+	T_EQ_U64(where.first, 0xe0000000);
+	T_EQ_U64(where.last, 0xe0000000 + M1 - 1);
+	T_EQ(stats(&f).mappings, 2);
+	T_EQ(viommu_recon_resync(f.r), 0);
+	UNMAP(&f, 0xe0000000, M1);
+	expect_no_more_calls(&f);
+	expect_consistent(&f);
+	teardown(&f);
+}
+
+/*
+ * A backend unmap that removes fewer bytes than the record held (the mapping
+ * was replaced behind the reconciler's back) is reported, and the record
+ * follows the backend, which holds nothing there any more (issue 17: a
+ * planted bug accepting it silently went unseen).
+ */
+static void test_short_unmap(void)
+{
+	struct fixture f;
+	struct viommu_mr *ram;
+
+	setup(&f, VIOMMU_RECON_MINIMAL, NULL, 0);
+	ram = viommu_mr_new_ram(f.m, "ram", 2 * K4, HOST(1));
+	T_EQ(viommu_mr_add_subregion(f.root, 0, ram, 0), 0);
+	MAP(&f, 0, 2 * K4, HOSTU(1));
+	T_EQ(viommu_host_unmap(f.h, 0, 2 * K4, NULL), 0);
+	T_EQ(viommu_host_map(f.h, 0, K4, HOSTU(1), RW), 0);
+	f.seen += 2;
+	T_EQ(viommu_mr_del_subregion(f.root, ram), 0);
+	UNMAP(&f, 0, 2 * K4);
+	expect_no_more_calls(&f);
+	T_EQ(f.nreps, 1);
+	T_EQ(f.reps[0].kind, VIOMMU_RECON_ERR_BACKEND);
+	T_EQ(f.reps[0].err, -EIO);
+	T_OK(f.reps[0].is_unmap);
+	T_EQ_U64(f.reps[0].first, 0);
+	T_EQ_U64(f.reps[0].last, 2 * K4 - 1);
+	T_EQ(stats(&f).mappings, 0);
+	T_EQ(viommu_host_sim_mappings(f.h, NULL, NULL), 0);
+	expect_consistent(&f);
+	viommu_mr_free(ram);
 	teardown(&f);
 }
 
@@ -484,5 +601,8 @@ int main(void)
 	test_budget();
 	test_reserved_window();
 	test_readonly();
+	test_coalesce_perms();
+	test_failed_unmap();
+	test_short_unmap();
 	return t_done();
 }

@@ -205,8 +205,8 @@ static void desired(struct world *w, struct page *out)
 		out[p] = (struct page){ 0 };
 		if (!ok)
 			continue;
-		out[p] = (struct page){ true, sec_delta(s) + p * PG, s->readonly ? VIOMMU_HOST_PROT_READ
-									 : VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE,
+		out[p] = (struct page){ true, sec_delta(s) + p * PG, s->readonly ? VIOMMU_PERM_READ
+									 : VIOMMU_PERM_RW,
 					sid };
 	}
 	viommu_flatview_put(v);
@@ -382,7 +382,7 @@ static void run_fault_injection(uint64_t seed, enum viommu_host_semantics sem)
 	struct page d[NPAGES];
 	struct extents x;
 	long total;
-	unsigned long bad = 0;
+	unsigned long bad = 0, eio = 0, stale = 0;
 
 	/* the clean run tells how many calls there are */
 	t_rng_init(&rng, seed);
@@ -407,10 +407,21 @@ static void run_fault_injection(uint64_t seed, enum viommu_host_semantics sem)
 		for (int t = 0; t < txns; t++) {
 			long tl0 = viommu_host_sim_timeline_count(w.h);
 			unsigned long errs0 = w.backend_errors;
+			struct viommu_recon_report where = { 0 };
+			int rc;
+
 			viommu_memory_begin(w.m);
 			random_op(&w, &rng);
 			random_op(&w, &rng);
 			viommu_memory_commit(w.m);
+			/*
+			 * The check never finds a bug (-EIO), also while a failed
+			 * unmap left the old translation mapped (issue 17: it did in
+			 * 111 of 816 runs); right after the failure it names it exactly.
+			 */
+			rc = viommu_recon_check(w.r, w.h, &where);
+			if (rc == -EIO)
+				eio++;
 			/* the injected failure is reported, with the failing call's exact range */
 			for (long i = tl0; i < viommu_host_sim_timeline_count(w.h); i++) {
 				if (viommu_host_sim_timeline_get(w.h, (size_t)i, &rec) || !rec.injected)
@@ -421,6 +432,11 @@ static void run_fault_injection(uint64_t seed, enum viommu_host_semantics sem)
 				    w.last_backend_error.last != rec.iova + rec.length - 1 ||
 				    w.last_backend_error.is_unmap != (rec.op == VIOMMU_HOST_OP_UNMAP))
 					bad++;
+				if (rec.op == VIOMMU_HOST_OP_UNMAP) {
+					stale++;
+					if (rc != -ESTALE || where.first != rec.iova || where.last != rec.iova + rec.length - 1)
+						bad++;
+				}
 			}
 		}
 		if (injected != 1)
@@ -436,7 +452,9 @@ static void run_fault_injection(uint64_t seed, enum viommu_host_semantics sem)
 		world_free(&w);
 	}
 	T_EQ(bad, 0);
-	printf("fault injection sem %d: %ld call indices\n", sem, total);
+	T_EQ(eio, 0);
+	T_OK(stale > 0);
+	printf("fault injection sem %d: %ld call indices, %lu failed unmaps, %lu -EIO checks\n", sem, total, stale, eio);
 }
 
 int main(void)

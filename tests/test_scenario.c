@@ -69,6 +69,19 @@ int main(void)
 	T_EQ(res.stats.unmap_ops, 5);	/* the first move takes the three extents around the old overlay */
 	T_STREQ(res.backend, "sim:type1v2");
 
+	/* numbers inside {} take the 0x prefix and a suffix, as everywhere (one parser) */
+	T_EQ(run("ram r {4K}\nadd root r {0x1000*2}\nexpect mapped 0x2000 r 0\nexpect mappings 1\n"
+		 "ram s {1k}K\nadd root s {2M}\nexpect mapped 0x200000 s 0\n", 0), 0);
+	T_STREQ(err, "");
+	T_EQ(res.expects_failed, 0);
+	T_EQ(res.expects, 3);
+	/* an inner repeat variable hides an outer one of the same name */
+	T_EQ(run("repeat 2 i\nrepeat 3 i\nram r{i}x 4K\nend\nend\n", 0), -EEXIST);
+	T_STREQ(err, "t.scn:3: region 'r0x' exists");	/* the second outer pass, not the second inner one */
+	T_EQ(res.lines, 11);	/* the planted outer-hides-inner bug fails at the 5th */
+	T_EQ(run("repeat 2 j\nrepeat 3 i\nram r{j}_{i} 4K\nend\nend\n", 0), 0);
+	T_STREQ(err, "");
+
 	/* a failed expectation is counted and located, the run goes on */
 	T_EQ(run("ram r 4K\nadd root r 0\nexpect mappings 2\nexpect unmapped 0\nexpect mappings 1\n", 0), 0);
 	T_EQ(res.expects, 3);
@@ -98,7 +111,9 @@ int main(void)
 	BAD("ram r 4K\nbegin\n", -EINVAL, "t.scn:2: begin without commit at the end of the file");
 	BAD("ram r 4K\nbackend sim:type1v1\n", -EINVAL, "t.scn:2: 'backend' must come before the first region");
 	BAD("backend sim:type9\nram r 4K\n", -EINVAL,
-	    "t.scn:2: unknown simulated semantics 'type9' (type1v2, type1v1, iommufd)");
+	    "t.scn:2: backend spec 'sim:type9': unknown simulated semantics (type1v2, type1v1, iommufd): type9");
+	BAD("backend sim:type1v2,limit=0\nram r 4K\n", -EINVAL,
+	    "t.scn:2: backend spec 'sim:type1v2,limit=0': limit must be a number from 1 to 2^32 - 1: 0");
 	BAD("backend vfio:7\nram r 4K\n", -EPERM, "t.scn:2: only simulated backends here, not 'vfio:7'");
 	BAD("granule 3\n", -EINVAL, "t.scn:1: granule must be a power of two");
 	BAD("ram a b c d e f g h i j k l m n o p q\n", -EINVAL, "t.scn:1: more than 16 words");

@@ -43,8 +43,8 @@ static void on_diff(struct viommu_memory_listener *l, struct viommu_as *as, cons
 	(void)as;
 	for (size_t i = 0; i < n; i++)
 		printf("  [0x%" PRIx64 "-0x%" PRIx64 "] %s@0x%" PRIx64 " -> %s@0x%" PRIx64 ": %s\n", d[i].first,
-		       d[i].last, d[i].has_old ? viommu_mr_name(d[i].old.mr) : "-", d[i].old.offset,
-		       d[i].has_new ? viommu_mr_name(d[i].new.mr) : "-", d[i].new.offset,
+		       d[i].last, d[i].has_before ? viommu_mr_name(d[i].before.mr) : "-", d[i].before.offset,
+		       d[i].has_after ? viommu_mr_name(d[i].after.mr) : "-", d[i].after.offset,
 		       d[i].changed ? "changed" : "unchanged");
 }
 

@@ -55,6 +55,7 @@ static const char *report_text(enum viommu_recon_report_kind k)
 	case VIOMMU_RECON_ERR_UNALIGNED_RAM: return "ERROR RAM not aligned to the IOMMU page: not mapped";
 	case VIOMMU_RECON_ERR_RESERVED_RAM: return "ERROR RAM inside a reserved IOVA window: not mapped";
 	case VIOMMU_RECON_ERR_BACKEND: return "ERROR host call failed";
+	case VIOMMU_RECON_SKIP_NOT_RAM: return "skipped IOMMU translation onto memory that is not RAM";
 	}
 	return "?";
 }

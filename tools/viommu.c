@@ -9,6 +9,7 @@
 #include <viommu/common.h>
 
 #include "cli.h"
+#include "util/num.h"
 
 extern const struct vi_cli_command __start_viommu_cli_cmds[];
 extern const struct vi_cli_command __stop_viommu_cli_cmds[];
@@ -54,29 +55,8 @@ int vi_cli_usage(const char *cmd, const char *fmt, ...)
 
 bool vi_cli_parse_u64(const char *s, uint64_t *out)
 {
-	unsigned long long v;
-	char *end;
-	unsigned shift = 0;
-
-	if (!s || !*s || *s == '-' || *s == '+')
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 0);
-	if (errno || end == s)
-		return false;
-	switch (*end) {
-	case 'K': case 'k': shift = 10; end++; break;
-	case 'M': case 'm': shift = 20; end++; break;
-	case 'G': case 'g': shift = 30; end++; break;
-	case 'T': case 't': shift = 40; end++; break;
-	default: break;
-	}
-	if (*end)
-		return false;
-	if (shift && v > (UINT64_MAX >> shift))
-		return false;
-	*out = (uint64_t)v << shift;
-	return true;
+	/* the library's one number parser, as scenario files use it */
+	return vi_parse_u64(s, out);
 }
 
 int main(int argc, char **argv)

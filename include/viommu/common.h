@@ -36,6 +36,14 @@ extern "C" {
 #define VIOMMU_PERM_WRITE 0x2u
 #define VIOMMU_PERM_RW	  (VIOMMU_PERM_READ | VIOMMU_PERM_WRITE)
 
+/*
+ * The x86 interrupt address range: DMA writes there are interrupt requests,
+ * never memory accesses (Intel VT-d spec, "Handling Requests to Interrupt
+ * Address Range"; Linux reserves it as IOMMU_RESV_MSI).
+ */
+#define VIOMMU_X86_MSI_FIRST 0xfee00000ull
+#define VIOMMU_X86_MSI_LAST  0xfeefffffull
+
 /* The library's version as "MAJOR.MINOR.PATCH". */
 VIOMMU_API const char *viommu_version(void);
 

@@ -154,6 +154,22 @@ VIOMMU_API enum viommu_host_kind viommu_host_kind(const struct viommu_host *h);
 /* Close the backend (real backends close their fds). NULL is allowed. */
 VIOMMU_API void viommu_host_free(struct viommu_host *h);
 
+/* The VFIO device cdev "iommufd" without a path opens. */
+#define VIOMMU_HOST_IOMMUFD_DEFAULT_CDEV "/dev/vfio/devices/vfio0"
+
+/*
+ * Open a backend from a spec string (at most 255 bytes):
+ *   sim:type1v2 | sim:type1v1 | sim:iommufd   simulated, options ,limit=N
+ *                                             (dma_entry_limit) ,pgsizes=BITMAP
+ *   vfio:GROUP[,v1]                           viommu_host_vfio_open(), type1 v2 or v1
+ *   iommufd[:CDEV]                            viommu_host_iommufd_open(CDEV, default
+ *                                             VIOMMU_HOST_IOMMUFD_DEFAULT_CDEV)
+ * Numbers are decimal or 0x hex with an optional K/M/G/T suffix. NULL with
+ * errno EINVAL for a malformed spec (logged with the reason), or the
+ * backend's own errno.
+ */
+VIOMMU_API struct viommu_host *viommu_host_open_spec(const char *spec);
+
 /* ---- the simulated host IOMMU ------------------------------------------ */
 
 /*

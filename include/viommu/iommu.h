@@ -2,8 +2,12 @@
 /*
  * viommu IOMMU events and shadowing: the layer between a vIOMMU model (whose
  * guest writes page tables and issues invalidations) and the consumers of its
- * translations: the host connector for passthrough devices, vhost-style
- * device IOTLBs, emulated devices. It fixes semantics.md §1.1 and §1.2.
+ * translations: the reconcile engine for passthrough devices
+ * (viommu_recon_new_iommu, include/viommu/reconcile.h), vhost-style device
+ * IOTLBs, emulated devices. It does what QEMU's IOMMU notifiers
+ * (include/exec/memory.h: IOMMUNotifier, memory_region_notify_iommu) do, less
+ * their two defects (docs/reference.md, "IOMMU notifiers"): no event for a
+ * live translation replaced, and every range split into power-of-two pieces.
  *
  * An IOMMU address space (struct viommu_iommu_as, one per device / PASID)
  * keeps a shadow: the translations its listeners have been told, as a set of
@@ -16,19 +20,21 @@
  *
  * Extents. A recorded extent is only ever announced, changed or removed
  * whole, so a consumer that maps each event's range as one host mapping never
- * has to bisect one (VFIO type1 v2 refuses that, semantics.md §3.1). New
- * guest leaves that are contiguous in input and output with equal permissions
- * are merged into one extent when they appear in one sync. Extents are never
- * merged after they were announced (not in replay either): a later change to
- * one of them would otherwise have to undo more than it changed.
+ * has to bisect one (VFIO type1 v2 refuses that: drivers/vfio/vfio_iommu_type1.c,
+ * vfio_dma_do_unmap). New guest leaves that are contiguous in input and output
+ * with equal permissions are merged into one extent when they appear in one
+ * sync. Extents are never merged after they were announced (not in replay
+ * either): a later change to one of them would otherwise have to undo more
+ * than it changed.
  *
  * CHANGE. One CHANGE event is about exactly one recorded extent O (the event's
- * [first, last], out, perm are O's old translation). Its new pieces, read with
- * viommu_iommu_event_for_each_new(), are the guest's translation runs inside
- * O: sorted, disjoint, within [first, last], at least one, possibly with
- * holes between them (addresses of O not covered by a piece are now
- * unmapped). After the event the pieces are the recorded extents in place of
- * O. A change that covers two old extents is two CHANGE events.
+ * [first, last], out, perm are O's old translation). Its new pieces
+ * (ev->pieces, ev->npieces, or viommu_iommu_event_for_each_new()) are the
+ * guest's translation runs inside O: sorted, disjoint, within [first, last],
+ * at least one, possibly with holes between them (addresses of O not covered
+ * by a piece are now unmapped). After the event the pieces are the recorded
+ * extents in place of O. A change that covers two old extents is two CHANGE
+ * events.
  *
  * Delivery to a listener, per event, in this order of steps:
  *   1. crop to the listener's [first, last] (a CHANGE whose crop no longer
@@ -43,32 +49,32 @@
  *      block of the old extent with the new pieces inside that block.
  *   4. only kinds in the listener's mask are delivered.
  * Lowering is a function of the extent alone, so the pieces an UNMAP or
- * CHANGE names are exactly pieces the listener was given before.
+ * CHANGE names are exactly pieces the listener was given before. After the
+ * events of one sync, unmap_all or registration replay, each listener that
+ * got at least one has its commit callback called (if set): a consumer can
+ * apply a whole invalidation at once.
  *
- * Interrupt window (semantics.md §5): with opts.msi_window set, bytes whose
- * input or output address lies in [msi_first, msi_last] are treated as holes
- * of the guest view: they are never recorded nor delivered. A leaf crossing
- * the window is clipped, not refused. Listener ranges are not split by it.
+ * Interrupt window: with opts.msi_window set, bytes whose input or output
+ * address lies in [msi_first, msi_last] are treated as holes of the guest view
+ * (x86 remaps interrupts there, Intel VT-d spec 3.15 "Handling Requests to
+ * Interrupt Address Range"): they are never recorded nor delivered. A leaf
+ * crossing the window is clipped, not refused. Listener ranges are not split
+ * by it.
  *
  * Concurrency: none inside; one thread at a time per IOMMU address space.
  * Listener callbacks run inside sync/register and must not call back into the
- * same IOMMU address space (such calls fail with -EBUSY).
+ * same IOMMU address space (such calls fail with -EBUSY), except for the
+ * lookups.
  */
 #ifndef VIOMMU_IOMMU_H
 #define VIOMMU_IOMMU_H
 #include <viommu/common.h>
-#include <viommu/host.h>
-#include <viommu/memory.h>
 #include <viommu/pgtable.h>
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 struct viommu_iommu_as;
-
-/* Permissions of a translation. A leaf with neither is a hole. */
-#define VIOMMU_IOMMU_PERM_READ	0x1u
-#define VIOMMU_IOMMU_PERM_WRITE 0x2u
 
 /* Event kinds; also the bits of a listener's kinds mask. */
 #define VIOMMU_IOMMU_EV_MAP		0x1u	/* a new translation */
@@ -86,13 +92,13 @@ struct viommu_iommu_xlat {
 	uint64_t first;
 	uint64_t last;
 	uint64_t out;		/* output address of @first */
-	unsigned perm;		/* VIOMMU_IOMMU_PERM_* */
+	unsigned perm;		/* VIOMMU_PERM_* (common.h); neither bit: a hole */
 };
 
 /*
  * One event, valid during the callback only. [first, last] is the input
  * range; out/perm its translation (MAP: new; UNMAP: the one removed; CHANGE:
- * the old one; DEVIOTLB_UNMAP: 0). The fields after source_id are private.
+ * the old one; DEVIOTLB_UNMAP: 0).
  */
 struct viommu_iommu_event {
 	unsigned kind;				/* one VIOMMU_IOMMU_EV_* bit */
@@ -102,47 +108,49 @@ struct viommu_iommu_event {
 	unsigned perm;
 	struct viommu_iommu_as *source;
 	uint32_t source_id;			/* opts.source_id (e.g. the requester id) */
-	/* private: the new pieces of a CHANGE */
-	const struct viommu_iommu_xlat *pieces_;
-	size_t npieces_;
-	bool pow2_;
+	/*
+	 * CHANGE: the new pieces, cropped to [first, last] and, for a listener
+	 * without VIOMMU_IOMMU_CAP_ARBITRARY, lowered; at least one. Other
+	 * kinds: NULL and 0.
+	 */
+	const struct viommu_iommu_xlat *pieces;
+	size_t npieces;
 };
 
-/*
- * A cursor over the new pieces of a CHANGE event, already cropped and (for a
- * listener without VIOMMU_IOMMU_CAP_ARBITRARY) lowered. @piece is current.
- */
+/* A cursor over the new pieces of a CHANGE event (ev->pieces in order). */
 struct viommu_iommu_piece_iter {
-	struct viommu_iommu_xlat piece;
-	/* private */
-	const struct viommu_iommu_event *ev;
-	size_t idx;
-	uint64_t next, last, out0, first0;
-	bool in_piece;
+	struct viommu_iommu_xlat piece;		/* the current piece, while @valid */
+	const struct viommu_iommu_event *ev;	/* the event walked */
+	size_t idx;				/* @piece is ev->pieces[idx] */
+	bool valid;				/* false once past the last piece */
 };
 /* Position on the first new piece; false if there is none (not a CHANGE). */
 VIOMMU_API bool viommu_iommu_piece_start(struct viommu_iommu_piece_iter *it, const struct viommu_iommu_event *ev);
 /* Step to the next piece; false at the end. */
 VIOMMU_API bool viommu_iommu_piece_next(struct viommu_iommu_piece_iter *it);
-#define viommu_iommu_event_for_each_new(it, ev)					\
-	for (bool viommu_pok_ = viommu_iommu_piece_start((it), (ev)); viommu_pok_;	\
-	     viommu_pok_ = viommu_iommu_piece_next(it))
+/* Declares nothing, so it nests (with another iterator) without -Wshadow warnings. */
+#define viommu_iommu_event_for_each_new(it, ev)						\
+	for (viommu_iommu_piece_start((it), (ev)); (it)->valid; viommu_iommu_piece_next(it))
 
 struct viommu_iommu_listener;
 typedef void (*viommu_iommu_notify_fn)(struct viommu_iommu_listener *l, const struct viommu_iommu_event *ev);
 
 /*
  * A listener: the struct belongs to the caller and must stay valid while
- * registered. @first..@last is the input range it cares about.
+ * registered; its fields are read once, at registration (options rule: an
+ * older caller's smaller struct works, unknown non-zero bytes are refused).
+ * @first..@last is the input range it cares about.
  */
 struct viommu_iommu_listener {
-	size_t size;			/* sizeof(struct viommu_iommu_listener) */
+	size_t sz;			/* sizeof(struct viommu_iommu_listener) */
 	uint64_t first;
 	uint64_t last;
 	unsigned kinds;			/* VIOMMU_IOMMU_EV_* mask */
 	unsigned caps;			/* VIOMMU_IOMMU_CAP_* */
 	viommu_iommu_notify_fn notify;
 	void *opaque;
+	/* After the events of one operation (sync, unmap_all, replay), if any reached it; may be NULL. */
+	void (*commit)(struct viommu_iommu_listener *l);
 };
 
 /*
@@ -165,7 +173,8 @@ typedef int (*viommu_iommu_read_fn)(void *ctx, uint64_t first, uint64_t last, st
  * Returns 0; -EINVAL if first > last, the leaf is not aligned to the page
  * size (first, last + 1, out), perm has unknown bits, out + size wraps, or it
  * overlaps or precedes the previous leaf. An error also poisons the view:
- * the sync that asked fails with -EINVAL and changes nothing.
+ * the sync that asked fails with -EINVAL and changes nothing. Refusals are
+ * logged at debug level (the guest controls them).
  */
 VIOMMU_API int viommu_iommu_view_add(struct viommu_iommu_view *view, uint64_t first, uint64_t last,
 				     uint64_t out, unsigned perm);
@@ -204,54 +213,65 @@ struct viommu_iommu_as_opts {
 	 */
 	uint64_t merge_granule;
 	bool msi_window;		/* treat [msi_first, msi_last] as never mapped */
-	uint64_t msi_first, msi_last;	/* default (both 0): x86 0xfee00000..0xfeefffff */
+	uint64_t msi_first, msi_last;	/* default (both 0): VIOMMU_X86_MSI_FIRST..LAST (common.h) */
 };
 
-/* A new IOMMU address space with an empty shadow; NULL with errno EINVAL or ENOMEM. */
+/*
+ * A new IOMMU address space with an empty shadow; NULL with errno EINVAL
+ * (bad options, logged) or ENOMEM.
+ */
 VIOMMU_API struct viommu_iommu_as *viommu_iommu_as_new(const struct viommu_iommu_as_opts *opts);
 /*
- * Free (listeners are dropped without events; a host connector on it must be
+ * Free (listeners are dropped without events; a reconciler on it must be
  * freed first). NULL is allowed.
  */
-VIOMMU_API void viommu_iommu_as_free(struct viommu_iommu_as *as);
+VIOMMU_API void viommu_iommu_as_free(struct viommu_iommu_as *ias);
 
 /*
  * Register @l and replay the current shadow to it: one MAP per recorded
  * extent inside its range (cropped, lowered), never a walk of the space.
  * 0; -EINVAL (bad size, first > last, no notify, unknown kinds or caps,
- * CAP_CHANGE without EV_CHANGE in kinds); -EEXIST; -EBUSY; -ENOMEM.
+ * CAP_CHANGE without EV_CHANGE in kinds; logged); -EEXIST; -EBUSY; -ENOMEM.
+ * Cost: O(n log n) for n extents in its range.
  */
-VIOMMU_API int viommu_iommu_listener_register(struct viommu_iommu_as *as, struct viommu_iommu_listener *l);
+VIOMMU_API int viommu_iommu_listener_register(struct viommu_iommu_as *ias, struct viommu_iommu_listener *l);
 /* Unregister (no events). 0, -ENOENT, -EBUSY. */
-VIOMMU_API int viommu_iommu_listener_unregister(struct viommu_iommu_as *as, struct viommu_iommu_listener *l);
+VIOMMU_API int viommu_iommu_listener_unregister(struct viommu_iommu_as *ias, struct viommu_iommu_listener *l);
 
 /*
  * Bring the listeners up to date with the guest over [first, last] (an
  * invalidation). The guest view is read once, over exactly [first, last].
  * A recorded extent reaching outside the range is changed or removed whole
  * (never bisected); outside the range it keeps its translation, since the
- * guest did not invalidate that part. Returns the
- * number of events generated before lowering (>= 0); -EINVAL (first > last);
- * -EBUSY (inside a callback); the read-view callback's error or -EINVAL for a
- * malformed view (nothing changed, nothing delivered); -ENOMEM (possibly
- * part-applied: the shadow still equals exactly what listeners were told,
- * and the next sync also re-reads everything this one could have touched,
- * so syncing again repairs it).
+ * guest did not invalidate that part. Returns the number of events generated
+ * before lowering (>= 0); -EINVAL (first > last); -EBUSY (inside a callback);
+ * the read-view callback's error or -EINVAL for a malformed view (nothing
+ * changed, nothing delivered); -ENOMEM (possibly part-applied: the shadow
+ * still equals exactly what listeners were told, and the next sync also
+ * re-reads everything this one could have touched, so syncing again repairs
+ * it). Cost: O((v + k) log n) for v leaves read and k extents touched, plus
+ * the listeners' share (lowering: at most 128 events per range).
  */
-VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *as, uint64_t first, uint64_t last);
+VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *ias, uint64_t first, uint64_t last);
 
 /*
  * Remove every recorded extent in [first, last] (widened to whole extents)
  * as UNMAP events, without reading the guest (translation disabled, device
- * detached). Returns the number of extents removed or -EINVAL/-EBUSY.
+ * detached). Returns the number of extents removed or -EINVAL/-EBUSY/-ENOMEM.
  */
-VIOMMU_API int viommu_iommu_unmap_all(struct viommu_iommu_as *as, uint64_t first, uint64_t last);
+VIOMMU_API int viommu_iommu_unmap_all(struct viommu_iommu_as *ias, uint64_t first, uint64_t last);
 
 /* Deliver a DEVIOTLB_UNMAP event over [first, last] (the shadow is not involved). 0, -EINVAL, -EBUSY. */
-VIOMMU_API int viommu_iommu_deviotlb_unmap(struct viommu_iommu_as *as, uint64_t first, uint64_t last);
+VIOMMU_API int viommu_iommu_deviotlb_unmap(struct viommu_iommu_as *ias, uint64_t first, uint64_t last);
 
-/* The recorded extent containing @addr, if any. */
-VIOMMU_API bool viommu_iommu_lookup(const struct viommu_iommu_as *as, uint64_t addr, struct viommu_iommu_xlat *out);
+/* The recorded extent containing @addr, if any. O(log n). */
+VIOMMU_API bool viommu_iommu_lookup(const struct viommu_iommu_as *ias, uint64_t addr, struct viommu_iommu_xlat *out);
+/*
+ * The lowest recorded extent with last >= @addr, if any (a walk of the shadow
+ * in address order; callable from a listener callback). O(log n).
+ */
+VIOMMU_API bool viommu_iommu_lookup_next(const struct viommu_iommu_as *ias, uint64_t addr,
+					 struct viommu_iommu_xlat *out);
 
 struct viommu_iommu_stats {
 	size_t sz;			/* sizeof(struct viommu_iommu_stats) */
@@ -263,74 +283,8 @@ struct viommu_iommu_stats {
 	uint64_t window_bytes;		/* bytes those unmapped although their translation did not change */
 	uint64_t pieces;		/* events produced by pow2 lowering */
 };
-/* Statistics; -EINVAL if st->sz is too small. */
-VIOMMU_API int viommu_iommu_get_stats(const struct viommu_iommu_as *as, struct viommu_iommu_stats *st);
-
-/* ---- the host connector ------------------------------------------------ */
-
-/*
- * A listener that keeps a host backend equal to the IOMMU address space's
- * shadow composed with the system address space's flat view: IOVA -> GPA
- * from the event, GPA -> host address from the view. Every host mapping lies
- * inside one event extent (split further where the GPA range crosses
- * sections), so an UNMAP or CHANGE unmaps whole host mappings only. A CHANGE
- * becomes one unmap over the old extent then one map per new piece: there is
- * no atomic replace in any kernel uAPI (semantics.md §1.4), so this window is
- * unavoidable; it is counted. GPA ranges that are not RAM (or RAM device)
- * are reported, never mapped.
- */
-struct viommu_iommu_host;
-
-enum viommu_iommu_host_report_kind {
-	VIOMMU_IOMMU_HOST_NOT_RAM = 1,		/* output is not DMA-mappable memory */
-	VIOMMU_IOMMU_HOST_UNALIGNED = 2,	/* not aligned to the backend's page */
-	VIOMMU_IOMMU_HOST_BACKEND = 3,		/* a backend call failed (err) */
-};
-struct viommu_iommu_host_report {
-	enum viommu_iommu_host_report_kind kind;
-	int err;			/* negative errno */
-	uint64_t first, last;		/* the IOVA range concerned */
-	bool is_unmap;
-};
-typedef void (*viommu_iommu_host_report_fn)(void *ctx, const struct viommu_iommu_host_report *r);
-
-struct viommu_iommu_host_opts {
-	size_t sz;			/* sizeof(struct viommu_iommu_host_opts) */
-	viommu_iommu_host_report_fn report;
-	void *report_ctx;
-	/*
-	 * The model @sys belongs to. If set, the connector listens to its
-	 * commits and composes again every IOMMU extent whose output range a
-	 * memory-map change touched (unmapped whole, mapped from the new view:
-	 * a counted window). The connector must then be freed before @sys.
-	 */
-	struct viommu_memory *memory;
-};
-
-/*
- * Connect @ias to backend @h, resolving GPAs in @sys. The current shadow is
- * mapped at once (replay). NULL with errno EINVAL or ENOMEM (or the memory
- * listener's registration error). The flat view is read at each event;
- * memory-map changes under live IOMMU mappings are composed again only with
- * opts.memory set.
- */
-VIOMMU_API struct viommu_iommu_host *viommu_iommu_host_new(struct viommu_iommu_as *ias, struct viommu_as *sys,
-							   struct viommu_host *h,
-							   const struct viommu_iommu_host_opts *opts);
-/* Unregister and free, unmapping what it mapped if @unmap. NULL allowed. */
-VIOMMU_API void viommu_iommu_host_free(struct viommu_iommu_host *c, bool unmap);
-
-struct viommu_iommu_host_stats {
-	size_t sz;			/* sizeof(struct viommu_iommu_host_stats) */
-	uint64_t map_ops, unmap_ops;	/* backend calls (failed ones included) */
-	uint64_t windows;		/* CHANGEs that unmapped a live mapping before re-mapping */
-	uint64_t window_bytes;		/* bytes unmapped by those */
-	uint64_t reports;		/* reports raised */
-	uint64_t errors;		/* backend failures */
-	uint64_t mappings;		/* host mappings held now */
-};
-/* Statistics; -EINVAL if st->sz is too small. */
-VIOMMU_API int viommu_iommu_host_get_stats(const struct viommu_iommu_host *c, struct viommu_iommu_host_stats *st);
+/* Statistics, written by the options rule (min(st->sz, known) bytes); -EINVAL. */
+VIOMMU_API int viommu_iommu_get_stats(const struct viommu_iommu_as *ias, struct viommu_iommu_stats *st);
 
 #ifdef __cplusplus
 }

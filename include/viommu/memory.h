@@ -111,19 +111,20 @@ struct viommu_mr_section {
 
 /*
  * One entry of the difference between two flat views: over [first, last] the
- * old view had @old (if has_old) and the new view has @new (if has_new), both
- * clipped to [first, last]. @changed is false iff both are present and their
- * translation is equal at every byte: same kind and permissions, and for RAM
- * and RAM devices the same host address, for MMIO and IOMMU the same region
- * and offset. Entries are sorted, disjoint, and never both absent.
+ * old view had @before (if has_before) and the new view has @after (if
+ * has_after), both clipped to [first, last]. @changed is false iff both are
+ * present and their translation is equal at every byte: same kind and
+ * permissions, and for RAM and RAM devices the same host address, for MMIO
+ * and IOMMU the same region and offset. Entries are sorted, disjoint, and
+ * never both absent.
  */
 struct viommu_mr_diff {
 	uint64_t first;
 	uint64_t last;
-	struct viommu_mr_section old;
-	struct viommu_mr_section new;
-	bool has_old;
-	bool has_new;
+	struct viommu_mr_section before;
+	struct viommu_mr_section after;
+	bool has_before;
+	bool has_after;
 	bool changed;
 };
 

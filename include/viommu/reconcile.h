@@ -1,35 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * viommu reconciler: keeps one or more host IOMMU backends equal to what an
- * address space's flat view says is DMA-mappable (RAM and RAM-device
- * sections, IOVA = guest-physical address), with the fewest host operations.
- *
- * It fixes QEMU's VFIO listener (semantics.md §1.3, §1.5, §4):
+ * viommu reconciler: one engine that keeps one or more host IOMMU backends
+ * equal to a *desired mapping* with the fewest host operations. The desired
+ * mapping comes from one of two sources:
+ *  - viommu_recon_new(): an address space's flat view, every RAM and
+ *    RAM-device section DMA-mappable at IOVA = guest-physical address (a
+ *    device without a vIOMMU; QEMU's VFIO memory listener,
+ *    hw/vfio/listener.c, does this job);
+ *  - viommu_recon_new_iommu(): an IOMMU address space's shadow (IOVA ->
+ *    guest-physical, include/viommu/iommu.h) composed with the system address
+ *    space's flat view (guest-physical -> host address): a passthrough device
+ *    behind a vIOMMU (QEMU's vfio_iommu_map_notify does this job).
+ * Whatever the source, the rules are the same (docs/design.md, "The
+ * reconciler"; docs/reference.md for the kernel rules they rest on):
  *  - Only the real difference is applied. A range whose translation did not
- *    change (A + B merged into A', a rename, a re-parent) costs nothing.
- *  - A host mapping is only ever unmapped whole (no bisect) and only when its
- *    translation changed somewhere. Where a change touches part of a host
- *    mapping, the mapping is unmapped and its unchanged remainder re-mapped at
- *    once: that is the one unavoidable window, and it is counted.
- *  - Host extents follow flat-view sections (pieces of one region), further
- *    split at a configurable granule, so later changes rarely touch part of
- *    one; unmergeable regions (hot-plug blocks) always get their own mappings.
- *  - A RAM-device range not aligned to the backend's smallest page is skipped
- *    with a non-fatal report; RAM that cannot be mapped (misaligned, in a
- *    reserved window, refused by the backend) is an error with its exact range.
+ *    change (A + B merged into A', a rename, a re-parent, a memory commit no
+ *    IOMMU translation points at) costs nothing.
+ *  - A host mapping is only ever unmapped whole (VFIO type1 v2 refuses to
+ *    bisect one) and only when its translation changed somewhere. Where a
+ *    change touches part of a host mapping, the mapping is unmapped and its
+ *    unchanged remainder re-mapped at once: that is the one unavoidable
+ *    window (no kernel uAPI replaces a mapping in place), and it is counted.
+ *  - Host mappings follow the source's pieces (flat-view sections; IOMMU
+ *    extents cut where their output crosses sections), cut at region
+ *    boundaries and at a configurable granule, so later changes rarely touch
+ *    part of one; unmergeable regions (hot-plug blocks) always get their own.
+ *  - Only whole pages inside the backend's usable IOVA ranges are mapped; the
+ *    rest is reported with its exact range: skipped (RAM devices, IOMMU
+ *    translations onto MMIO or holes) or an error (RAM).
  *  - Several backends at once; one attached later is given the full current
- *    mapping from the model, never a replay of history.
- *  - A backend failure mid-commit leaves the recorded state equal to what the
- *    backend holds; viommu_recon_resync() repairs the difference later.
+ *    mapping from the source, never a replay of history.
+ *  - A backend failure mid-change leaves each backend's record equal to what
+ *    the backend holds (a failed unmap is recorded as "still mapped");
+ *    viommu_recon_resync() repairs the difference later.
  *
- * Concurrency: a reconciler is driven by its memory model's commits and must
- * be used under the same exclusion as the model.
+ * Concurrency: a reconciler is driven by its memory model's commits (and, on
+ * the IOMMU path, by its IOMMU address space's syncs) and must be used under
+ * the same exclusion as those.
  */
 #ifndef VIOMMU_RECONCILE_H
 #define VIOMMU_RECONCILE_H
 
 #include <viommu/common.h>
 #include <viommu/host.h>
+#include <viommu/iommu.h>
 #include <viommu/memory.h>
 
 #ifdef __cplusplus
@@ -61,8 +75,17 @@ enum viommu_recon_report_kind {
 	VIOMMU_RECON_ERR_UNALIGNED_RAM,
 	/* RAM inside a reserved IOVA window: not mapped (error). */
 	VIOMMU_RECON_ERR_RESERVED_RAM,
-	/* A backend map or unmap failed (error; @err is its errno). */
+	/*
+	 * A backend map or unmap failed (error; @err is its errno), or an unmap
+	 * removed other than the bytes recorded there (@err -EIO).
+	 */
 	VIOMMU_RECON_ERR_BACKEND,
+	/*
+	 * IOMMU path: the IOMMU translates the IOVA range to guest-physical
+	 * addresses that are not RAM or a RAM device (MMIO, nothing): not
+	 * mapped, DMA there faults (non-fatal: it is the guest's choice).
+	 */
+	VIOMMU_RECON_SKIP_NOT_RAM,
 };
 
 struct viommu_recon_report {
@@ -70,15 +93,16 @@ struct viommu_recon_report {
 	int err;			/* negative errno */
 	uint64_t first, last;		/* the exact IOVA range concerned */
 	struct viommu_host *backend;	/* NULL when not backend specific */
-	const char *region;		/* the region's name, valid during the callback */
+	const char *region;		/* the region's name, valid during the callback; may be NULL */
 	bool is_unmap;			/* ERR_BACKEND: the failing call was an unmap */
+	uint64_t out;			/* guest-physical address of @first (= @first on the flat-view path) */
 };
 
 typedef void (*viommu_recon_report_fn)(void *ctx, const struct viommu_recon_report *r);
 
 struct viommu_recon_opts {
 	size_t sz;			/* sizeof(struct viommu_recon_opts) */
-	enum viommu_recon_policy policy;
+	enum viommu_recon_policy policy;	/* NAIVE: flat-view path only */
 	/*
 	 * Host extents never cross a multiple of this (a power of two, at least
 	 * the backend page size; 0: no split). Use the unplug granularity of a
@@ -86,10 +110,10 @@ struct viommu_recon_opts {
 	 */
 	uint64_t extent_granule;
 	/*
-	 * Map adjacent mappable sections whose host memory is contiguous (and
-	 * that are not unmergeable) as one host mapping, to stay inside the
-	 * mapping budget. Off by default: a later change to one of them opens a
-	 * window over the others.
+	 * Map adjacent mappable pieces (sections; IOMMU extents) whose host
+	 * memory is contiguous, with equal permissions and not unmergeable, as
+	 * one host mapping, to stay inside the mapping budget. Off by default: a
+	 * later change to one of them opens a window over the others.
 	 */
 	bool coalesce;
 	/* Leave RAM-device sections (BARs) unmapped: no peer-to-peer DMA. */
@@ -101,17 +125,38 @@ struct viommu_recon_opts {
 /*
  * A reconciler for address space @as of model @m. It registers a listener on
  * @as (receiving the current state at once; with no backend yet that costs
- * nothing). Returns NULL with errno EINVAL or ENOMEM.
+ * nothing). @opts is checked by the options rule (its sz first; an older,
+ * smaller struct works, unknown non-zero bytes are refused). Returns NULL
+ * with errno EINVAL (bad arguments or options, logged) or ENOMEM. Cost:
+ * O(sections) for the registration.
  */
 VIOMMU_API struct viommu_recon *viommu_recon_new(struct viommu_memory *m, struct viommu_as *as,
 						 const struct viommu_recon_opts *opts);
+/*
+ * A reconciler for IOMMU address space @ias (IOVA -> guest-physical) whose
+ * outputs are resolved in @sys, an address space of model @m. It listens to
+ * both: an IOMMU event reconciles the event's extent; a memory commit
+ * reconciles exactly the IOVA ranges whose output the commit changed, found
+ * through an index from output address to IOVA extents, so it costs
+ * O((d + k) log n) for d changed ranges touching k extents of n, and nothing
+ * at all when no extent points at what changed. Policy must be
+ * VIOMMU_RECON_MINIMAL. Free the reconciler before @ias and @sys, and not from
+ * inside one of their callbacks. NULL with errno EINVAL or ENOMEM (or the
+ * error of a listener registration). Cost: O(n log n + sections) for the
+ * registrations.
+ */
+VIOMMU_API struct viommu_recon *viommu_recon_new_iommu(struct viommu_memory *m, struct viommu_as *sys,
+						       struct viommu_iommu_as *ias,
+						       const struct viommu_recon_opts *opts);
 /* Unregister and free. The backends keep their mappings (detach first to unmap). NULL is allowed. */
 VIOMMU_API void viommu_recon_free(struct viommu_recon *r);
 
 /*
  * Attach a backend and give it the full current mapping. Returns 0, or the
  * first error (the backend stays attached with what did get mapped; see
- * viommu_recon_resync()). -EEXIST if already attached, -EINVAL.
+ * viommu_recon_resync()). -EEXIST if already attached, -EINVAL (also for a
+ * backend page smaller than 8 bytes or above the granule, logged). Cost:
+ * O(p log m) for p pieces of the desired mapping and m mappings made.
  */
 VIOMMU_API int viommu_recon_attach(struct viommu_recon *r, struct viommu_host *h);
 /* Detach a backend, unmapping everything the reconciler mapped in it if @unmap. 0, -ENOENT, or an unmap error. */
@@ -127,13 +172,14 @@ VIOMMU_API int viommu_recon_status(const struct viommu_recon *r, struct viommu_r
 /*
  * Bring every backend back to the desired state over the whole space (after a
  * failure, or to be safe). Uses the same rule as a commit: a host mapping is
- * kept if it translates exactly as desired. Returns 0 or the first error.
+ * kept if it translates exactly as desired; one whose unmap failed is
+ * unmapped again. Returns 0 or the first error. Cost: O(p log m) per backend.
  */
 VIOMMU_API int viommu_recon_resync(struct viommu_recon *r);
 
 struct viommu_recon_stats {
 	size_t sz;			/* sizeof(struct viommu_recon_stats) */
-	uint64_t commits;		/* commits that changed the view */
+	uint64_t commits;		/* changes applied: memory commits that changed the view, IOMMU events */
 	uint64_t map_ops, unmap_ops;	/* host calls made (failed ones included) */
 	uint64_t map_bytes, unmap_bytes;
 	uint64_t windows;		/* unmaps that removed an unchanged translation */
@@ -144,20 +190,29 @@ struct viommu_recon_stats {
 	uint64_t max_mappings;		/* the most held at once by one backend */
 };
 
-/* Totals for backend @h, or for all backends when @h is NULL. 0, -ENOENT, -EINVAL. */
+/*
+ * Totals for backend @h, or for all backends when @h is NULL, written by the
+ * options rule (min(st->sz, known) bytes). 0, -ENOENT, -EINVAL.
+ */
 VIOMMU_API int viommu_recon_get_stats(const struct viommu_recon *r, const struct viommu_host *h,
 				      struct viommu_recon_stats *st);
 
 /*
- * Invariant check of a simulated backend: every IOVA the flat view says is
- * mappable (and the reconciler could map) translates in @h to the host
- * address the view gives, with the right permissions, and nothing else is
- * mapped; the reconciler's record equals the backend's mappings. Returns 0;
- * -EINVAL (not attached or not simulated); -EIO if the record differs from
- * the backend or a mapping translates otherwise than the view (a bug, never
- * legitimate); -ENOENT if something mappable is not mapped (legitimate only
- * after a reported error, e.g. ENOSPC). The first difference's range goes
- * to *where (may be NULL).
+ * Invariant check of a simulated backend: every IOVA the desired mapping
+ * says is mappable (and the reconciler could map) translates in @h to the
+ * host address the source gives, with the right permissions, and nothing
+ * else is mapped; the reconciler's record equals the backend's mappings.
+ * Returns 0;
+ *  -EINVAL  not attached or not simulated;
+ *  -EIO     the record differs from the backend, or a mapping the record
+ *           holds as good translates otherwise than desired (a bug, never
+ *           legitimate; takes precedence over the others);
+ *  -ESTALE  a mapping whose unmap failed is still held, exactly as the record
+ *           says (legitimate after that reported failure, until a resync);
+ *  -ENOENT  something mappable is not mapped (legitimate only after a
+ *           reported error, e.g. ENOSPC).
+ * The first such range goes to *where (may be NULL). Cost: O(n) in the
+ * backend's mappings and the desired mapping's pieces.
  */
 VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h, struct viommu_recon_report *where);
 

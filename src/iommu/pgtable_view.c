@@ -16,6 +16,7 @@
 
 #include "pgtable/pt.h"
 #include "util/compiler.h"
+#include "util/log.h"
 
 /* The size of the range a missing entry at format level @fmt_level covers. */
 static unsigned hole_shift(const struct vi_pt_cfg *c, int fmt_level)
@@ -34,20 +35,25 @@ VIOMMU_API int viommu_iommu_read_pgtable(void *ctx, uint64_t first, uint64_t las
 	uint64_t cur = first;
 	int r;
 
-	if (!src || !src->opts || !src->read || first > last)
+	if (!src || !src->opts || !src->read || first > last) {
+		vi_warn("iommu: page-table read view of [0x%llx, 0x%llx] refused: %s", (unsigned long long)first,
+			(unsigned long long)last, first > last ? "first > last" : "no source, format or read callback");
 		return vi_errno(-EINVAL);
+	}
 	r = vi_pt_opts_copy(&o, src->opts);
 	if (!r)
 		r = vi_pt_cfg_init(&c, &o);
-	if (r)
+	if (r) {
+		vi_warn("iommu: page-table read view refused: bad page-table options (%d)", r);
 		return vi_errno(r);
+	}
 	for (;;) {
 		struct viommu_pt_walk_result res;
 		uint64_t end;
 
 		r = viommu_pgtable_walk(src->opts, src->root, src->read, src->ctx, cur, 0, &res);
 		if (r == 0) {
-			unsigned perm = res.prot & (VIOMMU_IOMMU_PERM_READ | VIOMMU_IOMMU_PERM_WRITE);
+			unsigned perm = res.prot & VIOMMU_PERM_RW;	/* pgtable prot bits are VIOMMU_PERM_* */
 
 			end = res.leaf_iova + (res.size - 1);
 			r = viommu_iommu_view_add(view, res.leaf_iova, end, res.phys - (cur - res.leaf_iova), perm);
@@ -58,6 +64,9 @@ VIOMMU_API int viommu_iommu_read_pgtable(void *ctx, uint64_t first, uint64_t las
 		} else if (res.fault == VIOMMU_PT_FAULT_TRANSLATION || res.fault == VIOMMU_PT_FAULT_ACCESS_FLAG) {
 			end = cur | vi_mask(hole_shift(&c, res.level));
 		} else {
+			/* the guest's tables: debug level only, so a hostile guest cannot flood the log */
+			vi_debug("iommu: guest page table at 0x%llx cannot be walked at IOVA 0x%llx (fault %d, level %d)",
+				 (unsigned long long)src->root, (unsigned long long)cur, (int)res.fault, res.level);
 			return vi_errno(-EFAULT);
 		}
 		if (end >= last)

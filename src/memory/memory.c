@@ -133,8 +133,8 @@ static void deliver_adaptor_del(const struct vi_listener_node *x, struct viommu_
 	if (x->cfg.diff || !x->cfg.region_del)
 		return;
 	for (size_t i = 0; i < n; i++)
-		if (d[i].changed && d[i].has_old)
-			x->cfg.region_del(x->l, as, &d[i].old);
+		if (d[i].changed && d[i].has_before)
+			x->cfg.region_del(x->l, as, &d[i].before);
 }
 
 static void deliver_adaptor_add(const struct vi_listener_node *x, struct viommu_as *as,
@@ -145,10 +145,10 @@ static void deliver_adaptor_add(const struct vi_listener_node *x, struct viommu_
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (d[i].changed && d[i].has_new && x->cfg.region_add)
-			x->cfg.region_add(x->l, as, &d[i].new);
+		if (d[i].changed && d[i].has_after && x->cfg.region_add)
+			x->cfg.region_add(x->l, as, &d[i].after);
 		else if (!d[i].changed && x->cfg.region_nop)
-			x->cfg.region_nop(x->l, as, &d[i].new);
+			x->cfg.region_nop(x->l, as, &d[i].after);
 	}
 }
 

@@ -766,11 +766,11 @@ static int diff_into(const struct viommu_mr_section *a, size_t na, const struct 
 			if (!grow((void **)out->d, out->cap, out->n + 1, sizeof(**out->d)))
 				return -ENOMEM;
 			e = &(*out->d)[out->n++];
-			*e = (struct viommu_mr_diff){ .first = pos, .last = end, .has_old = oin, .has_new = nin };
+			*e = (struct viommu_mr_diff){ .first = pos, .last = end, .has_before = oin, .has_after = nin };
 			if (oin)
-				e->old = clip(os, pos, end);
+				e->before = clip(os, pos, end);
 			if (nin)
-				e->new = clip(ns, pos, end);
+				e->after = clip(ns, pos, end);
 			e->changed = !(oin && nin && viommu_mr_section_same_translation(os, ns));
 		}
 		if (end == hi)

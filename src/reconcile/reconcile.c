@@ -1,221 +1,154 @@
 // SPDX-License-Identifier: MIT
 /*
- * The reconciler: keeps host IOMMU backends equal to the DMA-mappable part of
- * an address space's flat view (semantics.md §1.3-§1.5, §4).
+ * The reconcile engine: keeps host IOMMU backends equal to a desired mapping
+ * that a source describes (recon_int.h; source_flat.c, source_iommu.c).
  *
  * One rule does all the work, "reconcile backend B over range R":
  *   1. every host mapping overlapping R whose whole extent still translates
- *      exactly as the view says is kept;
- *   2. every other one is unmapped whole (never bisected) and the part of it
- *      that still translates as before is mapped again at once: the only
- *      window a change can force, counted in the statistics;
- *   3. whatever the view says is mappable in R (and in the extents removed in
- *      2) but is not mapped is mapped, one host extent per section piece,
- *      split at the extent granule.
- * A commit reconciles over the ranges the diff marks as changed, so unchanged
- * ranges (merges, renames, re-parenting) cost nothing; attaching a backend and
- * resyncing reconcile over the whole space.
+ *      exactly as desired is kept;
+ *   2. every other one is unmapped whole (never bisected: VFIO type1 v2
+ *      refuses that, docs/reference.md) and the part of it that still
+ *      translates as before is mapped again at once: the only window a
+ *      change can force, counted in the statistics;
+ *   3. whatever is desired in R (and in the extents removed in 2) but is not
+ *      mapped is mapped, one host extent per run of pieces, split at region
+ *      boundaries, the extent granule and the backend's usable ranges.
+ * A change reconciles over the IOVA ranges its source marks as changed, so
+ * unchanged ranges cost nothing; attaching a backend and resyncing reconcile
+ * over the whole space.
  *
- * The record of each backend's mappings (a range map: extent -> vaddr | prot)
- * is only changed after the backend accepted a call, so it always equals what
- * the backend holds, whatever fails.
+ * The record of each backend's mappings (a range map: extent -> vaddr | perm
+ * | stale) is only changed after the backend accepted a call, so it always
+ * equals what the backend holds, whatever fails; an extent whose unmap failed
+ * stays recorded, marked stale, so the check can tell that legitimate state
+ * from a bug. Every host call of the library's reconcilers is made here.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include <viommu/rangemap.h>
-#include <viommu/reconcile.h>
-
+#include "reconcile/recon_int.h"
 #include "util/compiler.h"
+#include "util/log.h"
+#include "util/opts.h"
 
-#define PROT_MASK (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE)
+#define viommu_recon_opts__last_field report_ctx
+#define viommu_recon_stats__last_field max_mappings
 
-struct range { uint64_t first, last; };
+/* ---- the desired mapping, through the source -------------------------------- */
 
-/* One attached backend and what the reconciler mapped in it. */
-struct recon_backend {
-	struct viommu_host *h;
-	struct viommu_rangemap *maps;	/* host extents -> vaddr | prot (vaddr is page aligned) */
-	uint64_t page;			/* smallest IOMMU page: every extent is aligned to it */
-	uint32_t nranges;		/* usable IOVA ranges, ascending */
-	struct viommu_host_iova_range ranges[VIOMMU_HOST_CAPS_MAX_RANGES];
-	struct viommu_recon_stats st;
-	bool full;			/* the backend said ENOSPC in this work range: stop asking */
-	struct recon_backend *next;
+/* A source's pieces with one piece of lookahead. */
+struct piece_iter {
+	const struct viommu_recon *r;
+	struct vi_recon_cursor c;
+	struct vi_recon_piece p;
+	bool have, end;
 };
 
-/*
- * A pending host extent being grown from contiguous pieces before it is
- * mapped (pieces of one section, or of several with coalescing on).
- */
-struct pending {
-	bool valid;
-	uint64_t first, last, vaddr;
-	unsigned prot;
-	bool unmergeable;
-};
-
-/*
- * Invariants: @view is the last flat view the listener delivered (NULL when
- * empty), referenced; every backend's @maps equals its backend's mappings.
- * Locking: the memory model's (see the header).
- */
-struct viommu_recon {
-	struct viommu_memory *m;
-	struct viommu_as *as;
-	struct viommu_recon_opts opts;
-	struct viommu_memory_listener l;
-	struct viommu_flatview *view;
-	struct recon_backend *backends;
-	/* ranges the current commit changed (merged, ascending) */
-	struct range *dirty;
-	size_t ndirty, dirty_cap;
-	bool view_emptied;		/* no diff entry of this commit has a new side */
-	bool dirty_oom;			/* could not record a range: reconcile everything */
-	int status;			/* first error of the last operation */
-	struct viommu_recon_report first_error;
-	uint64_t commits;
-};
-
-/* ---- the view -------------------------------------------------------- */
-
-static size_t view_count(const struct viommu_flatview *v)
+static void pieces_from(struct piece_iter *it, const struct viommu_recon *r, uint64_t addr)
 {
-	return v ? viommu_flatview_count(v) : 0;
+	memset(it, 0, sizeof(*it));
+	it->r = r;
+	r->src->seek(r, &it->c, addr);
 }
 
-/* Index of the first section with last >= addr. */
-static size_t view_lower(const struct viommu_flatview *v, uint64_t addr)
+static const struct vi_recon_piece *piece_peek(struct piece_iter *it)
 {
-	size_t lo = 0, hi = view_count(v);
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (viommu_flatview_section(v, mid)->last < addr)
-			lo = mid + 1;
+	if (!it->have && !it->end) {
+		if (it->r->src->next(it->r, &it->c, &it->p))
+			it->have = true;
 		else
-			hi = mid;
+			it->end = true;
 	}
-	return lo;
+	return it->have ? &it->p : NULL;
 }
 
-#define for_each_section(v, i, s, a, b)						\
-	for (size_t i = view_lower((v), (a));					\
-	     i < view_count(v) && ((s) = viommu_flatview_section((v), i))->first <= (b); i++)
-
-static bool mappable(const struct viommu_recon *r, const struct viommu_mr_section *s)
+static void piece_pop(struct piece_iter *it)
 {
-	return s->kind == VIOMMU_MR_RAM || (s->kind == VIOMMU_MR_RAM_DEVICE && !r->opts.skip_ram_device);
+	it->have = false;
 }
 
-static unsigned section_prot(const struct viommu_mr_section *s)
+static bool same_translation(const struct vi_recon_piece *a, const struct vi_recon_piece *b)
 {
-	return s->readonly ? VIOMMU_HOST_PROT_READ : VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE;
+	return a->device == b->device && a->delta == b->delta && a->perm == b->perm;
 }
 
-/* Host address minus IOVA, modulo 2^64: equal deltas mean one translation. */
-static uint64_t section_delta(const struct viommu_mr_section *s)
+static bool is_error(enum viommu_recon_report_kind kind)
 {
-	return (uint64_t)(uintptr_t)s->host - s->first;
+	return kind == VIOMMU_RECON_ERR_UNALIGNED_RAM || kind == VIOMMU_RECON_ERR_RESERVED_RAM ||
+	       kind == VIOMMU_RECON_ERR_BACKEND;
 }
 
-/*
- * A run: mappable sections with one translation (same kind, delta and
- * permissions), glued where they meet inside a page. Such a page can only be
- * mapped whole, so whether it is mapped must not depend on where the
- * sections meet (a change the diff calls "unchanged" can move that point).
- * Runs still break at page-aligned section boundaries: different regions
- * keep different host extents, so a later change to one never bisects the
- * other's.
- */
-struct run {
-	uint64_t first, last;
-	const struct viommu_mr_section *s;	/* the first section: kind, delta, prot, name */
-	bool unmergeable;
-};
-
-static bool same_translation(const struct viommu_mr_section *a, const struct viommu_mr_section *b)
+static const char *report_reason(enum viommu_recon_report_kind kind)
 {
-	return a->kind == b->kind && section_delta(a) == section_delta(b) && section_prot(a) == section_prot(b);
-}
-
-/* The next run at or after section *idx that starts at or before @last; *idx moves past it. */
-static bool next_run(const struct viommu_recon *r, uint64_t pm, size_t *idx, uint64_t last, struct run *out)
-{
-	const struct viommu_flatview *v = r->view;
-	const struct viommu_mr_section *s = NULL;
-
-	for (; *idx < view_count(v); (*idx)++) {
-		s = viommu_flatview_section(v, *idx);
-		if (s->first > last)
-			return false;
-		if (mappable(r, s))
-			break;
+	switch (kind) {
+	case VIOMMU_RECON_SKIP_UNALIGNED_DEVICE: return "RAM device not aligned to the IOMMU page: skipped";
+	case VIOMMU_RECON_SKIP_RESERVED_DEVICE: return "RAM device in a reserved IOVA window: skipped";
+	case VIOMMU_RECON_ERR_UNALIGNED_RAM: return "RAM not aligned to the IOMMU page: not mapped";
+	case VIOMMU_RECON_ERR_RESERVED_RAM: return "RAM in a reserved IOVA window: not mapped";
+	case VIOMMU_RECON_ERR_BACKEND: return "host call failed";
+	case VIOMMU_RECON_SKIP_NOT_RAM: return "IOMMU output is not RAM: not mapped";
 	}
-	if (!s || *idx >= view_count(v))
-		return false;
-	*out = (struct run){ .first = s->first, .last = s->last, .s = s, .unmergeable = s->unmergeable };
-	for ((*idx)++; *idx < view_count(v); (*idx)++) {
-		const struct viommu_mr_section *t = viommu_flatview_section(v, *idx);
-		if (out->last == UINT64_MAX || t->first != out->last + 1 || !mappable(r, t) ||
-		    !same_translation(out->s, t) || (t->first & pm) == 0)
-			break;
-		out->last = t->last;
-		out->unmergeable |= t->unmergeable;
-	}
-	return true;
+	return "?";
 }
 
 /* ---- reports and statistics -------------------------------------------- */
 
 static void report(struct viommu_recon *r, enum viommu_recon_report_kind kind, int err, uint64_t first,
-		   uint64_t last, struct recon_backend *b, const struct viommu_mr_section *s, bool is_unmap)
+		   uint64_t last, struct vi_recon_backend *b, const struct vi_recon_piece *p, bool is_unmap)
 {
 	struct viommu_recon_report rep = {
 		.kind = kind, .err = err, .first = first, .last = last, .backend = b ? b->h : NULL,
-		.region = s && s->mr ? viommu_mr_name(s->mr) : NULL, .is_unmap = is_unmap,
+		.region = p && p->mr ? viommu_mr_name(p->mr) : NULL, .is_unmap = is_unmap,
+		.out = p ? p->out + (first - p->first) : first,
 	};
-	bool is_error = kind >= VIOMMU_RECON_ERR_UNALIGNED_RAM;
+	bool error = is_error(kind);
 
 	if (b) {
-		if (is_error)
+		if (error)
 			b->st.errors++;
 		else
 			b->st.skipped++;
 	}
-	if (is_error && r->status == 0) {
+	if (error && r->status == 0) {
 		r->status = err ? err : -EINVAL;
 		r->first_error = rep;
 		r->first_error.region = NULL;	/* only valid during the callback */
 	}
+	/* a guest chooses what its IOMMU points at: only at debug level, so it cannot flood the log */
+	vi_log(kind == VIOMMU_RECON_SKIP_NOT_RAM ? VIOMMU_LOG_DEBUG : error ? VIOMMU_LOG_WARN : VIOMMU_LOG_INFO,
+	       "reconcile: [0x%llx, 0x%llx]%s%s%s: %s%s%s", (unsigned long long)first, (unsigned long long)last,
+	       rep.region ? " (region '" : "", rep.region ? rep.region : "", rep.region ? "')" : "",
+	       report_reason(kind), err && kind == VIOMMU_RECON_ERR_BACKEND ? ": " : "",
+	       err && kind == VIOMMU_RECON_ERR_BACKEND ? strerror(-err) : "");
 	if (r->opts.report)
 		r->opts.report(r->opts.report_ctx, &rep);
 }
 
 /* ---- host calls that keep the record exact ------------------------------ */
 
-static int host_map(struct viommu_recon *r, struct recon_backend *b, uint64_t first, uint64_t last,
-		    uint64_t vaddr, unsigned prot, const struct viommu_mr_section *s)
+static int host_map(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
+		    uint64_t vaddr, unsigned perm, const struct vi_recon_piece *p)
 {
 	uint64_t len = last - first + 1;	/* extents are page aligned: never 2^64 */
 	int rc;
 
 	b->st.map_ops++;
-	rc = viommu_host_map(b->h, first, len, vaddr, prot);
+	rc = viommu_host_map(b->h, first, len, vaddr, perm);
 	if (rc) {
 		if (rc == -ENOSPC)
 			b->full = true;
-		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, s, false);
+		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, p, false);
 		return rc;
 	}
-	rc = viommu_rangemap_insert(b->maps, first, last, vaddr | prot);
+	rc = viommu_rangemap_insert(b->maps, first, last, vaddr | perm);
 	if (rc) {
 		/* Keep record == backend: take the mapping back out. */
 		uint64_t done = 0;
+
 		b->st.unmap_ops++;
 		if (viommu_host_unmap(b->h, first, len, &done) == 0 && done == len)
 			b->st.unmap_bytes += len;
-		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, s, false);
+		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, p, false);
 		return rc;
 	}
 	b->st.map_bytes += len;
@@ -225,111 +158,213 @@ static int host_map(struct viommu_recon *r, struct recon_backend *b, uint64_t fi
 	return 0;
 }
 
-static int host_unmap(struct viommu_recon *r, struct recon_backend *b, uint64_t first, uint64_t last)
+/* An unmap's byte count other than what the record held there: the backend held something else. */
+static void unmap_mismatch(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
+			   uint64_t done, uint64_t held, const struct vi_recon_piece *p)
+{
+	vi_warn("reconcile: unmap of [0x%llx, 0x%llx] removed 0x%llx bytes, the record held 0x%llx",
+		(unsigned long long)first, (unsigned long long)last, (unsigned long long)done,
+		(unsigned long long)held);
+	report(r, VIOMMU_RECON_ERR_BACKEND, -EIO, first, last, b, p, true);
+}
+
+/*
+ * Unmap the recorded extent [first, last] (record value @value). A
+ * successful unmap leaves nothing mapped in the range under every backend's
+ * rules, so the extent leaves the record; a byte count other than the
+ * extent's means the backend held something else than the record said, and
+ * is reported. A failed unmap leaves the extent mapped: the record keeps it,
+ * marked stale.
+ */
+static int host_unmap(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
+		      uint64_t value)
 {
 	uint64_t len = last - first + 1, done = 0;
 	int rc;
 
 	b->st.unmap_ops++;
 	rc = viommu_host_unmap(b->h, first, len, &done);
-	if (rc == 0 && done != len)
-		rc = -EIO;	/* the backend held something else: record and report */
 	if (rc) {
+		if (!(value & VI_REC_STALE))
+			viommu_rangemap_set_value(b->maps, first, value | VI_REC_STALE);
 		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, NULL, true);
 		return rc;
 	}
 	viommu_rangemap_remove(b->maps, first, last, NULL);
-	b->st.unmap_bytes += len;
+	b->st.unmap_bytes += done;
 	b->st.mappings--;
+	if (done != len)
+		unmap_mismatch(r, b, first, last, done, len, NULL);
 	return 0;
+}
+
+void vi_recon_unmap_span(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
+			 uint64_t keep, const struct viommu_mr *mr)
+{
+	struct vi_recon_piece p = { .first = first, .last = last, .out = first, .mr = mr };
+	struct viommu_rangemap_iter it;
+	uint64_t len = last - first + 1, done = 0, held = 0, lo = first, hi = last;
+	long n;
+	int rc;
+
+	/* a recorded extent reaching outside goes whole (type1 v1) or the call fails (v2, iommufd) */
+	viommu_rangemap_for_each(&it, b->maps, first, last) {
+		held += it.entry.last - it.entry.first + 1;
+		lo = VI_MIN(lo, it.entry.first);
+		hi = VI_MAX(hi, it.entry.last);
+	}
+	b->st.unmap_ops++;
+	rc = viommu_host_unmap(b->h, first, len, &done);
+	if (rc) {
+		/*
+		 * QEMU ignores iommufd's ENOENT here; it means part of the span
+		 * was not removed, so the record keeps it all, marked stale.
+		 */
+		viommu_rangemap_for_each(&it, b->maps, first, last)
+			if (!(it.entry.value & VI_REC_STALE))
+				viommu_rangemap_iter_set_value(&it, it.entry.value | VI_REC_STALE);
+		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, &p, true);
+		return;
+	}
+	b->st.unmap_bytes += done;
+	n = viommu_rangemap_remove_inside(b->maps, lo, hi, NULL, NULL);
+	b->st.mappings -= n > 0 ? (uint64_t)n : 0;
+	if (done != held)
+		unmap_mismatch(r, b, first, last, done, held, &p);
+	if (keep) {
+		b->st.windows++;
+		b->st.window_bytes += keep;
+	}
 }
 
 /* ---- mapping what is missing ------------------------------------------- */
 
-/* The lowest page-aligned region boundary in (first, last], or 0 if none. */
-static uint64_t next_boundary(const struct viommu_recon *r, uint64_t pm, uint64_t first, uint64_t last)
-{
-	const uint64_t *bd;
-	size_t n = viommu_flatview_boundaries(r->view, &bd), lo = 0, hi = n;
+/*
+ * A run: mappable pieces with one translation (kind, delta, permissions),
+ * glued where they meet inside a page. Such a page can only be mapped whole,
+ * so whether it is mapped must not depend on where the pieces meet (a change
+ * the source calls "unchanged" can move that point). Runs still break at
+ * page-aligned piece boundaries: different regions (and different IOMMU
+ * extents) keep different host extents, so a later change to one never
+ * bisects the other's. @p is the first piece's translation with the run's
+ * bounds.
+ */
+struct run {
+	struct vi_recon_piece p;
+};
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (bd[mid] <= first)
-			lo = mid + 1;
-		else
-			hi = mid;
+/*
+ * The next run starting at or before @last; the iterator moves past it. With
+ * @b set, pieces the source refuses (an IOMMU translation onto MMIO) are
+ * reported on the way, clipped to [from, last].
+ */
+static bool next_run(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t pm, struct piece_iter *it,
+		     uint64_t from, uint64_t last, struct run *out)
+{
+	const struct vi_recon_piece *p;
+
+	for (;;) {
+		p = piece_peek(it);
+		if (!p || p->first > last)
+			return false;
+		if (p->mappable)
+			break;
+		if (b && p->refuse && p->last >= from)
+			report(r, p->refuse, -EFAULT, VI_MAX(p->first, from), VI_MIN(p->last, last), b, p, false);
+		piece_pop(it);
 	}
-	for (; lo < n && bd[lo] <= last; lo++)
-		if (!(bd[lo] & pm))
-			return bd[lo];
-	return 0;
+	out->p = *p;
+	piece_pop(it);
+	while ((p = piece_peek(it))) {
+		if (out->p.last == UINT64_MAX || p->first != out->p.last + 1 || !p->mappable ||
+		    !same_translation(&out->p, p) || (p->first & pm) == 0)
+			break;
+		out->p.last = p->last;
+		out->p.unmergeable |= p->unmergeable;
+		piece_pop(it);
+	}
+	return true;
 }
 
-static void flush_pending(struct viommu_recon *r, struct recon_backend *b, struct pending *p,
-			  const struct viommu_mr_section *s)
+/*
+ * A pending host extent being grown from contiguous pieces before it is
+ * mapped (pieces of one run, or of several with coalescing on).
+ */
+struct pending {
+	bool valid;
+	uint64_t first, last, vaddr;
+	unsigned perm;
+	bool unmergeable;
+	struct vi_recon_piece p;	/* for reports */
+};
+
+static void flush_pending(struct viommu_recon *r, struct vi_recon_backend *b, struct pending *pe)
 {
 	uint64_t g = r->opts.extent_granule, first, vaddr;
 
-	if (!p->valid)
+	if (!pe->valid)
 		return;
-	p->valid = false;
-	first = p->first;
-	vaddr = p->vaddr;
+	pe->valid = false;
+	first = pe->first;
+	vaddr = pe->vaddr;
 	/*
 	 * Split at multiples of the granule so an unplug of one never bisects,
 	 * and (unless coalescing for the budget) at region boundaries, where
-	 * the tree can change independently even if the view merged the pieces.
+	 * the tree can change independently even if the pieces continue.
 	 */
 	for (;;) {
-		uint64_t last = p->last, bd;
+		uint64_t last = pe->last, bd;
+
 		if (b->full) {
 			/*
 			 * The backend is out of mappings: one report for the rest
 			 * of the run instead of a failing call per extent.
 			 */
-			report(r, VIOMMU_RECON_ERR_BACKEND, -ENOSPC, first, p->last, b, s, false);
+			report(r, VIOMMU_RECON_ERR_BACKEND, -ENOSPC, first, pe->last, b, &pe->p, false);
 			return;
 		}
 		if (g && (first | (g - 1)) < last)
 			last = first | (g - 1);
-		if (!r->opts.coalesce && (bd = next_boundary(r, b->page - 1, first, last)))
+		if (!r->opts.coalesce && (bd = r->src->next_cut(r, b->page - 1, first, last)))
 			last = bd - 1;
-		host_map(r, b, first, last, vaddr, p->prot, s);
-		if (last == p->last)
+		host_map(r, b, first, last, vaddr, pe->perm, &pe->p);
+		if (last == pe->last)
 			break;
 		vaddr += last - first + 1;
 		first = last + 1;
 	}
 }
 
-/* Add [first, last] of section @s (aligned, usable, unmapped) to the pending extent. */
-static void add_extent(struct viommu_recon *r, struct recon_backend *b, struct pending *p,
-		       const struct viommu_mr_section *s, uint64_t first, uint64_t last)
+/* Add [first, last] of run piece @p (aligned, usable, unmapped) to the pending extent. */
+static void add_extent(struct viommu_recon *r, struct vi_recon_backend *b, struct pending *pe,
+		       const struct vi_recon_piece *p, uint64_t first, uint64_t last)
 {
-	uint64_t vaddr = section_delta(s) + first;
-	unsigned prot = section_prot(s);
+	uint64_t vaddr = p->delta + first;
 
-	if (p->valid && r->opts.coalesce && p->last + 1 == first && p->vaddr + (first - p->first) == vaddr &&
-	    p->prot == prot && !p->unmergeable && !s->unmergeable) {
-		p->last = last;
+	if (pe->valid && r->opts.coalesce && pe->last + 1 == first && pe->vaddr + (first - pe->first) == vaddr &&
+	    pe->perm == p->perm && !pe->unmergeable && !p->unmergeable) {
+		pe->last = last;
 		return;
 	}
-	flush_pending(r, b, p, s);
-	*p = (struct pending){ .valid = true, .first = first, .last = last, .vaddr = vaddr, .prot = prot,
-			       .unmergeable = s->unmergeable };
+	flush_pending(r, b, pe);
+	*pe = (struct pending){ .valid = true, .first = first, .last = last, .vaddr = vaddr, .perm = p->perm,
+				.unmergeable = p->unmergeable, .p = *p };
 }
 
-/* Map [a, z] of section @s, which nothing maps yet: alignment and reserved windows first. */
-static void map_piece(struct viommu_recon *r, struct recon_backend *b, struct pending *p,
-		      const struct viommu_mr_section *s, uint64_t a, uint64_t z)
+/* Map [a, z] of run @p, which nothing maps yet: alignment and reserved windows first. */
+static void map_piece(struct viommu_recon *r, struct vi_recon_backend *b, struct pending *pe,
+		      const struct vi_recon_piece *p, uint64_t a, uint64_t z)
 {
-	bool ram = s->kind == VIOMMU_MR_RAM;
-	uint64_t pm = b->page - 1, a2, z2;
+	enum viommu_recon_report_kind unaligned = p->device ? VIOMMU_RECON_SKIP_UNALIGNED_DEVICE
+							    : VIOMMU_RECON_ERR_UNALIGNED_RAM;
+	enum viommu_recon_report_kind reserved = p->device ? VIOMMU_RECON_SKIP_RESERVED_DEVICE
+							   : VIOMMU_RECON_ERR_RESERVED_RAM;
+	uint64_t pm = b->page - 1, a2, z2, cur;
+	bool done = false;
 
-	if (section_delta(s) & pm) {
+	if (p->delta & pm) {
 		/* host memory not aligned like the IOVA: no page of it can be mapped */
-		report(r, ram ? VIOMMU_RECON_ERR_UNALIGNED_RAM : VIOMMU_RECON_SKIP_UNALIGNED_DEVICE, -EINVAL, a, z,
-		       b, s, false);
+		report(r, unaligned, -EINVAL, a, z, b, p, false);
 		return;
 	}
 	/*
@@ -342,74 +377,60 @@ static void map_piece(struct viommu_recon *r, struct recon_backend *b, struct pe
 	z2 = z == UINT64_MAX ? z : ((z + 1) & ~pm) - 1;
 	if (a2 < a || z2 > z || a2 > z2) {
 		/* no whole page in the piece (a2 or z2 wrapped, or they crossed) */
-		report(r, ram ? VIOMMU_RECON_ERR_UNALIGNED_RAM : VIOMMU_RECON_SKIP_UNALIGNED_DEVICE, -EINVAL, a, z,
-		       b, s, false);
+		report(r, unaligned, -EINVAL, a, z, b, p, false);
 		return;
 	}
 	if (a2 != a)
-		report(r, ram ? VIOMMU_RECON_ERR_UNALIGNED_RAM : VIOMMU_RECON_SKIP_UNALIGNED_DEVICE, -EINVAL, a,
-		       a2 - 1, b, s, false);
+		report(r, unaligned, -EINVAL, a, a2 - 1, b, p, false);
 	if (z2 != z)
-		report(r, ram ? VIOMMU_RECON_ERR_UNALIGNED_RAM : VIOMMU_RECON_SKIP_UNALIGNED_DEVICE, -EINVAL,
-		       z2 + 1, z, b, s, false);
+		report(r, unaligned, -EINVAL, z2 + 1, z, b, p, false);
 
 	/* Split by the usable ranges; what falls outside them is reserved. */
-	uint64_t cur = a2;
-	bool done = false;
+	cur = a2;
 	for (uint32_t i = 0; i < b->nranges && !done; i++) {
 		const struct viommu_host_iova_range *u = &b->ranges[i];
 		uint64_t lo, hi;
+
 		if (u->last < cur)
 			continue;
 		if (u->first > z2)
 			break;
 		if (u->first > cur)
-			report(r, ram ? VIOMMU_RECON_ERR_RESERVED_RAM : VIOMMU_RECON_SKIP_RESERVED_DEVICE, -EINVAL,
-			       cur, u->first - 1, b, s, false);
+			report(r, reserved, -EINVAL, cur, u->first - 1, b, p, false);
 		lo = VI_MAX(cur, u->first);
 		hi = VI_MIN(z2, u->last);
-		add_extent(r, b, p, s, lo, hi);
+		add_extent(r, b, pe, p, lo, hi);
 		if (hi == z2)
 			done = true;
 		else
 			cur = hi + 1;
 	}
 	if (!done)
-		report(r, ram ? VIOMMU_RECON_ERR_RESERVED_RAM : VIOMMU_RECON_SKIP_RESERVED_DEVICE, -EINVAL, cur, z2, b,
-		       s, false);
+		report(r, reserved, -EINVAL, cur, z2, b, p, false);
 }
 
 struct gap { uint64_t first, last; };
 
-/* Map everything the view says is mappable in [first, last] and the record lacks. */
-static void map_missing(struct viommu_recon *r, struct recon_backend *b, uint64_t first, uint64_t last)
+void vi_recon_map_missing(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last)
 {
-	const struct viommu_mr_section *prev = NULL;
-	struct pending p = { 0 };
-	size_t idx = view_lower(r->view, first);
+	struct pending pe = { 0 };
+	struct piece_iter pit;
 	struct run run;
 
-	while (next_run(r, b->page - 1, &idx, last, &run)) {
+	pieces_from(&pit, r, first);
+	while (next_run(r, b, b->page - 1, &pit, first, last, &run)) {
 		struct viommu_rangemap_iter it;
 		struct gap gaps_small[8], *gaps = gaps_small;
 		size_t ngaps = 0, cap = VI_ARRAY_SIZE(gaps_small);
-		struct viommu_mr_section s = *run.s;
-		uint64_t a, z, cur;
+		uint64_t a = VI_MAX(run.p.first, first), z = VI_MIN(run.p.last, last), cur = a;
 		bool end = false;
 
-		/* the run as one section: its bounds, the first section's translation */
-		s.first = run.first;
-		s.last = run.last;
-		s.host = (void *)(uintptr_t)(section_delta(run.s) + run.first);
-		s.unmergeable = run.unmergeable;
-		a = VI_MAX(run.first, first);
-		z = VI_MIN(run.last, last);
-		cur = a;
 		/* The record changes while we map: collect the gaps first. */
 		viommu_rangemap_for_each(&it, b->maps, a, z) {
 			if (it.entry.first > cur) {
 				if (ngaps == cap) {
 					struct gap *n = malloc(sizeof(*n) * cap * 2);
+
 					if (!n)
 						break;
 					memcpy(n, gaps, sizeof(*n) * ngaps);
@@ -429,46 +450,49 @@ static void map_missing(struct viommu_recon *r, struct recon_backend *b, uint64_
 		if (!end) {
 			if (ngaps == cap)
 				/* out of memory for the gap list: map what we have, report the rest */
-				report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, cur, z, b, &s, false);
+				report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, cur, z, b, &run.p, false);
 			else
 				gaps[ngaps++] = (struct gap){ cur, z };
 		}
 		for (size_t k = 0; k < ngaps; k++)
-			map_piece(r, b, &p, &s, gaps[k].first, gaps[k].last);
+			map_piece(r, b, &pe, &run.p, gaps[k].first, gaps[k].last);
 		if (gaps != gaps_small)
 			free(gaps);
-		prev = run.s;
 	}
-	flush_pending(r, b, &p, prev);
+	flush_pending(r, b, &pe);
 }
 
-/* Does the whole extent translate exactly as the view says? */
+/* Does the whole recorded extent translate exactly as desired? */
 static bool extent_matches(const struct viommu_recon *r, uint64_t first, uint64_t last, uint64_t value)
 {
-	const struct viommu_mr_section *s;
-	uint64_t expect = first, delta = (value & ~(uint64_t)PROT_MASK) - first;
-	unsigned prot = (unsigned)(value & PROT_MASK);
+	uint64_t expect = first, delta = (value & ~VI_REC_FLAGS) - first;
+	unsigned perm = (unsigned)(value & VI_REC_PERM);
+	const struct vi_recon_piece *p;
+	struct piece_iter it;
 
-	for_each_section(r->view, i, s, first, last) {
-		if (s->first > expect || !mappable(r, s) || section_prot(s) != prot || section_delta(s) != delta)
+	pieces_from(&it, r, first);
+	for (; (p = piece_peek(&it)) && p->first <= last; piece_pop(&it)) {
+		if (p->first > expect || !p->mappable || p->perm != perm || p->delta != delta)
 			return false;
-		if (s->last >= last)
+		if (p->last >= last)
 			return true;
-		expect = s->last + 1;
+		expect = p->last + 1;
 	}
 	return false;
 }
 
-/* Bytes of the extent whose translation the view keeps (what an unmap of it takes away for nothing). */
+/* Bytes of the extent whose translation the desired mapping keeps (what an unmap of it takes away for nothing). */
 static uint64_t unchanged_bytes(const struct viommu_recon *r, uint64_t first, uint64_t last, uint64_t value)
 {
-	const struct viommu_mr_section *s;
-	uint64_t delta = (value & ~(uint64_t)PROT_MASK) - first, n = 0;
-	unsigned prot = (unsigned)(value & PROT_MASK);
+	uint64_t delta = (value & ~VI_REC_FLAGS) - first, n = 0;
+	unsigned perm = (unsigned)(value & VI_REC_PERM);
+	const struct vi_recon_piece *p;
+	struct piece_iter it;
 
-	for_each_section(r->view, i, s, first, last)
-		if (mappable(r, s) && section_prot(s) == prot && section_delta(s) == delta)
-			n += VI_MIN(s->last, last) - VI_MAX(s->first, first) + 1;
+	pieces_from(&it, r, first);
+	for (; (p = piece_peek(&it)) && p->first <= last; piece_pop(&it))
+		if (p->mappable && p->perm == perm && p->delta == delta)
+			n += VI_MIN(p->last, last) - VI_MAX(p->first, first) + 1;
 	return n;
 }
 
@@ -479,11 +503,10 @@ static uint64_t unchanged_bytes(const struct viommu_recon *r, uint64_t first, ui
  * maps every run whole: the fewest calls, and the unchanged remainders of the
  * stale extents are back as soon as their work range is filled.
  */
-static void reconcile(struct viommu_recon *r, struct recon_backend *b, const struct range *d, size_t n)
+static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const struct vi_recon_range *d, size_t n)
 {
-	size_t i = 0;
-
 	const uint64_t pm = b->page - 1;
+	size_t i = 0;
 
 	b->full = false;
 	while (i < n) {
@@ -527,6 +550,7 @@ static void reconcile(struct viommu_recon *r, struct recon_backend *b, const str
 			if (ns == cap) {
 				size_t nc = cap ? cap * 2 : 16;
 				struct viommu_range_entry *nst = realloc(stale, nc * sizeof(*nst));
+
 				if (!nst) {
 					report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, it.entry.first, wl, b, NULL, true);
 					break;
@@ -538,7 +562,8 @@ static void reconcile(struct viommu_recon *r, struct recon_backend *b, const str
 		}
 		for (size_t k = 0; k < ns; k++) {
 			uint64_t keep = unchanged_bytes(r, stale[k].first, stale[k].last, stale[k].value);
-			if (host_unmap(r, b, stale[k].first, stale[k].last))
+
+			if (host_unmap(r, b, stale[k].first, stale[k].last, stale[k].value))
 				continue;
 			b->full = false;	/* an unmap made room */
 			if (keep) {
@@ -547,186 +572,184 @@ static void reconcile(struct viommu_recon *r, struct recon_backend *b, const str
 			}
 		}
 		free(stale);
-		map_missing(r, b, wf, wl);
+		vi_recon_map_missing(r, b, wf, wl);
 	}
 }
 
-static void reconcile_all(struct viommu_recon *r, struct recon_backend *b)
+static void reconcile_all(struct viommu_recon *r, struct vi_recon_backend *b)
 {
-	const struct range all = { 0, UINT64_MAX };
+	const struct vi_recon_range all = { 0, UINT64_MAX };
 
 	reconcile(r, b, &all, 1);
 }
 
-/* ---- the naive policy (QEMU's VFIO listener) ---------------------------- */
+/* ---- changes, as the sources report them -------------------------------- */
 
-static bool section_equal(const struct viommu_mr_section *a, const struct viommu_mr_section *b)
+void vi_recon_dirty_reset(struct viommu_recon *r)
 {
-	return a->first == b->first && a->last == b->last && a->mr == b->mr && a->offset == b->offset &&
-	       a->host == b->host && a->kind == b->kind && a->readonly == b->readonly;
-}
-
-static bool view_has_section(const struct viommu_flatview *v, const struct viommu_mr_section *s)
-{
-	size_t i = view_lower(v, s->first);
-
-	return i < view_count(v) && section_equal(viommu_flatview_section(v, i), s);
-}
-
-static void naive_commit(struct viommu_recon *r, struct recon_backend *b, const struct viommu_flatview *old)
-{
-	const struct viommu_mr_section *s;
-	struct viommu_flatview *nv = r->view;
-	uint64_t pm = b->page - 1;
-
-	/* region_del for every old section not identical in the new view */
-	for_each_section(old, i, s, 0, UINT64_MAX) {
-		uint64_t a, z, done = 0, len, keep = 0;
-		const struct viommu_mr_section *t;
-		int rc;
-
-		if (!mappable(r, s) || view_has_section(nv, s))
-			continue;
-		a = (s->first + pm) & ~pm;
-		z = s->last == UINT64_MAX ? s->last : ((s->last + 1) & ~pm) - 1;
-		if (a < s->first || a > z || !viommu_rangemap_find_overlap(b->maps, a, z, NULL))
-			continue;
-		len = z - a + 1;
-		/* bytes whose translation the new view keeps: a window */
-		for_each_section(nv, j, t, a, z)
-			if (mappable(r, t) && section_prot(t) == section_prot(s) &&
-			    section_delta(t) == section_delta(s))
-				keep += VI_MIN(t->last, z) - VI_MAX(t->first, a) + 1;
-		b->st.unmap_ops++;
-		rc = viommu_host_unmap(b->h, a, len, &done);
-		if (rc == -ENOENT)
-			rc = 0;		/* QEMU treats iommufd's "nothing there" as success */
-		if (rc) {
-			report(r, VIOMMU_RECON_ERR_BACKEND, rc, a, z, b, s, true);
-			continue;
-		}
-		b->st.unmap_bytes += done;
-		b->st.mappings -= (uint64_t)viommu_rangemap_remove_inside(b->maps, a, z, NULL, NULL);
-		if (keep) {
-			b->st.windows++;
-			b->st.window_bytes += keep;
-		}
-	}
-	/* region_add for every new section that was not identical before */
-	for_each_section(nv, i, s, 0, UINT64_MAX)
-		if (mappable(r, s) && !view_has_section(old, s))
-			map_missing(r, b, s->first, s->last);
-}
-
-/* ---- the listener --------------------------------------------------------- */
-
-static void recon_begin(struct viommu_memory_listener *l, struct viommu_as *as)
-{
-	struct viommu_recon *r = l->opaque;
-
 	r->ndirty = 0;
-	r->dirty_oom = false;
-	r->view_emptied = true;
+	r->dirty_all = false;
 }
 
-static void recon_diff(struct viommu_memory_listener *l, struct viommu_as *as, const struct viommu_mr_diff *d,
-		       size_t n)
+void vi_recon_dirty_add(struct viommu_recon *r, uint64_t first, uint64_t last)
 {
-	struct viommu_recon *r = l->opaque;
-
-	for (size_t i = 0; i < n; i++) {
-		if (d[i].has_new)
-			r->view_emptied = false;
-		if (!d[i].changed)
-			continue;
-		if (r->ndirty && r->dirty[r->ndirty - 1].last != UINT64_MAX &&
-		    r->dirty[r->ndirty - 1].last + 1 == d[i].first) {
-			r->dirty[r->ndirty - 1].last = d[i].last;
-			continue;
-		}
-		if (r->ndirty == r->dirty_cap) {
-			size_t nc = r->dirty_cap ? r->dirty_cap * 2 : 16;
-			void *nd = realloc(r->dirty, nc * sizeof(*r->dirty));
-			if (!nd) {
-				r->dirty_oom = true;
-				continue;
-			}
-			r->dirty = nd;
-			r->dirty_cap = nc;
-		}
-		r->dirty[r->ndirty].first = d[i].first;
-		r->dirty[r->ndirty].last = d[i].last;
-		r->ndirty++;
+	if (r->dirty_all)
+		return;
+	if (r->ndirty && r->dirty[r->ndirty - 1].last != UINT64_MAX && r->dirty[r->ndirty - 1].last + 1 == first) {
+		r->dirty[r->ndirty - 1].last = last;
+		return;
 	}
+	if (r->ndirty == r->dirty_cap) {
+		size_t nc = r->dirty_cap ? r->dirty_cap * 2 : 16;
+		void *nd = nc > SIZE_MAX / sizeof(*r->dirty) ? NULL : realloc(r->dirty, nc * sizeof(*r->dirty));
+
+		if (!nd) {
+			r->dirty_all = true;
+			return;
+		}
+		r->dirty = nd;
+		r->dirty_cap = nc;
+	}
+	r->dirty[r->ndirty].first = first;
+	r->dirty[r->ndirty].last = last;
+	r->ndirty++;
 }
 
-static void recon_commit(struct viommu_memory_listener *l, struct viommu_as *as)
+static int range_cmp(const void *a, const void *b)
 {
-	struct viommu_recon *r = l->opaque;
-	struct viommu_flatview *old = r->view;
+	const struct vi_recon_range *x = a, *y = b;
 
-	r->view = viommu_as_get_flatview(as);
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Sort and merge the changed ranges (overlapping or touching ones become one). */
+static void dirty_normalise(struct viommu_recon *r)
+{
+	size_t n = 0;
+	bool sorted = true;
+
+	for (size_t i = 1; i < r->ndirty && sorted; i++)
+		sorted = r->dirty[i - 1].first <= r->dirty[i].first;
+	if (!sorted)
+		qsort(r->dirty, r->ndirty, sizeof(*r->dirty), range_cmp);
+	for (size_t i = 0; i < r->ndirty; i++) {
+		struct vi_recon_range *t = n ? &r->dirty[n - 1] : NULL;
+
+		if (t && (t->last == UINT64_MAX || r->dirty[i].first <= t->last + 1)) {
+			t->last = VI_MAX(t->last, r->dirty[i].last);
+			continue;
+		}
+		r->dirty[n++] = r->dirty[i];
+	}
+	r->ndirty = n;
+}
+
+void vi_recon_apply(struct viommu_recon *r)
+{
 	r->status = 0;
 	r->commits++;
-	for (struct recon_backend *b = r->backends; b; b = b->next) {
+	dirty_normalise(r);
+	for (struct vi_recon_backend *b = r->backends; b; b = b->next) {
 		b->st.commits++;
-		if (r->opts.policy == VIOMMU_RECON_NAIVE) {
-			naive_commit(r, b, old);
-		} else if (r->dirty_oom) {
+		if (r->dirty_all)
 			reconcile_all(r, b);
-		} else {
+		else if (r->ndirty)
 			reconcile(r, b, r->dirty, r->ndirty);
-		}
 	}
-	if (old)
-		viommu_flatview_put(old);
 }
 
-/* ---- the API ------------------------------------------------------------- */
+/* ---- flat-view lookups both sources use ------------------------------------ */
 
-VIOMMU_API struct viommu_recon *viommu_recon_new(struct viommu_memory *m, struct viommu_as *as,
-						 const struct viommu_recon_opts *opts)
+size_t vi_recon_section_from(const struct viommu_flatview *v, uint64_t addr)
+{
+	size_t lo = 0, hi = v ? viommu_flatview_count(v) : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (viommu_flatview_section(v, mid)->last < addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool vi_recon_view_cut(const struct viommu_flatview *v, uint64_t pm, uint64_t shift, uint64_t first,
+		       uint64_t last, uint64_t *cut)
+{
+	const uint64_t *bd;
+	size_t n, lo = 0, hi;
+
+	if (!v)
+		return false;
+	n = viommu_flatview_boundaries(v, &bd);
+	hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (bd[mid] < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < n && bd[lo] <= last; lo++) {
+		if (!((bd[lo] + shift) & pm)) {
+			*cut = bd[lo];
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ---- the shared API ------------------------------------------------------ */
+
+struct viommu_recon *vi_recon_alloc(struct viommu_memory *m, const struct viommu_recon_opts *opts,
+				    const struct vi_recon_source_ops *src, const char *who)
 {
 	struct viommu_recon *r;
-	int rc;
 
-	if (!m || !as || (opts && opts->sz < offsetof(struct viommu_recon_opts, report)))
+	if (!VI_OPTS_VALID(opts, viommu_recon_opts))
 		return vi_null(EINVAL);
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return vi_null(ENOMEM);
-	if (opts)
-		memcpy(&r->opts, opts, VI_MIN(opts->sz, sizeof(r->opts)));
+	VI_OPTS_COPY(&r->opts, opts);
 	r->opts.sz = sizeof(r->opts);
-	if ((r->opts.policy != VIOMMU_RECON_MINIMAL && r->opts.policy != VIOMMU_RECON_NAIVE) ||
-	    (r->opts.extent_granule & (r->opts.extent_granule - 1))) {
+	if (r->opts.policy != VIOMMU_RECON_MINIMAL && (r->opts.policy != VIOMMU_RECON_NAIVE || !src->naive_commit)) {
+		vi_warn("%s: policy %d refused (%s)", who, (int)r->opts.policy,
+			src->naive_commit ? "minimal or naive" : "this path takes only the minimal policy");
+		free(r);
+		return vi_null(EINVAL);
+	}
+	if (r->opts.extent_granule & (r->opts.extent_granule - 1)) {
+		vi_warn("%s: extent granule 0x%llx is not a power of two", who,
+			(unsigned long long)r->opts.extent_granule);
 		free(r);
 		return vi_null(EINVAL);
 	}
 	r->m = m;
-	r->as = as;
-	r->l = (struct viommu_memory_listener){
-		.sz = sizeof(r->l), .as = as, .opaque = r,
-		.begin = recon_begin, .diff = recon_diff, .commit = recon_commit,
-	};
-	rc = viommu_memory_listener_register(m, &r->l);
-	if (rc) {
-		free(r->dirty);
-		free(r);
-		return vi_null(-rc);
-	}
+	r->src = src;
 	return r;
 }
 
-static void backend_free(struct recon_backend *b)
+static void backend_free(struct vi_recon_backend *b)
 {
 	viommu_rangemap_free(b->maps);
 	free(b);
 }
 
+void vi_recon_release(struct viommu_recon *r)
+{
+	if (r->view)
+		viommu_flatview_put(r->view);
+	free(r->dirty);
+	free(r);
+}
+
 VIOMMU_API void viommu_recon_free(struct viommu_recon *r)
 {
-	struct recon_backend *b, *n;
+	struct vi_recon_backend *b, *n;
 
 	if (!r)
 		return;
@@ -736,16 +759,13 @@ VIOMMU_API void viommu_recon_free(struct viommu_recon *r)
 		backend_free(b);
 	}
 	r->backends = NULL;
-	viommu_memory_listener_unregister(r->m, &r->l);
-	if (r->view)
-		viommu_flatview_put(r->view);
-	free(r->dirty);
-	free(r);
+	r->src->destroy(r);
+	vi_recon_release(r);
 }
 
-static struct recon_backend *find_backend(const struct viommu_recon *r, const struct viommu_host *h)
+static struct vi_recon_backend *find_backend(const struct viommu_recon *r, const struct viommu_host *h)
 {
-	for (struct recon_backend *b = r->backends; b; b = b->next)
+	for (struct vi_recon_backend *b = r->backends; b; b = b->next)
 		if (b->h == h)
 			return b;
 	return NULL;
@@ -754,19 +774,29 @@ static struct recon_backend *find_backend(const struct viommu_recon *r, const st
 VIOMMU_API int viommu_recon_attach(struct viommu_recon *r, struct viommu_host *h)
 {
 	struct viommu_host_caps caps = { .sz = sizeof(caps) };
-	struct recon_backend *b, **tail;
+	struct vi_recon_backend *b, **tail;
 	int rc;
 
-	if (!r || !h)
+	if (!r || !h) {
+		vi_warn("viommu_recon_attach: %s is NULL", r ? "the backend" : "the reconciler");
 		return vi_errno(-EINVAL);
-	if (find_backend(r, h))
+	}
+	if (find_backend(r, h)) {
+		vi_warn("viommu_recon_attach: the backend is already attached");
 		return vi_errno(-EEXIST);
+	}
 	rc = viommu_host_get_caps(h, &caps);
-	if (rc)
+	if (rc) {
+		vi_warn("viommu_recon_attach: the backend's capabilities cannot be read (%d)", rc);
 		return rc;
-	if (!caps.iova_alignment || (caps.iova_alignment & (caps.iova_alignment - 1)) ||
-	    (r->opts.extent_granule && r->opts.extent_granule < caps.iova_alignment))
+	}
+	if (caps.iova_alignment < 8 || (caps.iova_alignment & (caps.iova_alignment - 1)) ||
+	    (r->opts.extent_granule && r->opts.extent_granule < caps.iova_alignment)) {
+		vi_warn("reconcile: backend refused: IOMMU page 0x%llx (a power of two of at least 8 bytes, "
+			"at most the extent granule 0x%llx)", (unsigned long long)caps.iova_alignment,
+			(unsigned long long)r->opts.extent_granule);
 		return vi_errno(-EINVAL);
+	}
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return vi_errno(-ENOMEM);
@@ -783,28 +813,33 @@ VIOMMU_API int viommu_recon_attach(struct viommu_recon *r, struct viommu_host *h
 	for (tail = &r->backends; *tail; tail = &(*tail)->next)
 		;
 	*tail = b;
-	/* The full current mapping, from the model: never a replay of history. */
+	/* The full current mapping, from the source: never a replay of history. */
 	r->status = 0;
+	r->src->refresh(r);
 	reconcile_all(r, b);
 	return r->status ? vi_errno(r->status) : 0;
 }
 
 VIOMMU_API int viommu_recon_detach(struct viommu_recon *r, struct viommu_host *h, bool unmap)
 {
-	struct recon_backend **pp, *b;
+	struct vi_recon_backend **pp, *b;
 	struct viommu_range_entry e;
 	int rc = 0;
 
-	if (!r || !h)
+	if (!r || !h) {
+		vi_warn("viommu_recon_detach: %s is NULL", r ? "the backend" : "the reconciler");
 		return vi_errno(-EINVAL);
+	}
 	for (pp = &r->backends; *pp && (*pp)->h != h; pp = &(*pp)->next)
 		;
 	b = *pp;
-	if (!b)
+	if (!b) {
+		vi_warn("viommu_recon_detach: the backend is not attached");
 		return vi_errno(-ENOENT);
+	}
 	r->status = 0;
 	while (unmap && viommu_rangemap_first(b->maps, &e)) {
-		rc = host_unmap(r, b, e.first, e.last);
+		rc = host_unmap(r, b, e.first, e.last, e.value);
 		if (rc)
 			return rc;	/* still attached, record exact: the caller may retry */
 	}
@@ -815,8 +850,10 @@ VIOMMU_API int viommu_recon_detach(struct viommu_recon *r, struct viommu_host *h
 
 VIOMMU_API int viommu_recon_status(const struct viommu_recon *r, struct viommu_recon_report *first_error)
 {
-	if (!r)
+	if (!r) {
+		vi_warn("viommu_recon_status: the reconciler is NULL");
 		return vi_errno(-EINVAL);
+	}
 	if (first_error)
 		*first_error = r->first_error;
 	return r->status;
@@ -824,10 +861,13 @@ VIOMMU_API int viommu_recon_status(const struct viommu_recon *r, struct viommu_r
 
 VIOMMU_API int viommu_recon_resync(struct viommu_recon *r)
 {
-	if (!r)
+	if (!r) {
+		vi_warn("viommu_recon_resync: the reconciler is NULL");
 		return vi_errno(-EINVAL);
+	}
 	r->status = 0;
-	for (struct recon_backend *b = r->backends; b; b = b->next)
+	r->src->refresh(r);
+	for (struct vi_recon_backend *b = r->backends; b; b = b->next)
 		reconcile_all(r, b);
 	return r->status ? vi_errno(r->status) : 0;
 }
@@ -836,17 +876,21 @@ VIOMMU_API int viommu_recon_get_stats(const struct viommu_recon *r, const struct
 				      struct viommu_recon_stats *st)
 {
 	struct viommu_recon_stats sum = { .sz = sizeof(sum) };
-	size_t n;
 
-	if (!r || !st || st->sz < sizeof(size_t))
+	if (!r || !st) {
+		vi_warn("viommu_recon_get_stats: %s is NULL", r ? "the statistics" : "the reconciler");
 		return vi_errno(-EINVAL);
+	}
 	if (h) {
-		const struct recon_backend *b = find_backend(r, h);
-		if (!b)
+		const struct vi_recon_backend *b = find_backend(r, h);
+
+		if (!b) {
+			vi_warn("viommu_recon_get_stats: the backend is not attached");
 			return vi_errno(-ENOENT);
+		}
 		sum = b->st;
 	} else {
-		for (const struct recon_backend *b = r->backends; b; b = b->next) {
+		for (const struct vi_recon_backend *b = r->backends; b; b = b->next) {
 			sum.map_ops += b->st.map_ops;
 			sum.unmap_ops += b->st.unmap_ops;
 			sum.map_bytes += b->st.map_bytes;
@@ -860,21 +904,32 @@ VIOMMU_API int viommu_recon_get_stats(const struct viommu_recon *r, const struct
 		}
 	}
 	sum.commits = r->commits;
-	n = VI_MIN(st->sz, sizeof(sum));
-	sum.sz = st->sz;
-	memcpy(st, &sum, n);
-	return 0;
+	return vi_errno(VI_OPTS_OUT(st, &sum, viommu_recon_stats));
 }
 
 /* ---- the invariant check -------------------------------------------------- */
 
 struct check_ctx {
 	const struct viommu_recon *r;
-	const struct recon_backend *b;
-	int rc;
+	const struct vi_recon_backend *b;
+	int rc;				/* the most serious finding: -EIO, then -ESTALE, then -ENOENT */
 	uint64_t first, last;
 	size_t n;
 };
+
+static int severity(int rc)
+{
+	return rc == -EIO ? 3 : rc == -ESTALE ? 2 : rc == -ENOENT ? 1 : 0;
+}
+
+static void found(struct check_ctx *c, int rc, uint64_t first, uint64_t last)
+{
+	if (severity(rc) <= severity(c->rc))
+		return;
+	c->rc = rc;
+	c->first = first;
+	c->last = last;
+}
 
 static void check_mapping(const struct viommu_host_mapping *hm, void *ctx)
 {
@@ -883,14 +938,61 @@ static void check_mapping(const struct viommu_host_mapping *hm, void *ctx)
 	uint64_t last = hm->iova + hm->length - 1;
 
 	c->n++;
-	if (c->rc)
-		return;
-	/* the record holds exactly this mapping, and the view agrees with it */
+	/* the record holds exactly this mapping ... */
 	if (!viommu_rangemap_find(c->b->maps, hm->iova, &e) || e.first != hm->iova || e.last != last ||
-	    e.value != (hm->vaddr | hm->prot) || !extent_matches(c->r, hm->iova, last, e.value)) {
-		c->rc = -EIO;
-		c->first = hm->iova;
-		c->last = last;
+	    (e.value & ~VI_REC_STALE) != (hm->vaddr | hm->prot)) {
+		found(c, -EIO, hm->iova, last);
+		return;
+	}
+	/* ... and the desired mapping agrees, unless its unmap failed */
+	if (!extent_matches(c->r, hm->iova, last, e.value))
+		found(c, e.value & VI_REC_STALE ? -ESTALE : -EIO, hm->iova, last);
+}
+
+/* Every page the reconciler can map is mapped, as desired. */
+static void check_coverage(struct check_ctx *c, struct viommu_host *h)
+{
+	const struct vi_recon_backend *b = c->b;
+	uint64_t pm = b->page - 1;
+	struct piece_iter pit;
+	struct run run;
+
+	pieces_from(&pit, c->r, 0);
+	while (c->rc != -EIO && next_run((struct viommu_recon *)c->r, NULL, pm, &pit, 0, UINT64_MAX, &run)) {
+		uint64_t a, z;
+
+		if (run.p.delta & pm)
+			continue;
+		a = (run.p.first + pm) & ~pm;
+		z = run.p.last == UINT64_MAX ? run.p.last : ((run.p.last + 1) & ~pm) - 1;
+		if (a < run.p.first || z > run.p.last || a > z)
+			continue;
+		for (uint32_t k = 0; k < b->nranges && c->rc != -EIO; k++) {
+			uint64_t lo = VI_MAX(a, b->ranges[k].first), hi = VI_MIN(z, b->ranges[k].last), x = lo;
+
+			if (lo > hi)
+				continue;
+			for (;;) {
+				struct viommu_range_entry e;
+				uint64_t vaddr;
+				unsigned prot;
+
+				if (!viommu_rangemap_find(b->maps, x, &e)) {
+					/* not mapped: legitimate only after a reported error */
+					found(c, -ENOENT, x, hi);
+					break;
+				}
+				if (!(e.value & VI_REC_STALE) &&
+				    (viommu_host_sim_translate(h, x, &vaddr, &prot) || vaddr != run.p.delta + x ||
+				     prot != run.p.perm)) {
+					found(c, -EIO, x, hi);
+					break;
+				}
+				if (e.last >= hi)
+					break;
+				x = e.last + 1;
+			}
+		}
 	}
 }
 
@@ -899,61 +1001,21 @@ VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h,
 	struct check_ctx c = { .r = r };
 	long n;
 
-	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM)
+	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM) {
+		vi_warn("viommu_recon_check: %s", !r || !h ? "NULL argument" : !c.b ? "the backend is not attached"
+			: "the backend is not simulated");
 		return vi_errno(-EINVAL);
+	}
+	r->src->refresh(r);
 	n = viommu_host_sim_mappings(h, check_mapping, &c);
 	if (n < 0)
 		return (int)n;
-	if (!c.rc && (size_t)viommu_rangemap_count(c.b->maps) != c.n) {
-		c.rc = -EIO;
-		c.first = 0;
-		c.last = UINT64_MAX;
-	}
-	/* Coverage: every page the reconciler can map is mapped. */
-	{
-		uint64_t pm = c.b->page - 1;
-		size_t idx = 0;
-		struct run run;
-
-		while (!c.rc && next_run(r, pm, &idx, UINT64_MAX, &run)) {
-			uint64_t a, z, delta = section_delta(run.s);
-			if (delta & pm)
-				continue;
-			a = (run.first + pm) & ~pm;
-			z = run.last == UINT64_MAX ? run.last : ((run.last + 1) & ~pm) - 1;
-			if (a < run.first || z > run.last || a > z)
-				continue;
-			for (uint32_t k = 0; k < c.b->nranges && !c.rc; k++) {
-				uint64_t lo = VI_MAX(a, c.b->ranges[k].first), hi = VI_MIN(z, c.b->ranges[k].last), x = lo;
-				uint64_t vaddr;
-				unsigned prot;
-				if (lo > hi)
-					continue;
-				while (!c.rc) {
-					struct viommu_range_entry e;
-					if (!viommu_rangemap_find(c.b->maps, x, &e)) {
-						/* not mapped: legitimate only after a reported error */
-						c.rc = -ENOENT;
-						c.first = x;
-						c.last = hi;
-						break;
-					}
-					if (viommu_host_sim_translate(h, x, &vaddr, &prot) || vaddr != delta + x ||
-					    prot != section_prot(run.s)) {
-						c.rc = -EIO;
-						c.first = x;
-						c.last = hi;
-						break;
-					}
-					if (e.last >= hi)
-						break;
-					x = e.last + 1;
-				}
-			}
-		}
-	}
+	if ((size_t)viommu_rangemap_count(c.b->maps) != c.n)
+		found(&c, -EIO, 0, UINT64_MAX);
+	if (c.rc != -EIO)
+		check_coverage(&c, h);
 	if (c.rc && where)
 		*where = (struct viommu_recon_report){ .kind = VIOMMU_RECON_ERR_BACKEND, .err = c.rc,
-						      .first = c.first, .last = c.last, .backend = h };
+						      .first = c.first, .last = c.last, .backend = h, .out = c.first };
 	return c.rc ? vi_errno(c.rc) : 0;
 }

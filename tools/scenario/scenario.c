@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The scenario engine (docs/scenario.md): an interpreter over the lines of a
- * scenario file driving the memory model, the reconciler and host backends.
+ * The scenario interpreter (docs/scenario.md), a tool: the lines of a
+ * scenario file drive the memory model, the reconciler and host backends.
  * Scenario files are user input: every problem is a "FILE:LINE: reason"
  * error, nothing is printed, and loops, names, sizes and region counts are
  * bounded.
@@ -18,6 +18,7 @@
 
 #include "scenario/scenario.h"
 #include "util/compiler.h"
+#include "util/num.h"
 
 #define MAX_TOKENS 16
 #define NAME_MAX_LEN 63
@@ -41,7 +42,8 @@ struct loop {
 
 struct line { const char *p; size_t n; };
 
-struct scn {
+/* One run of the interpreter: the file's lines, where it is, and what it drives. */
+struct interp {
 	const char *name;
 	struct line *lines;
 	size_t nlines;
@@ -76,7 +78,7 @@ struct scn {
 	uint64_t reports;
 };
 
-static int fail(struct scn *s, int rc, const char *fmt, ...)
+static int fail(struct interp *s, int rc, const char *fmt, ...)
 {
 	va_list ap;
 	int n = snprintf(s->err, s->errlen, "%s:%u: ", s->name, s->lineno);
@@ -89,7 +91,7 @@ static int fail(struct scn *s, int rc, const char *fmt, ...)
 	return rc;
 }
 
-static void expect_failed(struct scn *s, const char *fmt, ...)
+static void expect_failed(struct interp *s, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -105,7 +107,7 @@ static void expect_failed(struct scn *s, const char *fmt, ...)
 	}
 }
 
-/* ---- numbers: decimal or 0x hex with K/M/G/T, combined with + - * ( ) ---- */
+/* ---- numbers (src/util/num.h), combined with + - * ( ) ---- */
 
 struct expr { const char *p; bool bad; };
 
@@ -120,7 +122,6 @@ static void skip_sp(struct expr *e)
 static uint64_t expr_term(struct expr *e)
 {
 	uint64_t v = 0;
-	unsigned shift = 0;
 
 	skip_sp(e);
 	if (*e->p == '(') {
@@ -133,44 +134,9 @@ static uint64_t expr_term(struct expr *e)
 			e->p++;
 		return v;
 	}
-	if (!isdigit((unsigned char)*e->p)) {
+	/* the one number parser of the library and its tools (src/util/num.h) */
+	if (!vi_parse_number(&e->p, &v))
 		e->bad = true;
-		return 0;
-	}
-	if (e->p[0] == '0' && (e->p[1] == 'x' || e->p[1] == 'X')) {
-		e->p += 2;
-		if (!isxdigit((unsigned char)*e->p))
-			e->bad = true;
-		while (isxdigit((unsigned char)*e->p)) {
-			unsigned d = isdigit((unsigned char)*e->p) ? (unsigned)(*e->p - '0')
-								  : (unsigned)(tolower((unsigned char)*e->p) - 'a' + 10);
-			if (v >> 60)
-				e->bad = true;
-			v = v * 16 + d;
-			e->p++;
-		}
-	} else {
-		while (isdigit((unsigned char)*e->p)) {
-			unsigned d = (unsigned)(*e->p - '0');
-			if (v > (UINT64_MAX - d) / 10)
-				e->bad = true;
-			v = v * 10 + d;
-			e->p++;
-		}
-	}
-	switch (*e->p) {
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
-	default: break;
-	}
-	if (shift) {
-		e->p++;
-		if (v > (UINT64_MAX >> shift))
-			e->bad = true;
-		v <<= shift;
-	}
 	return v;
 }
 
@@ -214,7 +180,7 @@ static uint64_t expr_sum(struct expr *e)
 	}
 }
 
-static int parse_num(struct scn *s, const char *tok, const char *what, uint64_t *out)
+static int parse_num(struct interp *s, const char *tok, const char *what, uint64_t *out)
 {
 	struct expr e = { tok, false };
 	uint64_t v = expr_sum(&e);
@@ -228,7 +194,7 @@ static int parse_num(struct scn *s, const char *tok, const char *what, uint64_t 
 /* ---- tokens, with {var} replaced by the loop index ---- */
 
 /* The value of repeat variable @name (@len bytes), innermost first. */
-static int loop_var(struct scn *s, const char *name, size_t len, uint64_t *v)
+static int loop_var(struct interp *s, const char *name, size_t len, uint64_t *v)
 {
 	for (int k = s->nloops - 1; k >= 0; k--)
 		if (strlen(s->loops[k].var) == len && !memcmp(s->loops[k].var, name, len)) {
@@ -242,7 +208,7 @@ static int loop_var(struct scn *s, const char *name, size_t len, uint64_t *v)
  * Replace each {EXPR} by its decimal value; EXPR is a number expression in
  * which repeat variables may appear ({i}, {i*2+1}, {j*64+i}).
  */
-static int substitute(struct scn *s, const char *in, size_t n, char *out, size_t cap)
+static int substitute(struct interp *s, const char *in, size_t n, char *out, size_t cap)
 {
 	size_t o = 0;
 
@@ -256,6 +222,25 @@ static int substitute(struct scn *s, const char *in, size_t n, char *out, size_t
 			uint64_t v = 0;
 			int w, rc;
 			while (j < n && in[j] != '}') {
+				if (isdigit((unsigned char)in[j])) {
+					/* a number, its 0x prefix and K/M/G/T suffix included ({4K}, {0x1000}) */
+					size_t k = j;
+
+					if (in[k] == '0' && k + 1 < n && (in[k + 1] == 'x' || in[k + 1] == 'X'))
+						for (k += 2; k < n && isxdigit((unsigned char)in[k]); k++)
+							;
+					else
+						for (; k < n && isdigit((unsigned char)in[k]); k++)
+							;
+					if (k < n && strchr("KMGTkmgt", in[k]))
+						k++;
+					if (e + (k - j) + 1 >= sizeof(ex))
+						return fail(s, -EINVAL, "expression too long");
+					memcpy(ex + e, in + j, k - j);
+					e += k - j;
+					j = k;
+					continue;
+				}
 				if (isalpha((unsigned char)in[j]) || in[j] == '_') {
 					size_t k = j;
 					uint64_t var = 0;
@@ -329,7 +314,7 @@ static uint64_t name_hash(const char *n)
 	return h;
 }
 
-static struct region *find_region(struct scn *s, const char *name)
+static struct region *find_region(struct interp *s, const char *name)
 {
 	if (!s->hashcap)
 		return NULL;
@@ -342,7 +327,7 @@ static struct region *find_region(struct scn *s, const char *name)
 	}
 }
 
-static int hash_insert(struct scn *s, size_t idx)
+static int hash_insert(struct interp *s, size_t idx)
 {
 	if ((s->nregs + 1) * 2 > s->hashcap) {
 		size_t nc = s->hashcap ? s->hashcap * 2 : 64;
@@ -379,7 +364,7 @@ static int valid_name(const char *n)
 	return 1;
 }
 
-static struct region *need_region(struct scn *s, const char *name)
+static struct region *need_region(struct interp *s, const char *name)
 {
 	struct region *g = find_region(s, name);
 
@@ -390,62 +375,35 @@ static struct region *need_region(struct scn *s, const char *name)
 
 /* ---- backends ---- */
 
-static int open_backend(struct scn *s, const char *spec, struct viommu_host **out)
-{
-	char buf[64];
-	char *opt;
+/* The library's log while a backend is being opened: its last warning is the reason for a refusal. */
+static char open_log[256];
 
-	if (strlen(spec) >= sizeof(buf))
-		return fail(s, -EINVAL, "backend '%s' is too long", spec);
-	strcpy(buf, spec);
-	if (s->o->sim_only && strncmp(buf, "sim:", 4))
+static void capture_log(enum viommu_log_level level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	if (level <= VIOMMU_LOG_WARN)
+		snprintf(open_log, sizeof(open_log), "%s", msg);
+}
+
+static int open_backend(struct interp *s, const char *spec, struct viommu_host **out)
+{
+	char buf[VI_SCN_SPEC_MAX];
+	const char *cdev = getenv("VIOMMU_IOMMUFD_CDEV");
+
+	if (s->o->sim_only && strncmp(spec, "sim:", 4))
 		return fail(s, -EPERM, "only simulated backends here, not '%s'", spec);
-	opt = strchr(buf, ',');
-	if (opt)
-		*opt++ = 0;
-	if (!strncmp(buf, "sim:", 4)) {
-		struct viommu_host_sim_opts ho = { .sz = sizeof(ho) };
-		if (!strcmp(buf + 4, "type1v2"))
-			ho.semantics = VIOMMU_HOST_TYPE1V2;
-		else if (!strcmp(buf + 4, "type1v1"))
-			ho.semantics = VIOMMU_HOST_TYPE1V1;
-		else if (!strcmp(buf + 4, "iommufd"))
-			ho.semantics = VIOMMU_HOST_IOMMUFD;
-		else
-			return fail(s, -EINVAL, "unknown simulated semantics '%s' (type1v2, type1v1, iommufd)", buf + 4);
-		while (opt && *opt) {
-			char *next = strchr(opt, ',');
-			uint64_t v = 0;
-			if (next)
-				*next++ = 0;
-			if (!strncmp(opt, "limit=", 6)) {
-				if (parse_num(s, opt + 6, "limit", &v) || v == 0 || v > UINT32_MAX)
-					return fail(s, -EINVAL, "bad limit '%s'", opt + 6);
-				ho.dma_entry_limit = (uint32_t)v;
-			} else if (!strncmp(opt, "pgsizes=", 8)) {
-				if (parse_num(s, opt + 8, "pgsizes", &v))
-					return -EINVAL;
-				ho.pgsize_bitmap = v;
-			} else {
-				return fail(s, -EINVAL, "unknown backend option '%s'", opt);
-			}
-			opt = next;
-		}
-		*out = viommu_host_sim_new(&ho);
-	} else if (!strncmp(buf, "vfio:", 5)) {
-		enum viommu_host_semantics sem = VIOMMU_HOST_TYPE1V2;
-		if (opt && !strcmp(opt, "v1"))
-			sem = VIOMMU_HOST_TYPE1V1;
-		else if (opt)
-			return fail(s, -EINVAL, "unknown vfio option '%s' (v1)", opt);
-		*out = viommu_host_vfio_open(buf + 5, sem);
-	} else if (!strcmp(buf, "iommufd") || !strncmp(buf, "iommufd:", 8)) {
-		const char *cdev = buf[7] ? buf + 8 : getenv("VIOMMU_IOMMUFD_CDEV");
-		*out = viommu_host_iommufd_open(cdev ? cdev : "/dev/vfio/devices/vfio0");
-	} else {
-		return fail(s, -EINVAL, "unknown backend '%s' (sim:type1v2, sim:type1v1, sim:iommufd, vfio:GROUP, iommufd[:CDEV])",
-			    spec);
+	/* the tool, not the library, reads the environment */
+	if (!strcmp(spec, "iommufd") && cdev && *cdev) {
+		if ((size_t)snprintf(buf, sizeof(buf), "iommufd:%s", cdev) >= sizeof(buf))
+			return fail(s, -EINVAL, "VIOMMU_IOMMUFD_CDEV is too long");
+		spec = buf;
 	}
+	open_log[0] = 0;
+	viommu_set_log(capture_log, NULL, VIOMMU_LOG_WARN);
+	*out = viommu_host_open_spec(spec);
+	viommu_set_log(s->o->log, s->o->log_ctx, s->o->log_level);
+	if (!*out && errno == EINVAL && open_log[0])
+		return fail(s, -EINVAL, "%s", open_log);
 	if (!*out)
 		return fail(s, -errno, "cannot open backend '%s': %s", spec, strerror(errno));
 	return 0;
@@ -453,7 +411,7 @@ static int open_backend(struct scn *s, const char *spec, struct viommu_host **ou
 
 static void on_report(void *ctx, const struct viommu_recon_report *r)
 {
-	struct scn *s = ctx;
+	struct interp *s = ctx;
 
 	s->reports++;
 	if (s->o->on_report)
@@ -461,7 +419,7 @@ static void on_report(void *ctx, const struct viommu_recon_report *r)
 }
 
 /* The model, the reconciler and the first backend come up at the first line that needs them. */
-static int ensure_started(struct scn *s)
+static int ensure_started(struct interp *s)
 {
 	const char *spec;
 	int rc;
@@ -508,7 +466,7 @@ static int ensure_started(struct scn *s)
 	return 0;
 }
 
-static int new_host_memory(struct scn *s, uint64_t size, uint64_t host_offset, void **host, void **base,
+static int new_host_memory(struct interp *s, uint64_t size, uint64_t host_offset, void **host, void **base,
 			   uint64_t *mlen)
 {
 	*mlen = 0;
@@ -537,14 +495,14 @@ static int new_host_memory(struct scn *s, uint64_t size, uint64_t host_offset, v
 
 /* ---- commands ---- */
 
-static int want_args(struct scn *s, int n, int lo, int hi, const char *usage)
+static int want_args(struct interp *s, int n, int lo, int hi, const char *usage)
 {
 	if (n < lo || n > hi)
 		return fail(s, -EINVAL, "usage: %s", usage);
 	return 0;
 }
 
-static int on_off(struct scn *s, const char *t, bool *out)
+static int on_off(struct interp *s, const char *t, bool *out)
 {
 	if (!strcmp(t, "on"))
 		*out = true;
@@ -555,14 +513,14 @@ static int on_off(struct scn *s, const char *t, bool *out)
 	return 0;
 }
 
-static int mem_rc(struct scn *s, int rc, const char *what)
+static int mem_rc(struct interp *s, int rc, const char *what)
 {
 	if (rc)
 		return fail(s, rc, "%s failed: %s", what, strerror(-rc));
 	return 0;
 }
 
-static int cmd_region(struct scn *s, int n, char **t)
+static int cmd_region(struct interp *s, int n, char **t)
 {
 	enum viommu_mr_kind kind;
 	struct region g = { 0 };
@@ -683,7 +641,7 @@ static int cmd_region(struct scn *s, int n, char **t)
 	return 0;
 }
 
-static struct viommu_mr *parent_of(struct scn *s, const char *name)
+static struct viommu_mr *parent_of(struct interp *s, const char *name)
 {
 	struct region *g;
 
@@ -693,7 +651,7 @@ static struct viommu_mr *parent_of(struct scn *s, const char *name)
 	return g ? g->mr : NULL;
 }
 
-static int cmd_expect(struct scn *s, int n, char **t)
+static int cmd_expect(struct interp *s, int n, char **t)
 {
 	struct viommu_host *h = s->hosts[0];
 	struct viommu_recon_stats st = { .sz = sizeof(st) };
@@ -715,8 +673,8 @@ static int cmd_expect(struct scn *s, int n, char **t)
 			return -EINVAL;
 		if (!g->host)
 			return fail(s, -EINVAL, "region '%s' has no host memory", t[3]);
-		want_prot = n == 6 && !strcmp(t[5], "ro") ? VIOMMU_HOST_PROT_READ
-							   : VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE;
+		want_prot = n == 6 && !strcmp(t[5], "ro") ? VIOMMU_PERM_READ
+							   : VIOMMU_PERM_RW;
 		if (n == 6 && strcmp(t[5], "ro") && strcmp(t[5], "rw"))
 			return fail(s, -EINVAL, "expected ro or rw, not '%s'", t[5]);
 		if (!sim) {
@@ -759,7 +717,7 @@ static int cmd_expect(struct scn *s, int n, char **t)
 	return 0;
 }
 
-static int run_check(struct scn *s)
+static int run_check(struct interp *s)
 {
 	for (int i = 0; i < s->nhosts; i++) {
 		struct viommu_recon_report where;
@@ -780,7 +738,7 @@ static int run_check(struct scn *s)
 	return 0;
 }
 
-static int exec_line(struct scn *s, int n, char **t)
+static int exec_line(struct interp *s, int n, char **t)
 {
 	struct region *g;
 	struct viommu_mr *p;
@@ -957,7 +915,7 @@ static int exec_line(struct scn *s, int n, char **t)
 }
 
 /* After each line: report a commit if the reconciler saw one. */
-static void after_line(struct scn *s)
+static void after_line(struct interp *s)
 {
 	struct viommu_recon_stats st = { .sz = sizeof(st) }, hs = { .sz = sizeof(hs) };
 	struct vi_scn_commit c;
@@ -981,7 +939,7 @@ static void after_line(struct scn *s)
 		s->o->on_commit(s->o->ctx, &c);
 }
 
-static int run_lines(struct scn *s)
+static int run_lines(struct interp *s)
 {
 	char buf[VI_SCN_MAX_LINE + 64], *t[MAX_TOKENS];
 	size_t i = 0;
@@ -1076,7 +1034,7 @@ static int run_lines(struct scn *s)
 	return 0;
 }
 
-static void scn_free(struct scn *s)
+static void interp_free(struct interp *s)
 {
 	viommu_recon_free(s->r);
 	for (int i = 0; i < s->nhosts; i++)
@@ -1094,7 +1052,7 @@ int vi_scn_run(const char *text, size_t len, const char *name, const struct vi_s
 	       struct vi_scn_result *res, char *err, size_t errlen)
 {
 	struct vi_scn_opts dflt = { .policy = -1 };
-	struct scn s = { .name = name ? name : "scenario", .o = opts ? opts : &dflt, .res = res, .err = err,
+	struct interp s = { .name = name ? name : "scenario", .o = opts ? opts : &dflt, .res = res, .err = err,
 			 .errlen = errlen };
 	struct timespec t0, t1;
 	size_t cap = 0;
@@ -1123,7 +1081,7 @@ int vi_scn_run(const char *text, size_t len, const char *name, const struct vi_s
 		if (memchr(text + i, 0, j - i)) {
 			s.lineno = (unsigned)s.nlines;
 			rc = fail(&s, -EINVAL, "NUL byte in the file");
-			scn_free(&s);
+			interp_free(&s);
 			return rc;
 		}
 		i = j + 1;
@@ -1141,6 +1099,6 @@ int vi_scn_run(const char *text, size_t len, const char *name, const struct vi_s
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	scn_free(&s);
+	interp_free(&s);
 	return rc;
 }

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Scenario engine: runs a scenario file (docs/scenario.md) through the
- * memory model, the reconciler and one or more host backends. Used by
- * `viommu replay`, the tests, the fuzz target and the benchmark. Internal:
- * the file format is the interface, not these functions.
+ * The scenario interpreter: runs a scenario file (docs/scenario.md) through
+ * the memory model, the reconciler and one or more host backends. A tool,
+ * not part of libviommu: the static helper library of `viommu replay`, the
+ * tests, the fuzz target and the benchmark. The file format is the
+ * interface, not these functions.
  *
  * Hostile input: every error is a message "FILE:LINE: reason" and an error
  * return; nothing is printed; loops and sizes are bounded (VI_SCN_MAX_*).
@@ -21,6 +22,7 @@
 #define VI_SCN_MAX_STEPS 10000000ull	/* lines executed, repeats included */
 #define VI_SCN_MAX_DEPTH 8		/* nested repeat blocks */
 #define VI_SCN_MAX_LINE 1024
+#define VI_SCN_SPEC_MAX 256		/* a backend spec (viommu_host_open_spec) */
 #define VI_SCN_MAX_EXTENTS (1ull << 22)	/* host mappings the regions may imply */
 
 /* One commit as the replay report shows it (deltas over the commit, all backends). */
@@ -49,6 +51,14 @@ struct vi_scn_opts {
 	/* Called for each reconciler report (may be NULL). */
 	void (*on_report)(void *ctx, unsigned line, const struct viommu_recon_report *r);
 	void *ctx;
+	/*
+	 * While it runs, vi_scn_run owns the process's library log sink
+	 * (viommu_set_log): it is this (NULL: none), taken over only while a
+	 * backend is opened, to put the library's reason into the error.
+	 */
+	viommu_log_fn log;
+	void *log_ctx;
+	enum viommu_log_level log_level;
 };
 
 struct vi_scn_result {

@@ -55,7 +55,17 @@ fuzz:
 	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$n fuzz/corpus/$$n; \
 	done
 
+# bench_iotlb measures against QEMU's IOTLB on GLib: install libglib2.0-dev
+# from Debian's archive if it is missing (as tests/vm does for its packages).
 bench:
+	@pkg-config --exists glib-2.0 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "bench: installing libglib2.0-dev for bench_iotlb's QEMU baseline"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends libglib2.0-dev >/dev/null || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -q --no-install-recommends libglib2.0-dev >/dev/null; } || \
+	    echo "bench: could not install libglib2.0-dev; bench_iotlb is skipped"; \
+	  else echo "bench: bench_iotlb needs libglib2.0-dev (apt-get install libglib2.0-dev); skipped"; fi; }
 	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
 	$(CMAKE) --build build-bench -j$(JOBS)
 	@set -e; for b in build-bench/bench_*; do echo "== $$b"; $$b $(BENCH_ARGS); done

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Shared by the benchmarks (style.md: fixed seeds, inputs built before the
- * timed loop, one "<case> <value> <unit>" line per case): a seeded
+ * Shared by the benchmarks, which follow SQLite's speedtest1 and Linux's
+ * lib/interval_tree_test.c: a fixed seed and a size parameter, inputs built
+ * before the timed loop, a result sink printed so nothing is optimised away,
+ * one stable "<case> <value> <unit>" line per case and "<case> ratio <R>"
+ * (ours divided by the same run's baseline, lower is better). Here: a seeded
  * splitmix64 generator, a Fisher-Yates shuffle and the two clocks.
  */
 #ifndef VIOMMU_BENCH_H

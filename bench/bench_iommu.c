@@ -17,7 +17,7 @@
  *   2m.split      a 2M leaf becomes 512 x 4K, one page changed     -> one CHANGE
  *   2m.unmap512   512 pages disappear                              -> one UNMAP
  * Baseline, same run, same guest and read callback: QEMU's VT-d shadowing
- * (semantics.md §5): walk the range leaf by leaf against a tree of 4K-page
+ * (docs/reference.md §5): walk the range leaf by leaf against a tree of 4K-page
  * shadow entries, skip identical ones, MAP new ones, UNMAP gone ones, and
  * UNMAP + MAP changed ones (which is also where it bisects, §1.1).
  * Times are thread CPU time, best of 3 passes.
@@ -181,7 +181,7 @@ static void prepare(enum mutation m)
 }
 
 struct sys {
-	struct viommu_iommu_as *as;
+	struct viommu_iommu_as *ias;
 	struct viommu_iommu_listener l;
 	struct qemu q;
 };
@@ -190,12 +190,12 @@ static void sys_init(struct sys *s)
 {
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = read_view };
 
-	s->as = viommu_iommu_as_new(&o);
+	s->ias = viommu_iommu_as_new(&o);
 	s->l = (struct viommu_iommu_listener){ .sz = sizeof(s->l), .first = 0, .last = UINT64_MAX,
 					       .kinds = VIOMMU_IOMMU_EV_ALL,
 					       .caps = VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
 					       .notify = count_event };
-	if (!s->as || viommu_iommu_listener_register(s->as, &s->l)) {
+	if (!s->ias || viommu_iommu_listener_register(s->ias, &s->l)) {
 		fprintf(stderr, "setup failed\n");
 		exit(1);
 	}
@@ -205,7 +205,7 @@ static void sys_init(struct sys *s)
 
 static void sys_free(struct sys *s)
 {
-	viommu_iommu_as_free(s->as);
+	viommu_iommu_as_free(s->ias);
 	viommu_rangemap_free(s->q.tree);
 }
 
@@ -224,7 +224,7 @@ static double pass(enum mutation m, const uint64_t *order, size_t n, bool baseli
 	if (baseline)
 		qemu_sync(&s.q, 0, npages * PG - 1);
 	else
-		viommu_iommu_sync(s.as, 0, npages * PG - 1);
+		viommu_iommu_sync(s.ias, 0, npages * PG - 1);
 	t0 = bench_cpu_ns();
 	for (size_t k = 0; k < n; k++) {
 		size_t i = (size_t)order[k];
@@ -233,7 +233,7 @@ static double pass(enum mutation m, const uint64_t *order, size_t n, bool baseli
 		if (baseline)
 			qemu_sync(&s.q, i * span, i * span + span - 1);
 		else
-			sink += (uint64_t)viommu_iommu_sync(s.as, i * span, i * span + span - 1);
+			sink += (uint64_t)viommu_iommu_sync(s.ias, i * span, i * span + span - 1);
 	}
 	t = (double)(bench_cpu_ns() - t0) / (double)n;
 	sys_free(&s);

@@ -9,7 +9,8 @@
  * commit under 10^4 and 10^5 IOMMU extents.
  *
  * usage: bench_reconcile [SCALE] [EXAMPLES_DIR]  (SCALE multiplies the region counts; default 1)
- * Output: style.md's "<case> <value> <unit>" and "<case> ratio <R>" lines.
+ * Output: one "<case> <value> <unit>" line per case and "<case> ratio <R>"
+ * against the same run's baseline (bench/bench.h).
  */
 #include <dirent.h>
 #include <stdio.h>

@@ -232,9 +232,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	msi_last = base + 48 * PG - 1;
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = read_view, .msi_window = msi,
 					  .msi_first = msi_first, .msi_last = msi_last };
-	struct viommu_iommu_as *as = viommu_iommu_as_new(&o);
+	struct viommu_iommu_as *ias = viommu_iommu_as_new(&o);
 
-	FZ_CHECK(as);
+	FZ_CHECK(ias);
 	leaves = viommu_rangemap_new();
 	FZ_CHECK(leaves);
 	memset(dirty, 0, sizeof(dirty));
@@ -290,7 +290,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				ext_before[i] = viommu_rangemap_count(L[i].ext);
 			delivered = 0;
 			hostile = (op >> 4) == 15 ? 1 + (b >> 6) % 3 : 0;
-			r = viommu_iommu_sync(as, base + lo * PG, base + hi * PG + PG - 1);
+			r = viommu_iommu_sync(ias, base + lo * PG, base + hi * PG + PG - 1);
 			if (hostile) {
 				bool had = viommu_rangemap_find_overlap(leaves, base + lo * PG, base + hi * PG + PG - 1,
 									NULL);
@@ -309,7 +309,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					dirty[i] = false;
 				/* Identical -> nothing. */
 				delivered = 0;
-				FZ_CHECK(viommu_iommu_sync(as, base + lo * PG, base + hi * PG + PG - 1) == 0);
+				FZ_CHECK(viommu_iommu_sync(ias, base + lo * PG, base + hi * PG + PG - 1) == 0);
 				FZ_CHECK(delivered == 0);
 			}
 			break;
@@ -319,7 +319,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t q = (b >> 2) % NP, lo = p < q ? p : q, hi = p < q ? q : p;
 
 			if (s->reg)
-				FZ_CHECK(viommu_iommu_listener_unregister(as, &s->l) == 0);
+				FZ_CHECK(viommu_iommu_listener_unregister(ias, &s->l) == 0);
 			viommu_rangemap_clear(s->ext);
 			memset(s->perm, 0, sizeof(s->perm));
 			s->l = (struct viommu_iommu_listener){ .sz = sizeof(s->l), .notify = notify,
@@ -329,12 +329,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				s->l.first = 0;
 				s->l.last = UINT64_MAX;
 			}
-			FZ_CHECK(viommu_iommu_listener_register(as, &s->l) == 0);
+			FZ_CHECK(viommu_iommu_listener_register(ias, &s->l) == 0);
 			s->reg = true;
 			break;
 		}
 		case 7:
-			FZ_CHECK(viommu_iommu_deviotlb_unmap(as, iova, base + (b % NP) * PG) ==
+			FZ_CHECK(viommu_iommu_deviotlb_unmap(ias, iova, base + (b % NP) * PG) ==
 				 (iova <= base + (b % NP) * PG ? 0 : -EINVAL));
 			break;
 		case 9: { /* (op & 0x80 set) a raw view straight from the input bytes */
@@ -365,7 +365,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			hostile = 4;
 			delivered = 0;
 			unmapping_all = true;
-			int r = viommu_iommu_sync(as, rf, rl);
+			int r = viommu_iommu_sync(ias, rf, rl);
 
 			unmapping_all = false;
 			hostile = 0;
@@ -387,7 +387,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						po = raw[i].out + (pa - raw[i].first);
 						want = in_w(pa) || in_w(po) ? 0 : raw[i].perm;
 					}
-				bool have = viommu_iommu_lookup(as, pa, &x);
+				bool have = viommu_iommu_lookup(ias, pa, &x);
 
 				FZ_CHECK(have == (want != 0));
 				FZ_CHECK(!have || (x.perm == want && x.out + (pa - x.first) == po));
@@ -400,12 +400,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			size_t q = b % NP, lo = p < q ? p : q, hi = p < q ? q : p;
 
 			unmapping_all = true;
-			FZ_CHECK(viommu_iommu_unmap_all(as, base + lo * PG, base + hi * PG + PG - 1) >= 0);
+			FZ_CHECK(viommu_iommu_unmap_all(ias, base + lo * PG, base + hi * PG + PG - 1) >= 0);
 			unmapping_all = false;
-			FZ_CHECK(!viommu_iommu_lookup(as, base + lo * PG, NULL));
+			FZ_CHECK(!viommu_iommu_lookup(ias, base + lo * PG, NULL));
 			/* The guest still has them: those pages are stale until synced. */
 			for (size_t i = 0; i < NP; i++)
-				if (!viommu_iommu_lookup(as, base + i * PG, NULL))
+				if (!viommu_iommu_lookup(ias, base + i * PG, NULL))
 					dirty[i] = true;
 			break;
 		}
@@ -419,10 +419,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_copies();
 	}
 	/* Everything invalidated: everything equal. */
-	FZ_CHECK(viommu_iommu_sync(as, base, base + NP * PG - 1) >= 0);
+	FZ_CHECK(viommu_iommu_sync(ias, base, base + NP * PG - 1) >= 0);
 	memset(dirty, 0, sizeof(dirty));
 	check_copies();
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 	viommu_rangemap_free(leaves);
 	for (int i = 0; i < NLS; i++)
 		viommu_rangemap_free(L[i].ext);

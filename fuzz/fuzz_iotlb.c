@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * Model-based fuzz target of the IOTLB: the first byte picks the capacity
- * (1..32, so eviction is constant), the rest become inserts of every size
- * (valid and invalid), lookups, invalidations by range (any bounds, any
- * domain), domain, source and all, each compared exactly with the
- * linear-scan model of tests/iotlb_model.h, statistics after every
- * operation.
+ * (1..32 mostly, so eviction is constant; 65..313 sometimes, so that
+ * invalidate_all also takes its wholesale path), the rest become inserts of
+ * every size (valid and invalid, one at a time or in runs of consecutive
+ * leaves), lookups, invalidations by range (any bounds, any domain),
+ * domain, source and all, each compared exactly with the linear-scan model
+ * of tests/iotlb_model.h, statistics after every operation.
  */
 #include "fuzz.h"
 #include "iotlb_model.h"
@@ -36,7 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct im_model m;
 	bool ok = true;
 
-	if (!im_init(&m, 1 + fz_u8(&in) % 32)) {
+	uint8_t capb = fz_u8(&in);
+
+	if (!im_init(&m, capb < 224 ? 1 + (size_t)capb % 32 : 65 + (size_t)(capb - 224) * 8)) {
 		im_fini(&m);
 		return 0;
 	}
@@ -45,14 +48,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t src = k & 3, dom = (k >> 2) & 3;
 
 		switch (op % 8) {
-		case 0:
-		case 1: {
+		case 0: {
 			unsigned o = orders[(k >> 4) & 15];
 			struct viommu_iotlb_entry e = {
 				.source = src, .domain = dom, .order = (uint8_t)o, .iova = addr(&in, o),
 				.output = (uint64_t)fz_u8(&in) << 12, .perm = (uint8_t)((op >> 3) & 7),
 			};
 			ok = im_insert(&m, &e);
+			break;
+		}
+		case 1: {
+			/* a run of consecutive leaves of one size, as a walker filling a buffer does */
+			unsigned o = orders[(k >> 4) & 15], n = 1 + fz_u8(&in) % 64;
+			struct viommu_iotlb_entry e = {
+				.source = src, .domain = dom, .order = (uint8_t)o, .iova = addr(&in, o),
+				.output = (uint64_t)fz_u8(&in) << 12, .perm = (uint8_t)((op >> 3) & 3),
+			};
+			for (unsigned i = 0; i < n && ok; i++) {
+				ok = im_insert(&m, &e);
+				e.iova += UINT64_C(1) << (o > 63 ? 63 : o);	/* wraps past the top: fine */
+				e.output += 0x1000;
+			}
 			break;
 		}
 		case 2:

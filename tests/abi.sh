@@ -1,5 +1,5 @@
 #!/bin/sh
-# The shared library's ABI contract (style.md, libbpf): a soname, and exactly
+# The shared library's ABI contract (libbpf's: src/libbpf.map, the export macro): a soname, and exactly
 # the functions declared VIOMMU_API in include/viommu/*.h are exported, all in
 # the VIOMMU_* version nodes, nothing else.
 # usage: abi.sh BUILD_DIR SOURCE_DIR

@@ -1,6 +1,6 @@
 #!/bin/sh
 # The CLI's contract: exit 0 on success, 2 on usage errors with a message on
-# stderr, exact output for a known decomposition (semantics.md §6.2).
+# stderr, exact output for a known decomposition (docs/reference.md §6.2).
 # usage: cli.sh BUILD_DIR SOURCE_DIR
 set -u
 v=$1/viommu
@@ -29,6 +29,14 @@ expect_rc 2 split 0 1 --max-order
 expect_rc 2 tlbi 0 1 --granule 8K
 expect_rc 2 devtlb 0x1000 0x2fff
 expect_rc 0 demo
+# the demo cites public sources and the project's own docs, never material outside the repository
+if "$v" demo | grep -q 'semantics\.md\|style\.md\|\.\./shared'; then fail=$((fail + 1)); echo "FAIL: demo cites material outside the repository"; else pass=$((pass + 1)); fi
+# one number parser: 0x hex, either-case suffixes, never octal, nothing past 2^64 - 1
+expect_out "minimal power-of-two cover of [0xa, 0xa]:
+  [0x000000000000000a, 0x000000000000000a]  2^0
+1 block" split 010 010
+expect_rc 0 split 4k 8K
+expect_rc 2 split 0 0x10000000000000000
 expect_out "viommu $(sed -n 's/^project(viommu VERSION \([0-9.]*\).*/\1/p' "$2/CMakeLists.txt")" --version
 expect_out "minimal power-of-two cover of [0x1000, 0x3fff]:
   [0x0000000000001000, 0x0000000000001fff]  2^12

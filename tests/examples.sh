@@ -1,6 +1,6 @@
 #!/bin/sh
 # Every shipped example replays with all its expectations and invariant
-# checks holding, under each simulated host semantics (semantics.md §3).
+# checks holding, under each simulated host semantics (docs/reference.md §3).
 # usage: examples.sh BUILD_DIR SOURCE_DIR
 set -u
 v=$1/viommu

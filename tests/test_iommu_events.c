@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Directed cases of IOMMU shadowing and event delivery, each with the exact
- * event list every kind of listener receives (semantics.md §1.1, §1.2, §5).
+ * event list every kind of listener receives (docs/reference.md §1.1, §1.2, §5).
  */
 #include <viommu/range.h>
 
@@ -21,20 +21,20 @@ static void clear_all(void)
 	rec_clear(&C); rec_clear(&U); rec_clear(&L); rec_clear(&D);
 }
 
-static struct viommu_iommu_as *new_as(bool msi)
+static struct viommu_iommu_as *new_ias(bool msi)
 {
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g, .source_id = 0x10,
 					  .msi_window = msi };
-	struct viommu_iommu_as *as = viommu_iommu_as_new(&o);
+	struct viommu_iommu_as *ias = viommu_iommu_as_new(&o);
 
-	if (!as)
+	if (!ias)
 		T_FATAL("viommu_iommu_as_new");
-	return as;
+	return ias;
 }
 
 static void test_shadow_cases(void)
 {
-	struct viommu_iommu_as *as = new_as(false);
+	struct viommu_iommu_as *ias = new_ias(false);
 	struct viommu_iommu_stats st = { .sz = sizeof(st) };
 	struct viommu_iommu_xlat x;
 
@@ -44,16 +44,16 @@ static void test_shadow_cases(void)
 	rec_init(&Q, 0, UINT64_MAX, MU, 0);
 	rec_init(&C, 0x100000, 0x1fffff, ALL, ARB | CHG);
 	rec_init(&U, 0, UINT64_MAX, VIOMMU_IOMMU_EV_UNMAP, ARB);
-	T_EQ(viommu_iommu_listener_register(as, &A.l), 0);
-	T_EQ(viommu_iommu_listener_register(as, &N.l), 0);
-	T_EQ(viommu_iommu_listener_register(as, &P.l), 0);
-	T_EQ(viommu_iommu_listener_register(as, &Q.l), 0);
-	T_EQ(viommu_iommu_listener_register(as, &C.l), 0);
-	T_EQ(viommu_iommu_listener_register(as, &U.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &A.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &N.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &P.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &Q.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &C.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &U.l), 0);
 
 	/* A new 2M leaf: one MAP; cropped for C; UNMAP-only U hears nothing. */
 	guest_map(&g, 0, 0x200000, 0x40000000, 3);
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fffff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fffff), 1);
 	T_STREQ(A.log, "M 0-1fffff>40000000/3;");
 	T_STREQ(P.log, "M 0-1fffff>40000000/3;");
 	T_STREQ(C.log, "M 100000-1fffff>40100000/3;");
@@ -67,18 +67,18 @@ static void test_shadow_cases(void)
 	guest_unmap(&g, 0, 0x1fffff);
 	for (uint64_t i = 0; i < 512; i++)
 		guest_map(&g, i << 12, 0x1000, 0x40000000 + (i << 12), 3);
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fffff), 0);
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fffff), 0);
 	T_EQ(A.n + N.n + P.n + Q.n + C.n + U.n, 0);
 
 	/*
 	 * One 4K page of it changes and the guest invalidates just that page:
 	 * the range widens to the recorded 2M extent and one CHANGE over it
-	 * carries the three new pieces (semantics.md §1.1: QEMU would UNMAP
+	 * carries the three new pieces (docs/reference.md §1.1: QEMU would UNMAP
 	 * with the new entry's extent and bisect the host mapping).
 	 */
 	guest_unmap(&g, 0x5000, 0x5fff);
 	guest_map(&g, 0x5000, 0x1000, 0x80000000, 1);
-	T_EQ(viommu_iommu_sync(as, 0x5000, 0x5fff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0x5000, 0x5fff), 1);
 	T_STREQ(A.log, "C 0-1fffff>40000000/3[0-4fff>40000000/3,5000-5fff>80000000/1,6000-1fffff>40006000/3,];");
 	T_STREQ(N.log, "U 0-1fffff>40000000/3;M 0-4fff>40000000/3;M 5000-5fff>80000000/1;"
 		       "M 6000-1fffff>40006000/3;");
@@ -92,11 +92,11 @@ static void test_shadow_cases(void)
 	/* Within C's range the translation did not change: nothing. */
 	T_STREQ(C.log, "");
 	T_STREQ(U.log, "U 0-1fffff>40000000/3;");
-	T_OK(viommu_iommu_lookup(as, 0x5abc, &x));
+	T_OK(viommu_iommu_lookup(ias, 0x5abc, &x));
 	T_EQ_U64(x.first, 0x5000);
 	T_EQ_U64(x.last, 0x5fff);
 	T_EQ_U64(x.out, 0x80000000);
-	T_EQ(viommu_iommu_get_stats(as, &st), 0);
+	T_EQ(viommu_iommu_get_stats(ias, &st), 0);
 	T_EQ(st.extents, 3);
 	T_EQ(st.windows, 3);		/* N, Q and U lowered the CHANGE (U hears only its UNMAP) */
 	clear_all();
@@ -104,7 +104,7 @@ static void test_shadow_cases(void)
 	/* And back to one 2M leaf: only the changed extent is touched. */
 	guest_unmap(&g, 0, 0x1fffff);
 	guest_map(&g, 0, 0x200000, 0x40000000, 3);
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fffff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fffff), 1);
 	T_STREQ(A.log, "C 5000-5fff>80000000/1[5000-5fff>40005000/3,];");
 	T_STREQ(N.log, "U 5000-5fff>80000000/1;M 5000-5fff>40005000/3;");
 	T_STREQ(C.log, "");
@@ -116,23 +116,23 @@ static void test_shadow_cases(void)
 	 * invalidate (no bisect, and no read of the guest beyond page 1).
 	 */
 	guest_unmap(&g, 0, 0x1fffff);
-	T_EQ(viommu_iommu_sync(as, 0x1000, 0x1fff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0x1000, 0x1fff), 1);
 	T_STREQ(A.log, "C 0-4fff>40000000/3[0-fff>40000000/3,2000-4fff>40002000/3,];");
 	T_STREQ(C.log, "");
 	/* The whole 2M: UNMAP of each recorded extent; again, and of a hole: nothing. */
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fffff), 4);
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fffff), 4);
 	T_STREQ(A.log, "C 0-4fff>40000000/3[0-fff>40000000/3,2000-4fff>40002000/3,];"
 		       "U 0-fff>40000000/3;U 2000-4fff>40002000/3;U 5000-5fff>40005000/3;U 6000-1fffff>40006000/3;");
 	T_STREQ(C.log, "U 100000-1fffff>40100000/3;");
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fffff), 0);
-	T_EQ(viommu_iommu_sync(as, 0x10000000, 0x10000fff), 0);
-	T_EQ(viommu_iommu_get_stats(as, &st), 0);
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fffff), 0);
+	T_EQ(viommu_iommu_sync(ias, 0x10000000, 0x10000fff), 0);
+	T_EQ(viommu_iommu_get_stats(ias, &st), 0);
 	T_EQ(st.extents, 0);
 	clear_all();
 
-	/* Lowering [0x1000, 0x2fffff]: the 10 blocks of the minimal cover (semantics.md §1.2). */
+	/* Lowering [0x1000, 0x2fffff]: the 10 blocks of the minimal cover (docs/reference.md §1.2). */
 	guest_map(&g, 0x1000, 0x2ff000, 0x1000, 3);
-	T_EQ(viommu_iommu_sync(as, 0x1000, 0x2fffff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0x1000, 0x2fffff), 1);
 	T_EQ(Q.n, 10);
 	T_EQ(viommu_pow2_count(0x1000, 0x2fffff, 64), 10);
 	T_STREQ(Q.log, "M 1000-1fff>1000/3;M 2000-3fff>2000/3;M 4000-7fff>4000/3;M 8000-ffff>8000/3;"
@@ -148,24 +148,24 @@ static void test_shadow_cases(void)
 	 */
 	for (uint64_t i = 0; i < 16; i++)
 		guest_map(&g, 0x10000000 + (i << 12), 0x1000, 0x20000000 + (i << 12), 3);
-	T_EQ(viommu_iommu_sync(as, 0x10000000, 0x1000ffff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0x10000000, 0x1000ffff), 1);
 	guest_map(&g, 0x11000000, 0x1000, 0x30000000, 3);
-	T_EQ(viommu_iommu_sync(as, 0x11000000, 0x11000fff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0x11000000, 0x11000fff), 1);
 	guest_map(&g, 0x11001000, 0x1000, 0x30001000, 3);
-	T_EQ(viommu_iommu_sync(as, 0x11001000, 0x11001fff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0x11001000, 0x11001fff), 1);
 	g.reads = 0;
 	rec_init(&L, 0, UINT64_MAX, ALL, ARB | CHG);
-	T_EQ(viommu_iommu_listener_register(as, &L.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &L.l), 0);
 	T_STREQ(L.log, "M 1000-2fffff>1000/3;M 10000000-1000ffff>20000000/3;M 11000000-11000fff>30000000/3;"
 		       "M 11001000-11001fff>30001000/3;");
 	T_EQ(g.reads, 0);	/* from the shadow, never a walk of the guest */
-	T_EQ(viommu_iommu_listener_register(as, &L.l), -EEXIST);
+	T_EQ(viommu_iommu_listener_register(ias, &L.l), -EEXIST);
 	clear_all();
 
 	/* Device-TLB invalidation: cropped and lowered, kinds honoured. */
 	rec_init(&D, 0, 0xffff, VIOMMU_IOMMU_EV_DEVIOTLB_UNMAP, 0);
-	T_EQ(viommu_iommu_listener_register(as, &D.l), 0);
-	T_EQ(viommu_iommu_deviotlb_unmap(as, 0x1000, 0x2fffff), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &D.l), 0);
+	T_EQ(viommu_iommu_deviotlb_unmap(ias, 0x1000, 0x2fffff), 0);
 	T_STREQ(D.log, "D 1000-1fff>0/0;D 2000-3fff>0/0;D 4000-7fff>0/0;D 8000-ffff>0/0;");
 	T_STREQ(A.log, "D 1000-2fffff>0/0;");
 	T_STREQ(N.log, "");
@@ -173,7 +173,7 @@ static void test_shadow_cases(void)
 
 	/* unmap_all: every recorded extent as UNMAP, without reading the guest. */
 	g.reads = 0;
-	T_EQ(viommu_iommu_unmap_all(as, 0x10000000, 0x11000000), 2);
+	T_EQ(viommu_iommu_unmap_all(ias, 0x10000000, 0x11000000), 2);
 	T_STREQ(A.log, "U 10000000-1000ffff>20000000/3;U 11000000-11000fff>30000000/3;");
 	T_EQ(g.reads, 0);
 
@@ -181,36 +181,36 @@ static void test_shadow_cases(void)
 	struct rec bad;
 
 	rec_init(&bad, 0, UINT64_MAX, MU, CHG);	/* CAP_CHANGE without EV_CHANGE */
-	T_EQ(viommu_iommu_listener_register(as, &bad.l), -EINVAL);
+	T_EQ(viommu_iommu_listener_register(ias, &bad.l), -EINVAL);
 	rec_init(&bad, 2, 1, MU, 0);
-	T_EQ(viommu_iommu_listener_register(as, &bad.l), -EINVAL);
+	T_EQ(viommu_iommu_listener_register(ias, &bad.l), -EINVAL);
 	rec_init(&bad, 0, 1, 0x10, 0);
-	T_EQ(viommu_iommu_listener_register(as, &bad.l), -EINVAL);
+	T_EQ(viommu_iommu_listener_register(ias, &bad.l), -EINVAL);
 	T_EQ(errno, EINVAL);
-	T_EQ(viommu_iommu_listener_unregister(as, &bad.l), -ENOENT);
-	T_EQ(viommu_iommu_listener_unregister(as, &L.l), 0);
-	T_EQ(viommu_iommu_sync(as, 2, 1), -EINVAL);
-	viommu_iommu_as_free(as);
+	T_EQ(viommu_iommu_listener_unregister(ias, &bad.l), -ENOENT);
+	T_EQ(viommu_iommu_listener_unregister(ias, &L.l), 0);
+	T_EQ(viommu_iommu_sync(ias, 2, 1), -EINVAL);
+	viommu_iommu_as_free(ias);
 	viommu_rangemap_clear(g.leaves);
 }
 
-/* semantics.md §5: the interrupt window is never mapped, whichever side touches it. */
+/* docs/reference.md §5: the interrupt window is never mapped, whichever side touches it. */
 static void test_msi_window(void)
 {
-	struct viommu_iommu_as *as = new_as(true);
+	struct viommu_iommu_as *ias = new_ias(true);
 
 	rec_init(&A, 0, UINT64_MAX, ALL, ARB | CHG);
-	T_EQ(viommu_iommu_listener_register(as, &A.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &A.l), 0);
 	guest_map(&g, 0, 0x300000, 0xfed00000, 3);		/* output crosses the window */
 	guest_map(&g, 0xfe000000, 0x1000000, 0xfe000000, 3);	/* input crosses it */
-	T_EQ(viommu_iommu_sync(as, 0, 0xffffffff), 4);
+	T_EQ(viommu_iommu_sync(ias, 0, 0xffffffff), 4);
 	T_STREQ(A.log, "M 0-fffff>fed00000/3;M 200000-2fffff>fef00000/3;M fe000000-fedfffff>fe000000/3;"
 		       "M fef00000-feffffff>fef00000/3;");
-	T_OK(!viommu_iommu_lookup(as, 0xfee00000, NULL));
-	T_OK(!viommu_iommu_lookup(as, 0x100000, NULL));
+	T_OK(!viommu_iommu_lookup(ias, 0xfee00000, NULL));
+	T_OK(!viommu_iommu_lookup(ias, 0x100000, NULL));
 	/* Same view again: nothing (the clipped parts stay clipped). */
-	T_EQ(viommu_iommu_sync(as, 0, 0xffffffff), 0);
-	viommu_iommu_as_free(as);
+	T_EQ(viommu_iommu_sync(ias, 0, 0xffffffff), 0);
+	viommu_iommu_as_free(ias);
 	viommu_rangemap_clear(g.leaves);
 
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .msi_window = true,
@@ -230,19 +230,19 @@ static void test_merge_granule(void)
 {
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g,
 					  .merge_granule = 0x4000 };
-	struct viommu_iommu_as *as = viommu_iommu_as_new(&o);
+	struct viommu_iommu_as *ias = viommu_iommu_as_new(&o);
 
 	rec_init(&A, 0, UINT64_MAX, ALL, ARB | CHG);
-	T_EQ(viommu_iommu_listener_register(as, &A.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &A.l), 0);
 	for (uint64_t i = 0; i < 10; i++)
 		guest_map(&g, 0x1000 + (i << 12), 0x1000, 0x81000 + (i << 12), 3);
-	T_EQ(viommu_iommu_sync(as, 0, 0xffff), 3);
+	T_EQ(viommu_iommu_sync(ias, 0, 0xffff), 3);
 	T_STREQ(A.log, "M 1000-3fff>81000/3;M 4000-7fff>84000/3;M 8000-afff>88000/3;");
 	rec_clear(&A);
 	guest_unmap(&g, 0x5000, 0x5fff);
-	T_EQ(viommu_iommu_sync(as, 0x5000, 0x5fff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0x5000, 0x5fff), 1);
 	T_STREQ(A.log, "C 4000-7fff>84000/3[4000-4fff>84000/3,6000-7fff>86000/3,];");
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 	viommu_rangemap_clear(g.leaves);
 	o.merge_granule = 0x3000;
 	T_OK(viommu_iommu_as_new(&o) == NULL);
@@ -254,7 +254,7 @@ static void test_merge_granule(void)
 struct hostile {
 	struct viommu_iommu_xlat leaf[4];
 	int n;
-	struct viommu_iommu_as *as;
+	struct viommu_iommu_as *ias;
 	int reenter;
 };
 
@@ -264,8 +264,8 @@ static int hostile_read(void *ctx, uint64_t first, uint64_t last, struct viommu_
 
 	(void)first;
 	(void)last;
-	if (h->as)
-		h->reenter = viommu_iommu_sync(h->as, 0, 0xfff);
+	if (h->ias)
+		h->reenter = viommu_iommu_sync(h->ias, 0, 0xfff);
 	for (int i = 0; i < h->n; i++)
 		viommu_iommu_view_add(view, h->leaf[i].first, h->leaf[i].last, h->leaf[i].out, h->leaf[i].perm);
 	return 0;
@@ -275,7 +275,7 @@ static void test_hostile_views(void)
 {
 	struct hostile h = { .n = 1, .leaf = { { 0, 0x1fff, 0x10000, 3 } } };
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = hostile_read, .read_ctx = &h };
-	struct viommu_iommu_as *as = viommu_iommu_as_new(&o);
+	struct viommu_iommu_as *ias = viommu_iommu_as_new(&o);
 	struct viommu_iommu_stats st = { .sz = sizeof(st) };
 	struct viommu_iommu_xlat x;
 	static const struct {
@@ -293,17 +293,17 @@ static void test_hostile_views(void)
 	};
 
 	rec_init(&A, 0, UINT64_MAX, ALL, ARB | CHG);
-	T_EQ(viommu_iommu_listener_register(as, &A.l), 0);
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fff), 1);
+	T_EQ(viommu_iommu_listener_register(ias, &A.l), 0);
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fff), 1);
 	T_STREQ(A.log, "M 0-1fff>10000/3;");
 	for (size_t i = 0; i < (sizeof(bad) / sizeof(bad[0])); i++) {
 		rec_clear(&A);
 		memcpy(h.leaf, bad[i].leaf, sizeof(bad[i].leaf));
 		h.n = bad[i].n;
-		T_EQ(viommu_iommu_sync(as, 0, 0x2fff), -EINVAL);
+		T_EQ(viommu_iommu_sync(ias, 0, 0x2fff), -EINVAL);
 		T_EQ(errno, EINVAL);
 		T_STREQ(A.log, "");
-		T_OK(viommu_iommu_lookup(as, 0x1000, &x));
+		T_OK(viommu_iommu_lookup(ias, 0x1000, &x));
 		T_EQ_U64(x.out, 0x10000);
 		T_EQ_U64(x.last, 0x1fff);
 	}
@@ -324,14 +324,14 @@ static void test_hostile_views(void)
 	/* Re-entry from the callback is refused; the outer sync works. */
 	h.n = 1;
 	h.leaf[0] = (struct viommu_iommu_xlat){ 0, 0x1fff, 0x50000, 1 };
-	h.as = as;
+	h.ias = ias;
 	rec_clear(&A);
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fff), 1);
 	T_EQ(h.reenter, -EBUSY);
 	T_STREQ(A.log, "C 0-1fff>10000/3[0-1fff>50000/1,];");
-	T_EQ(viommu_iommu_get_stats(as, &st), 0);
+	T_EQ(viommu_iommu_get_stats(ias, &st), 0);
 	T_EQ(st.read_errors, (uint64_t)(sizeof(bad) / sizeof(bad[0])));
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 }
 
 /*
@@ -372,16 +372,16 @@ static void nest_commit(struct viommu_iommu_listener *l)
 
 static void test_cursor_and_commit(void)
 {
-	struct viommu_iommu_as *as = new_as(false);
+	struct viommu_iommu_as *ias = new_ias(false);
 	struct nest n = { .l = { .sz = sizeof(n.l), .first = 0, .last = UINT64_MAX, .kinds = ALL, .caps = ARB | CHG,
 				 .notify = nest_notify, .commit = nest_commit } };
 	struct nest far = { .l = { .sz = sizeof(far.l), .first = 0x10000000, .last = 0x1fffffff, .kinds = ALL,
 				   .caps = ARB | CHG, .notify = nest_notify, .commit = nest_commit } };
 
 	guest_map(&g, 0, 0x200000, 0x400000, 3);
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fffff), 1);
-	T_EQ(viommu_iommu_listener_register(as, &n.l), 0);	/* replay: one MAP, one commit */
-	T_EQ(viommu_iommu_listener_register(as, &far.l), 0);	/* nothing in its range: no commit */
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fffff), 1);
+	T_EQ(viommu_iommu_listener_register(ias, &n.l), 0);	/* replay: one MAP, one commit */
+	T_EQ(viommu_iommu_listener_register(ias, &far.l), 0);	/* nothing in its range: no commit */
 	T_EQ(n.events, 1);
 	T_EQ(n.commits, 1);
 	T_EQ(far.commits, 0);
@@ -390,27 +390,27 @@ static void test_cursor_and_commit(void)
 	guest_map(&g, 0, 0x5000, 0x400000, 3);
 	guest_map(&g, 0x5000, 0x1000, 0x900000, 1);
 	guest_map(&g, 0x6000, 0x1fa000, 0x406000, 3);
-	T_EQ(viommu_iommu_sync(as, 0x5000, 0x5fff), 1);
+	T_EQ(viommu_iommu_sync(ias, 0x5000, 0x5fff), 1);
 	T_EQ(n.events, 2);
 	T_EQ(n.pieces, 3);
 	T_EQ(n.pairs, 9);
 	T_EQ(n.commits, 2);
 	T_EQ(far.commits, 0);
 	/* a sync that changes nothing delivers nothing and commits nothing */
-	T_EQ(viommu_iommu_sync(as, 0, 0x1fffff), 0);
+	T_EQ(viommu_iommu_sync(ias, 0, 0x1fffff), 0);
 	T_EQ(n.commits, 2);
 	/* an older caller's listener without the commit field still registers */
 	struct nest old = { .l = { .sz = offsetof(struct viommu_iommu_listener, commit), .first = 0,
 				   .last = UINT64_MAX, .kinds = ALL, .caps = ARB | CHG, .notify = nest_notify,
 				   .commit = nest_commit } };
 
-	T_EQ(viommu_iommu_listener_register(as, &old.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &old.l), 0);
 	T_EQ(old.events, 3);
 	T_EQ(old.commits, 0);	/* beyond its sz: never read */
-	T_EQ(viommu_iommu_unmap_all(as, 0, UINT64_MAX), 3);
+	T_EQ(viommu_iommu_unmap_all(ias, 0, UINT64_MAX), 3);
 	T_EQ(n.commits, 3);
 	T_EQ(old.commits, 0);
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 	viommu_rangemap_clear(g.leaves);
 }
 

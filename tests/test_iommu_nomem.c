@@ -12,34 +12,10 @@
 
 #include "test.h"
 
-static long alloc_budget = -1; /* < 0: unlimited */
-static unsigned long failures;
-
-static int take(void)
-{
-	if (alloc_budget == 0) {
-		failures++;
-		return 0;
-	}
-	if (alloc_budget > 0)
-		alloc_budget--;
-	return 1;
-}
-
-static void *t_malloc(size_t n) { return take() ? malloc(n) : NULL; }
-static void *t_calloc(size_t k, size_t n) { return take() ? calloc(k, n) : NULL; }
-static void *t_realloc(void *p, size_t n) { return take() ? realloc(p, n) : NULL; }
-
-#define VI_RM_LEAF_CAP 4
-#define VI_RM_INNER_CAP 4
-#define malloc(n) t_malloc(n)
-#define calloc(k, n) t_calloc(k, n)
-#define realloc(p, n) t_realloc(p, n)
+#include "alloc_budget.h"
 #include "../src/util/rangemap.c"
 #include "../src/iommu/iommu.c"
-#undef malloc
-#undef calloc
-#undef realloc
+#include "alloc_budget_end.h"
 
 #include "iommu_model.h"
 
@@ -50,7 +26,7 @@ static struct guest g;
 
 
 /* Pages where the copy differs from the shadow (want_guest: from the guest). */
-static unsigned diff(struct viommu_iommu_as *as, const struct page_copy *c, bool want_guest)
+static unsigned diff(struct viommu_iommu_as *ias, const struct page_copy *c, bool want_guest)
 {
 	unsigned bad = 0;
 
@@ -63,7 +39,7 @@ static unsigned diff(struct viommu_iommu_as *as, const struct page_copy *c, bool
 		if (want_guest && viommu_rangemap_find(g.leaves, p * PG, &e)) {
 			perm = (unsigned)(e.value & 3);
 			out = (e.value & ~3ull) + (p * PG - e.first);
-		} else if (!want_guest && viommu_iommu_lookup(as, p * PG, &x)) {
+		} else if (!want_guest && viommu_iommu_lookup(ias, p * PG, &x)) {
 			perm = x.perm;
 			out = x.out + (p * PG - x.first);
 		}
@@ -85,7 +61,7 @@ int main(void)
 {
 	uint64_t seed = t_seed("iommu_nomem", 0x10330005);
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g };
-	struct viommu_iommu_as *as;
+	struct viommu_iommu_as *ias;
 	static struct page_copy c;
 	static uint64_t c_out[NPAGES];
 	static unsigned c_perm[NPAGES];
@@ -93,9 +69,9 @@ int main(void)
 
 	t_rng_init(&rng, seed);
 	g.leaves = viommu_rangemap_new();
-	as = viommu_iommu_as_new(&o);
+	ias = viommu_iommu_as_new(&o);
 	page_copy_init(&c, c_out, c_perm, NPAGES);
-	if (!g.leaves || !as || viommu_iommu_listener_register(as, &c.l))
+	if (!g.leaves || !ias || viommu_iommu_listener_register(ias, &c.l))
 		T_FATAL("setup");
 	for (unsigned it = 0; it < 3000; it++) {
 		struct gmut m = { &g, &rng, 0, NPAGES, rand_out, NULL };
@@ -104,7 +80,7 @@ int main(void)
 		if (!guest_mutate(&m, &a, &z))
 			continue;
 		alloc_budget = (long)t_rng_below(&rng, 6);
-		int r = viommu_iommu_sync(as, a, z);
+		int r = viommu_iommu_sync(ias, a, z);
 
 		alloc_budget = -1;
 		T_OK(r >= 0 || r == -ENOMEM);
@@ -114,17 +90,17 @@ int main(void)
 		} else {
 			ok++;
 		}
-		bad_shadow += diff(as, &c, false);
+		bad_shadow += diff(ias, &c, false);
 		/* With memory again the same invalidation repairs everything. */
-		T_OK(viommu_iommu_sync(as, a, z) >= 0);
-		bad_guest += diff(as, &c, true);
+		T_OK(viommu_iommu_sync(ias, a, z) >= 0);
+		bad_guest += diff(ias, &c, true);
 	}
 	T_EQ(bad_shadow, 0);
 	T_EQ(bad_guest, 0);
 	printf("%u syncs failed with ENOMEM, %u succeeded under the budget, %lu allocations refused\n", nomem, ok,
 	       failures);
 	T_OK(nomem > 100 && ok > 100);
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 	viommu_rangemap_free(g.leaves);
 	return t_done();
 }

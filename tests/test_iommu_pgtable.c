@@ -3,7 +3,7 @@
  * The read-view adapter over guest page tables (viommu_iommu_read_pgtable):
  * VT-d second-stage tables built with viommu_pgtable_map are read through the
  * guest walker, so sync sees exactly what a vIOMMU model would
- * (semantics.md §1.1, §4, §6.1).
+ * (docs/reference.md §1.1, §4, §6.1).
  */
 #include <viommu/pgtable.h>
 
@@ -34,18 +34,18 @@ static void test_directed(void)
 	struct viommu_pgtable *pt = viommu_pgtable_new(&po);
 	struct viommu_iommu_pgtable_source src = { &po, 0, pt_read_host, NULL };
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = viommu_iommu_read_pgtable, .read_ctx = &src };
-	struct viommu_iommu_as *as;
+	struct viommu_iommu_as *ias;
 	struct rec A;
 
 	if (!pt)
 		T_FATAL("pgtable_new");
 	src.root = viommu_pgtable_root(pt);
-	as = viommu_iommu_as_new(&o);
+	ias = viommu_iommu_as_new(&o);
 	rec_init(&A, 0, UINT64_MAX, VIOMMU_IOMMU_EV_ALL, VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE);
-	T_EQ(viommu_iommu_listener_register(as, &A.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &A.l), 0);
 
 	T_EQ(viommu_pgtable_map(pt, M2, 0x40000000, M2, VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE, NULL), 0);
-	T_EQ(viommu_iommu_sync(as, M2, 2 * M2 - 1), 1);
+	T_EQ(viommu_iommu_sync(ias, M2, 2 * M2 - 1), 1);
 	T_STREQ(A.log, "M 200000-3fffff>40000000/3;");
 	rec_clear(&A);
 
@@ -54,12 +54,12 @@ static void test_directed(void)
 	for (uint64_t i = 0; i < 512; i++)
 		T_EQ(viommu_pgtable_map(pt, M2 + i * PG, 0x40000000 + i * PG, PG, VIOMMU_PT_PROT_READ |
 					VIOMMU_PT_PROT_WRITE, NULL), 0);
-	T_EQ(viommu_iommu_sync(as, M2, 2 * M2 - 1), 0);
+	T_EQ(viommu_iommu_sync(ias, M2, 2 * M2 - 1), 0);
 	T_STREQ(A.log, "");
 	/* One page moves, the guest invalidates it: one CHANGE over the 2M extent. */
 	T_EQ(viommu_pgtable_unmap(pt, M2 + 5 * PG, PG, NULL), 0);
 	T_EQ(viommu_pgtable_map(pt, M2 + 5 * PG, 0x80000000, PG, VIOMMU_PT_PROT_READ, NULL), 0);
-	T_EQ(viommu_iommu_sync(as, M2 + 5 * PG, M2 + 6 * PG - 1), 1);
+	T_EQ(viommu_iommu_sync(ias, M2 + 5 * PG, M2 + 6 * PG - 1), 1);
 	T_STREQ(A.log, "C 200000-3fffff>40000000/3[200000-204fff>40000000/3,205000-205fff>80000000/1,"
 		       "206000-3fffff>40006000/3,];");
 	rec_clear(&A);
@@ -70,7 +70,7 @@ static void test_directed(void)
 	 */
 	T_EQ(viommu_pgtable_map(pt, 0x7f0000000000ull, 0x1000000, PG, VIOMMU_PT_PROT_READ, NULL), 0);
 	reads = 0;
-	T_EQ(viommu_iommu_sync(as, 0, UINT64_MAX), 1);
+	T_EQ(viommu_iommu_sync(ias, 0, UINT64_MAX), 1);
 	T_STREQ(A.log, "M 7f0000000000-7f0000000fff>1000000/1;");
 	/* One walk per present leaf or missing entry: bounded by the entries of the tables in use, not 2^36 pages. */
 	T_OK(reads < 4 * 4 * 512 + 4 * 512);
@@ -80,15 +80,15 @@ static void test_directed(void)
 	/* Unreadable tables: -EFAULT and nothing changes. */
 	T_EQ(viommu_pgtable_unmap(pt, 0x7f0000000000ull, PG, NULL), 0);
 	fail_reads = true;
-	T_EQ(viommu_iommu_sync(as, 0, UINT64_MAX), -EFAULT);
+	T_EQ(viommu_iommu_sync(ias, 0, UINT64_MAX), -EFAULT);
 	fail_reads = false;
 	T_STREQ(A.log, "");
-	T_OK(viommu_iommu_lookup(as, 0x7f0000000000ull, NULL));
-	T_EQ(viommu_iommu_sync(as, 0x7f0000000000ull, 0x7f0000000fffull), 1);
+	T_OK(viommu_iommu_lookup(ias, 0x7f0000000000ull, NULL));
+	T_EQ(viommu_iommu_sync(ias, 0x7f0000000000ull, 0x7f0000000fffull), 1);
 	T_STREQ(A.log, "U 7f0000000000-7f0000000fff>1000000/1;");
 	/* Bad source. */
 	T_EQ(viommu_iommu_read_pgtable(NULL, 0, 1, NULL), -EINVAL);
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 	viommu_pgtable_free(pt);
 }
 
@@ -112,7 +112,7 @@ static void test_random(uint64_t seed)
 	struct viommu_pgtable *pt = viommu_pgtable_new(&po);
 	struct viommu_iommu_pgtable_source src = { &po, viommu_pgtable_root(pt), pt_read_host, NULL };
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = viommu_iommu_read_pgtable, .read_ctx = &src };
-	struct viommu_iommu_as *as = viommu_iommu_as_new(&o);
+	struct viommu_iommu_as *ias = viommu_iommu_as_new(&o);
 	static struct page_copy c;
 	static uint64_t c_out[NPAGES];
 	static unsigned c_perm[NPAGES];
@@ -121,7 +121,7 @@ static void test_random(uint64_t seed)
 
 	t_rng_init(&rng, seed);
 	page_copy_init(&c, c_out, c_perm, NPAGES);
-	T_EQ(viommu_iommu_listener_register(as, &c.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &c.l), 0);
 	for (unsigned it = 0; it < 1500; it++) {
 		struct gmut m = { &g, &rng, 0, NPAGES, rand_out, NULL };
 		struct viommu_rangemap_iter ri;
@@ -135,7 +135,7 @@ static void test_random(uint64_t seed)
 		viommu_rangemap_for_each(&ri, g.leaves, b0, b1)
 			T_EQ(viommu_pgtable_map(pt, ri.entry.first, ri.entry.value & ~3ull,
 						ri.entry.last - ri.entry.first + 1, (unsigned)(ri.entry.value & 3), NULL), 0);
-		T_OK(viommu_iommu_sync(as, a, z) >= 0);
+		T_OK(viommu_iommu_sync(ias, a, z) >= 0);
 		syncs++;
 		for (size_t p = 0; p < NPAGES; p++) {
 			struct viommu_range_entry e;
@@ -151,11 +151,11 @@ static void test_random(uint64_t seed)
 		}
 	}
 	T_EQ(bad, 0);
-	T_EQ(viommu_iommu_get_stats(as, &st), 0);
+	T_EQ(viommu_iommu_get_stats(ias, &st), 0);
 	printf("pgtable round: %u syncs, %" PRIu64 " maps, %" PRIu64 " unmaps, %" PRIu64 " changes\n", syncs, st.maps,
 	       st.unmaps, st.changes);
 	T_OK(st.maps > 100 && st.unmaps > 100 && st.changes > 100);
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 	viommu_pgtable_free(pt);
 }
 

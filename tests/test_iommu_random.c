@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Randomised sync against a naive per-page model (semantics.md §1.1, §1.2,
+ * Randomised sync against a naive per-page model (docs/reference.md §1.1, §1.2,
  * §5). A guest page table (4K and 2M leaves, 2M <-> 4K replacements, changes
  * of one page, unmaps) is mutated at random and each mutation invalidated;
  * listeners of all four capability combinations, over the whole space and
@@ -252,7 +252,7 @@ static void round_(uint64_t seed, uint64_t b, bool with_msi, unsigned iters)
 {
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g, .source_id = 7,
 					  .msi_window = with_msi, .merge_granule = with_msi ? 0x10000 : 0 };
-	struct viommu_iommu_as *as;
+	struct viommu_iommu_as *ias;
 	struct viommu_iommu_stats st0 = { .sz = sizeof(st0) }, st1 = { .sz = sizeof(st1) };
 	static const unsigned caps[4] = { VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE,
 					  VIOMMU_IOMMU_CAP_ARBITRARY, VIOMMU_IOMMU_CAP_CHANGE, 0 };
@@ -264,15 +264,15 @@ static void round_(uint64_t seed, uint64_t b, bool with_msi, unsigned iters)
 	outbase = with_msi ? 0xfe000000ull : 0x100000000ull;
 	outpages = with_msi ? 4096 : 1u << 20;
 	viommu_rangemap_clear(g.leaves);
-	as = viommu_iommu_as_new(&o);
-	if (!as)
+	ias = viommu_iommu_as_new(&o);
+	if (!ias)
 		T_FATAL("as_new");
 	/* 0..3: whole space; 4..7: a cropped range, not 2M aligned; 8: late. */
 	uint64_t cf = base + 0x123000, cl = base + 0x5dcfff;
 
 	for (int i = 0; i < 8; i++) {
 		lst_init(&L[i], i < 4 ? 0 : cf, i < 4 ? UINT64_MAX : cl, caps[i % 4]);
-		T_EQ(viommu_iommu_listener_register(as, &L[i].l), 0);
+		T_EQ(viommu_iommu_listener_register(ias, &L[i].l), 0);
 	}
 	L[8].l.notify = NULL;
 	for (unsigned it = 0; it < iters; it++) {
@@ -286,14 +286,14 @@ static void round_(uint64_t seed, uint64_t b, bool with_msi, unsigned iters)
 			z = VI_MIN(z + 0x40000, base + NPAGES * PG - 1);
 		}
 		reset_logs();
-		T_EQ(viommu_iommu_get_stats(as, &st0), 0);
+		T_EQ(viommu_iommu_get_stats(ias, &st0), 0);
 		for (int i = 0; i < NL; i++)
 			L[i].unchanged_unmapped = 0;
-		int r = viommu_iommu_sync(as, a, z);
+		int r = viommu_iommu_sync(ias, a, z);
 
 		T_OK(r >= 0);
 		syncs++;
-		T_EQ(viommu_iommu_get_stats(as, &st1), 0);
+		T_EQ(viommu_iommu_get_stats(ias, &st1), 0);
 		uint64_t unchanged = 0;
 
 		for (int i = 0; i < NL; i++)
@@ -309,25 +309,25 @@ static void round_(uint64_t seed, uint64_t b, bool with_msi, unsigned iters)
 		/* Identical -> nothing. */
 		if (t_rng_below(&rng, 4) == 0) {
 			reset_logs();
-			T_EQ(viommu_iommu_sync(as, a, z), 0);
+			T_EQ(viommu_iommu_sync(ias, a, z), 0);
 			for (int i = 0; i < NL; i++)
 				T_EQ(L[i].nlog, 0);
 		}
 		if (it == iters / 2) {
 			lst_init(&L[8], base + 0x1000, base + NPAGES * PG - 0x3000, caps[t_rng_below(&rng, 4)]);
-			T_EQ(viommu_iommu_listener_register(as, &L[8].l), 0);
+			T_EQ(viommu_iommu_listener_register(ias, &L[8].l), 0);
 			for (size_t k = 0; k < L[8].nlog; k++)
 				T_EQ(L[8].log[k].kind, VIOMMU_IOMMU_EV_MAP);
 			check_copies();
 		}
 	}
-	T_EQ(viommu_iommu_get_stats(as, &st1), 0);
+	T_EQ(viommu_iommu_get_stats(ias, &st1), 0);
 	printf("round base 0x%" PRIx64 " msi %d: %u syncs, %" PRIu64 " extents, events map %u unmap %u change %u, "
 	       "windows %" PRIu64 ", pieces %" PRIu64 "\n", b, with_msi, syncs, st1.extents, kinds_seen[1],
 	       kinds_seen[2], kinds_seen[4], st1.windows, st1.pieces);
 	/* The mix must exercise every path. */
 	T_OK(kinds_seen[1] > 100 && kinds_seen[2] > 100 && kinds_seen[4] > 100 && st1.windows > 50);
-	viommu_iommu_as_free(as);
+	viommu_iommu_as_free(ias);
 	for (int i = 0; i < NL; i++)
 		L[i].l.notify = NULL;
 }

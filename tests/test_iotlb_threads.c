@@ -13,8 +13,9 @@
  * every hit must have min_valid <= g <= inserted, and be the key's own leaf.
  * Run under TSan too (-DVIOMMU_TSAN=ON): every shared access in the cache is
  * atomic or under its lock, so TSan must stay silent. Like a hardware IOTLB
- * (semantics.md §2.4, strict invalidation) the cache may serve a stale entry
- * only to a lookup that overlaps the invalidation.
+ * (the VT-d specification, 6.5.2: software knows an invalidation complete
+ * only when a later Invalidation Wait descriptor completes) the cache may
+ * serve a stale entry only to a lookup that overlaps the invalidation.
  *
  * Only the guarantee is asserted, never what the scheduler did: each reader
  * makes exactly READER_LOOKUPS lookups and the writers keep going until the
@@ -70,7 +71,7 @@ static void writer_op(unsigned w)
 		if (what < 60) {
 			struct viommu_iotlb_entry e = {
 				.source = k->source, .domain = k->domain, .iova = k->iova,
-				.order = (uint8_t)k->order, .perm = VIOMMU_IOTLB_READ,
+				.order = (uint8_t)k->order, .perm = VIOMMU_PERM_READ,
 				.output = out_of(w, ki, k->gen + 1),
 			};
 			__atomic_store_n(&k->inserted, k->gen + 1, __ATOMIC_RELEASE);

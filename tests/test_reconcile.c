@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * The reconciler against the simulated host, scenario by scenario, with the
- * exact host call sequence asserted (semantics.md §1.3-§1.5, §3.1, §4).
+ * exact host call sequence asserted (docs/reference.md §1.3-§1.5, §3.1, §4).
  */
 #include <viommu/host.h>
 #include <viommu/memory.h>
@@ -42,12 +42,14 @@ static void on_report(void *ctx, const struct viommu_recon_report *rep)
 
 
 
-static void setup(struct fixture *f, enum viommu_recon_policy policy, const struct viommu_host_sim_opts *hopts,
-		  uint64_t granule)
+/* A model, a reconciler with options @base (its report goes to the fixture) and one simulated backend attached. */
+static void setup_opts(struct fixture *f, const struct viommu_recon_opts *base,
+		       const struct viommu_host_sim_opts *hopts)
 {
-	struct viommu_recon_opts ro = { .sz = sizeof(ro), .policy = policy, .extent_granule = granule,
-					.report = on_report, .report_ctx = f };
+	struct viommu_recon_opts ro = *base;
 
+	ro.report = on_report;
+	ro.report_ctx = f;
 	memset(f, 0, sizeof(*f));
 	f->m = viommu_memory_new();
 	f->root = viommu_mr_new_container(f->m, "system", 0);
@@ -57,6 +59,14 @@ static void setup(struct fixture *f, enum viommu_recon_policy policy, const stru
 	if (!f->m || !f->root || !f->as || !f->h || !f->r)
 		T_FATAL("setup failed");
 	T_EQ(viommu_recon_attach(f->r, f->h), 0);
+}
+
+static void setup(struct fixture *f, enum viommu_recon_policy policy, const struct viommu_host_sim_opts *hopts,
+		  uint64_t granule)
+{
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .policy = policy, .extent_granule = granule };
+
+	setup_opts(f, &ro, hopts);
 }
 
 static void teardown(struct fixture *f)
@@ -150,7 +160,7 @@ static void test_boot(void)
 }
 
 /*
- * semantics.md §1.3: an overlay splits RAM into A and B; removing it merges
+ * docs/reference.md §1.3: an overlay splits RAM into A and B; removing it merges
  * A + B into A'. QEMU's listener sees del A, del B, add A': a window over 1 GiB
  * of unchanged RAM. The reconciler maps only the uncovered middle.
  */
@@ -232,7 +242,7 @@ static void test_bar_move(void)
 }
 
 /*
- * semantics.md §1.5: a BAR smaller than the page is skipped, and said so. A
+ * docs/reference.md §1.5: a BAR smaller than the page is skipped, and said so. A
  * misaligned one has its whole pages mapped (QEMU skips it whole) and only
  * the partial pages reported, so mapping a page never depends on where its
  * section ends.
@@ -391,7 +401,7 @@ static void test_late_attach(void)
 	teardown(&f);
 }
 
-/* The mapping budget (semantics.md §3.1 ENOSPC): the failing ranges are reported exactly; resync finishes later. */
+/* The mapping budget (docs/reference.md §3.1 ENOSPC): the failing ranges are reported exactly; resync finishes later. */
 static void test_budget(void)
 {
 	struct fixture f;
@@ -426,7 +436,7 @@ static void test_budget(void)
 	teardown(&f);
 }
 
-/* RAM across the x86 interrupt window (semantics.md §3.1, §5): never mapped there; an error with the exact range. */
+/* RAM across the x86 interrupt window (docs/reference.md §3.1, §5): never mapped there; an error with the exact range. */
 static void test_reserved_window(void)
 {
 	struct fixture f;
@@ -478,21 +488,12 @@ static void test_readonly(void)
 static void test_coalesce_perms(void)
 {
 	struct fixture f;
-	struct viommu_recon_opts ro = { .sz = sizeof(ro), .coalesce = true, .report = on_report };
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .coalesce = true };
 	struct viommu_mr *a, *b, *c, *d;
 	unsigned prot;
 	uint64_t va;
 
-	memset(&f, 0, sizeof(f));
-	ro.report_ctx = &f;
-	f.m = viommu_memory_new();
-	f.root = viommu_mr_new_container(f.m, "system", 0);
-	f.as = viommu_as_new(f.m, "memory", f.root);
-	f.h = viommu_host_sim_new(NULL);
-	f.r = viommu_recon_new(f.m, f.as, &ro);
-	if (!f.r || !f.h)
-		T_FATAL("setup");
-	T_EQ(viommu_recon_attach(f.r, f.h), 0);
+	setup_opts(&f, &ro, NULL);
 	/* four regions over one contiguous host range: RW, R, RW, RW */
 	a = viommu_mr_new_ram(f.m, "a", M1, HOST(1));
 	b = viommu_mr_new_ram(f.m, "b", M1, (char *)HOST(1) + M1);
@@ -587,6 +588,39 @@ static void test_short_unmap(void)
 	teardown(&f);
 }
 
+/*
+ * skip_ram_device leaves every BAR unmapped (no peer-to-peer) and says
+ * nothing, RAM is mapped as always; a report names the backend it is about.
+ */
+static void test_skip_ram_device(void)
+{
+	struct fixture f;
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .skip_ram_device = true };
+	struct viommu_mr *ram, *bar, *odd;
+
+	setup_opts(&f, &ro, NULL);
+	ram = viommu_mr_new_ram(f.m, "ram", M1, HOST(1));
+	bar = viommu_mr_new_ram_device(f.m, "bar", M1, HOST(2));
+	odd = viommu_mr_new_ram(f.m, "odd", K4 + 0x800, HOST(3));
+	T_EQ(viommu_memory_begin(f.m), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 0, ram, 0), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 0xe0000000, bar, 0), 0);
+	T_EQ(viommu_mr_add_subregion(f.root, 0x10000000, odd, 0), 0);
+	T_EQ(viommu_memory_commit(f.m), 0);
+	MAP(&f, 0, M1, HOSTU(1));
+	MAP(&f, 0x10000000, K4, HOSTU(3));
+	expect_no_more_calls(&f);
+	T_EQ(f.nreps, 1);	/* only the partial page of RAM, with its backend and guest-physical address */
+	T_EQ(f.reps[0].kind, VIOMMU_RECON_ERR_UNALIGNED_RAM);
+	T_OK(f.reps[0].backend == f.h);
+	T_EQ_U64(f.reps[0].first, 0x10001000);
+	T_EQ_U64(f.reps[0].last, 0x100017ff);
+	T_EQ_U64(f.reps[0].out, 0x10001000);
+	T_EQ(stats(&f).mappings, 2);
+	expect_consistent(&f);
+	teardown(&f);
+}
+
 int main(void)
 {
 	test_boot();
@@ -604,5 +638,6 @@ int main(void)
 	test_coalesce_perms();
 	test_failed_unmap();
 	test_short_unmap();
+	test_skip_ram_device();
 	return t_done();
 }

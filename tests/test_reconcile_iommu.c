@@ -578,6 +578,26 @@ static void test_backends(void)
 	teardown(&f);
 }
 
+/* IOMMU translations onto a BAR: mapped for peer-to-peer, or left alone silently with skip_ram_device. */
+static void test_ram_device(bool skip)
+{
+	struct fix f;
+	struct viommu_recon_opts ro = { .sz = sizeof(ro), .skip_ram_device = skip };
+	struct viommu_mr *bar;
+	char tl[128];
+
+	setup_opts(&f, NULL, &ro);
+	bar = viommu_mr_new_ram_device(f.m, "bar", M1, (void *)(uintptr_t)HOSTU(5));
+	T_EQ(viommu_mr_add_subregion(f.root, 0xe0000000, bar, 0), 0);
+	guest_map(&g, 0x100000, 0x10000, 0xe0010000, 3);
+	T_EQ(viommu_iommu_sync(f.ias, 0x100000, 0x10ffff), 1);
+	timeline(&f, tl, sizeof(tl));
+	T_STREQ(tl, skip ? "" : "M 100000+10000;");
+	T_EQ(f.nreps, 0);
+	consistent(&f);
+	teardown(&f);
+}
+
 /* Bad arguments are refused with EINVAL and logged; the naive policy is for the flat-view path only. */
 static int nlog;
 static void count_log(enum viommu_log_level level, const char *msg, void *ctx)
@@ -630,6 +650,8 @@ int main(void)
 	test_budget();
 	test_coalesce();
 	test_backends();
+	test_ram_device(false);
+	test_ram_device(true);
 	test_refusals();
 	viommu_rangemap_free(g.leaves);
 	return t_done();

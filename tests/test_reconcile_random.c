@@ -12,7 +12,7 @@
  *    as windows, and windows arise only from extents that really changed;
  *  - with a failure injected at every host call index in turn, the record
  *    stays equal to the backend: a resync then restores the exact state.
- * semantics.md §1.3, §1.4, §3.
+ * docs/reference.md §1.3, §1.4, §3.
  */
 #include <viommu/host.h>
 #include <viommu/memory.h>

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * `viommu demo`: what one guest invalidation costs each kind of consumer.
- * It shows the arithmetic of semantics.md §1.2 with the library's splitters.
+ * It shows the arithmetic of docs/reference.md §1.2 with the library's splitters.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -67,7 +67,8 @@ static int cmd_demo(int argc, char **argv)
 	below = show_pow2(0, win_first - 1, 48, false);
 	above = show_pow2(win_last + 1, top, 48, false);
 	printf("\nA global invalidation of a 48-bit x86 DMA space, with the interrupt window\n"
-	       "[0x%" PRIx64 ", 0x%" PRIx64 "] never remapped (semantics.md §1.2, §5):\n", win_first, win_last);
+	       "[0x%" PRIx64 ", 0x%" PRIx64 "] never remapped (Intel VT-d spec, interrupt address range;\n"
+	       "QEMU's hw/i386/intel_iommu.c and system/dma-helpers.c; docs/reference.md §1.2, §5):\n", win_first, win_last);
 	printf("  QEMU today: two notifiers, %" PRIu64 " + %" PRIu64 " = %" PRIu64 " power-of-two UNMAPs\n", below,
 	       above, below + above);
 	printf("  viommu:     2 ranges to a listener that takes arbitrary ranges; the minimal\n"

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Range arithmetic from the command line: how one invalidation range is
- * lowered for each kind of consumer (semantics.md §1.2, §6.1, §6.2).
+ * lowered for each kind of consumer (docs/reference.md §1.2, §6.1, §6.2).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -174,7 +174,7 @@ typedef int (*viommu_iommu_read_fn)(void *ctx, uint64_t first, uint64_t last, st
  * size (first, last + 1, out), perm has unknown bits, out + size wraps, or it
  * overlaps or precedes the previous leaf. An error also poisons the view:
  * the sync that asked fails with -EINVAL and changes nothing. Refusals are
- * logged at debug level (the guest controls them).
+ * logged at debug level (the guest controls them). Amortised O(1).
  */
 VIOMMU_API int viommu_iommu_view_add(struct viommu_iommu_view *view, uint64_t first, uint64_t last,
 				     uint64_t out, unsigned perm);
@@ -188,7 +188,8 @@ VIOMMU_API int viommu_iommu_view_add(struct viommu_iommu_view *view, uint64_t fi
  * walk per leaf or hole; a missing entry skips all it covers. A table that
  * cannot be walked (read error, reserved bits, addresses beyond the widths)
  * fails with -EFAULT, so the sync changes nothing. Leaves report READ/WRITE
- * (the SNOOP attribute is not part of a translation here).
+ * (the SNOOP attribute is not part of a translation here). Cost: one walk
+ * (at most the format's levels of reads) per leaf or hole in the range.
  */
 struct viommu_iommu_pgtable_source {
 	const struct viommu_pgtable_opts *opts;
@@ -258,10 +259,15 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *ias, uint64_t first, ui
  * Remove every recorded extent in [first, last] (widened to whole extents)
  * as UNMAP events, without reading the guest (translation disabled, device
  * detached). Returns the number of extents removed or -EINVAL/-EBUSY/-ENOMEM.
+ * Cost: O(k log n) for k extents removed, plus the listeners' share.
  */
 VIOMMU_API int viommu_iommu_unmap_all(struct viommu_iommu_as *ias, uint64_t first, uint64_t last);
 
-/* Deliver a DEVIOTLB_UNMAP event over [first, last] (the shadow is not involved). 0, -EINVAL, -EBUSY. */
+/*
+ * Deliver a DEVIOTLB_UNMAP event over [first, last] (the shadow is not
+ * involved). 0, -EINVAL, -EBUSY. Cost: per listener one event, or at most 128
+ * power-of-two pieces for one that needs them.
+ */
 VIOMMU_API int viommu_iommu_deviotlb_unmap(struct viommu_iommu_as *ias, uint64_t first, uint64_t last);
 
 /* The recorded extent containing @addr, if any. O(log n). */
@@ -283,7 +289,7 @@ struct viommu_iommu_stats {
 	uint64_t window_bytes;		/* bytes those unmapped although their translation did not change */
 	uint64_t pieces;		/* events produced by pow2 lowering */
 };
-/* Statistics, written by the options rule (min(st->sz, known) bytes); -EINVAL. */
+/* Statistics, written by the options rule (min(st->sz, known) bytes); -EINVAL. O(1). */
 VIOMMU_API int viommu_iommu_get_stats(const struct viommu_iommu_as *ias, struct viommu_iommu_stats *st);
 
 #ifdef __cplusplus

@@ -148,7 +148,10 @@ VIOMMU_API struct viommu_recon *viommu_recon_new(struct viommu_memory *m, struct
 VIOMMU_API struct viommu_recon *viommu_recon_new_iommu(struct viommu_memory *m, struct viommu_as *sys,
 						       struct viommu_iommu_as *ias,
 						       const struct viommu_recon_opts *opts);
-/* Unregister and free. The backends keep their mappings (detach first to unmap). NULL is allowed. */
+/*
+ * Unregister and free. The backends keep their mappings (detach first to
+ * unmap). NULL is allowed. Cost: O(n) in the records and the source's index.
+ */
 VIOMMU_API void viommu_recon_free(struct viommu_recon *r);
 
 /*
@@ -159,13 +162,17 @@ VIOMMU_API void viommu_recon_free(struct viommu_recon *r);
  * O(p log m) for p pieces of the desired mapping and m mappings made.
  */
 VIOMMU_API int viommu_recon_attach(struct viommu_recon *r, struct viommu_host *h);
-/* Detach a backend, unmapping everything the reconciler mapped in it if @unmap. 0, -ENOENT, or an unmap error. */
+/*
+ * Detach a backend, unmapping everything the reconciler mapped in it if
+ * @unmap (one call per host mapping). 0, -ENOENT, or an unmap error (the
+ * backend then stays attached, its record exact). Cost: O(m log m).
+ */
 VIOMMU_API int viommu_recon_detach(struct viommu_recon *r, struct viommu_host *h, bool unmap);
 
 /*
  * The errors of the most recent commit (or attach/resync): 0 if none, else the
  * first error's negative errno, with its report copied to *first_error (may
- * be NULL; its region pointer is then NULL).
+ * be NULL; its region pointer is then NULL). O(1).
  */
 VIOMMU_API int viommu_recon_status(const struct viommu_recon *r, struct viommu_recon_report *first_error);
 

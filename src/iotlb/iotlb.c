@@ -1,38 +1,50 @@
 // SPDX-License-Identifier: MIT
 /*
- * The IOTLB (include/viommu/iotlb.h): entries stored inline in an
- * open-addressing table (linear probing, at most half full), a context pool,
- * one range map per (source, domain) for range invalidation, CLOCK
- * replacement, and a sequence lock that lets lookups run without taking or
- * writing any shared lock.
+ * The IOTLB (include/viommu/iotlb.h).
  *
- * Lookup path (readers): seq -> context hash (source, domain) -> the set of
- * leaf sizes present in that context -> one table probe per size (usually
- * one cache line: the entry is in the table, not behind a pointer) -> seq
- * re-check. Everything a reader touches lives in arrays allocated once
- * at creation and never freed before viommu_iotlb_free(), so a reader that
- * races with a writer reads stale but in-bounds data, and the sequence
- * check makes it retry. All fields a reader reads are accessed with relaxed
- * atomics (writers store them atomically) so the races are defined
- * behaviour and TSan-clean.
+ * Reader side: one open-addressing table of cells (linear probing, at most
+ * a quarter full), each cell holding a whole entry keyed by (tag, key) with tag =
+ * source << 32 | domain and key = iova | order (order >= 12 sits in the
+ * IOVA's zero low bits, so 0 marks an empty cell). A lookup probes the table
+ * once per leaf size present in the cache (a global mask, usually one to
+ * three bits), under a sequence lock: no lock taken, nothing shared written
+ * but a clear referenced bit and the thread's statistics stripe.
  *
- * Writer path: the mutex, then seq becomes odd for the duration of the
- * change and even again (release) at the end. A lookup that starts after an
- * invalidation returned reads the even seq published by it (or a later one)
- * and therefore only the state after the removal.
+ * Writer side, under the mutex and only ever read by writers: a slot per
+ * entry (stable index; the cell it lives in, the CLOCK hand's unit, a node
+ * of its context's treap), and a context per live (source, domain) with a
+ * treap of its entries ordered by IOVA (they are disjoint), reached through
+ * hash chains by (source, domain), by domain and by source. Everything is
+ * allocated once at creation (zeroed memory that the kernel backs only as it
+ * is touched), so an insert never allocates and a reader that races with a
+ * writer reads stale but in-bounds memory, which the sequence check makes it
+ * discard.
+ *
+ * Writer path: the mutex, seq odd for the change, seq even again (release)
+ * at the end, the mutex released, and only then the eviction callback: a
+ * callback never runs with lookups held off, and may call back into the
+ * cache.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 #include <viommu/iotlb.h>
-#include <viommu/rangemap.h>
 
 #include "util/compiler.h"
+#include "util/log.h"
+#include "util/opts.h"
 
-#define NIL UINT32_MAX
+#define viommu_iotlb_opts__last_field evict_ctx
+#define viommu_iotlb_stats__last_field capacity
+
+#define NIL 0u			/* index 0 of the slot and context arrays is never used */
 #define MAX_CAPACITY (UINT32_C(1) << 28)
 #define DEFAULT_CAPACITY 4096
-#define NSTRIPE 16
+#define NSTRIPE 64		/* statistics stripes */
+#define BULK_CLEAR_DIV 4	/* invalidate_all clears the table wholesale above cap / 4 entries */
 
 /*
  * The sequence lock's ordering: readers' data loads must not move after the
@@ -58,50 +70,45 @@
 #endif
 
 /*
- * One cell of the entry table: a cached leaf, or empty (ctx == NIL). The
- * key is (ctx, order, iova); source and domain are the context's. Fields
- * are written with ST() under the writer lock; @ref is also written by
- * readers. Invariant (linear probing): between a live cell's home bucket
- * and the cell there is no empty cell, which deletion keeps by shifting
- * later cells back (and updating their index in their context's map).
+ * One cell: a cached leaf, or empty (key == 0). Written with ST() by
+ * writers inside a seq write section; @ref is also set by readers (only
+ * when clear). @slot is writer-only. Invariant (linear probing): no empty
+ * cell lies between a live cell's home and the cell; deletion keeps it by
+ * shifting later cells back (updating their slot's @cell).
  */
 struct iotlb_cell {
-	uint64_t iova, output;
-	uint32_t ctx;		/* owning context index, NIL when empty */
-	uint8_t order, perm;
-	uint8_t ref;		/* CLOCK referenced bit: set by hits, cleared by the hand */
-	uint8_t pad;
-} __attribute__((aligned(32)));	/* two cells per cache line, never straddling */
+	uint64_t key;		/* iova | order; 0: empty */
+	uint64_t tag;		/* source << 32 | domain */
+	uint64_t output;
+	uint32_t slot;
+	uint8_t perm;
+	uint8_t ref;		/* CLOCK referenced bit: set by hits and inserts, cleared by the hand */
+	uint16_t pad;
+} __attribute__((aligned(32)));	/* two cells per cache line, never straddling one */
+
+/* Writer-only record of a live entry; free slots chain through @left. */
+struct iotlb_slot {
+	uint64_t iova;
+	uint32_t left, right, parent;	/* treap links (NIL: none; parent NIL: the root) */
+	uint32_t prio;			/* treap priority (heap order: a parent's >= its children's) */
+	uint32_t cell;
+	uint32_t ctx;
+	uint8_t order;
+};
 
 /*
- * The reader-visible part of a (source, domain) context. @orders has bit o
- * set iff the context holds at least one entry of size 2^o. A live context
- * holds at least one entry (it is freed with its last one), so live
- * contexts never outnumber cached entries and a pool of capacity suffices.
+ * Writer-only: one live (source, domain) with @count >= 1 entries in the
+ * treap at @root (free contexts chain through @hnext and have count 0). Live
+ * contexts never outnumber entries, so a pool of capacity suffices. Linked
+ * into the (source, domain) hash chain (@hnext), the by-domain and
+ * by-source bucket lists and the list of all live contexts.
  */
 struct iotlb_ctx {
 	uint32_t source, domain;
-	uint64_t orders;
-	uint32_t hnext;		/* context-hash chain, or free list */
-};
-
-/*
- * The writer-only part of a live context, allocated with it. @map holds
- * each entry's [iova, iova + size - 1] -> cell index; entries of one
- * context are disjoint (insert removes overlaps). The d/s/a links chain the
- * context into the by-domain and by-source hash buckets and the list of all
- * live contexts.
- */
-struct iotlb_ctxw {
-	struct viommu_rangemap *map;
+	uint32_t root, count;
+	uint64_t orders;	/* bit o set if an entry of order o may be here (cleared only when emptied) */
+	uint32_t hnext;
 	uint32_t dprev, dnext, sprev, snext, aprev, anext;
-	uint32_t count;
-	uint32_t ocount[64];	/* entries per order */
-};
-
-struct iotlb_key {
-	uint64_t iova;
-	unsigned order;
 };
 
 struct iotlb_stripe {
@@ -109,34 +116,47 @@ struct iotlb_stripe {
 } __attribute__((aligned(64)));
 
 /*
- * Locking: the fields of the first group are set at creation and never
- * change; the arrays they point to are written only under @lock, inside a
- * seq write section, and read by lookups without it. @seq is written only
- * under @lock. Everything after @lock is writer-only, protected by it,
- * except the stripes, updated with atomic adds by readers.
+ * Locking: the first cache line is everything a lookup reads besides the
+ * cells; its configuration part is set at creation and never changes, @seq
+ * and @orders are written only by writers (under @lock). The cells are
+ * written by writers under @lock inside a seq write section and read by
+ * lookups without it. Everything after @lock is writer-only, under it,
+ * except the stripes, which lookups update with atomic adds.
  */
 struct viommu_iotlb {
-	uint32_t cap, bmask, tmask;
-	struct iotlb_cell *cell;	/* [tmask + 1] >= 2 * cap: the entries */
-	struct iotlb_ctx *ctx;		/* [cap] */
-	uint32_t *chead;		/* [bmask + 1] context-hash buckets */
-	viommu_iotlb_evict_fn on_evict;
-	void *evict_ctx;
-
-	uint32_t seq __attribute__((aligned(64)));
+	struct iotlb_cell *cell;	/* [tmask + 1] >= 4 * cap */
+	uint64_t mul_key, mul_tag, add;	/* the keyed multiply-add-shift hash of a cell's home */
+	uint32_t tmask, shift;
+	uint32_t seq;
+	uint64_t orders;		/* bit o: some entry has order o */
 
 	pthread_mutex_t lock __attribute__((aligned(64)));
-	struct iotlb_ctxw **cw;		/* [cap], NULL when the context is free */
-	uint32_t *dhead, *shead;	/* [bmask + 1] by-domain / by-source buckets */
+	uint32_t cap, bmask;
+	viommu_iotlb_evict_fn on_evict;
+	void *evict_ctx;
+	void *cell_mem;
+	struct iotlb_slot *slot;	/* [cap + 1] */
+	struct iotlb_ctx *ctx;		/* [cap + 1] */
+	uint32_t *chead, *dhead, *shead;	/* [bmask + 1] */
+	uint64_t bucket_key;		/* keys the writer-side bucket hash */
+	uint64_t rng;			/* treap priorities */
 	uint32_t all_head;
-	uint32_t free_ctx;
-	uint32_t hand;			/* CLOCK hand over cell indices */
+	uint32_t slot_bump, slot_free;	/* slots 1..slot_bump have been used; free ones chain */
+	uint32_t ctx_bump, ctx_free;
+	uint32_t hand;			/* CLOCK hand over slot indices 1..cap */
 	uint32_t used;
-	struct iotlb_key *doomed;	/* [cap] scratch: the entries one removal takes */
+	uint32_t ocount[64];		/* entries per order */
 	uint64_t inserts, evictions, replaced, invalidated, invalidations;
 
 	struct iotlb_stripe stripe[NSTRIPE];
 };
+
+/* A call on a NULL cache: logged, -EINVAL. */
+static int null_cache(const char *fn)
+{
+	vi_warn("iotlb: %s refused: the cache is NULL", fn);
+	return vi_errno(-EINVAL);
+}
 
 static inline void cpu_relax(void)
 {
@@ -145,108 +165,184 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static inline uint32_t mix(uint64_t x)
+static inline uint64_t order_mask(unsigned order)
 {
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	x ^= x >> 33;
-	return (uint32_t)x;
+	return ~(UINT64_C(0)) << order;		/* order <= 63 */
 }
 
-static inline uint32_t ctx_bucket(const struct viommu_iotlb *c, uint32_t source, uint32_t domain)
+/* A cell's home: multiply-add-shift, keyed per cache (random multipliers). */
+static inline uint32_t cell_home(const struct viommu_iotlb *c, uint64_t tag_part, uint64_t key)
 {
-	return mix(((uint64_t)source << 32) | domain) & c->bmask;
+	return (uint32_t)((key * c->mul_key + tag_part) >> c->shift);
 }
 
-static inline uint32_t ent_bucket(const struct viommu_iotlb *c, uint32_t ci, unsigned order, uint64_t iova)
+static inline uint64_t tag_part(const struct viommu_iotlb *c, uint64_t tag)
 {
-	return mix((iova >> order) * 0x9e3779b97f4a7c15ull + ((uint64_t)ci << 6 | order)) & c->tmask;
+	return tag * c->mul_tag + c->add;
 }
 
-static inline uint32_t key_bucket(const struct viommu_iotlb *c, uint32_t key)
+/* ---- statistics stripes ------------------------------------------------- */
+
+/*
+ * Lookups count into one of NSTRIPE cache-line-sized stripes, chosen by the
+ * thread (its index, taken on first use, modulo NSTRIPE), with relaxed
+ * atomic adds: threads on different CPUs do not write one line, and
+ * threads that share a stripe still count exactly. (A plain load and store
+ * to a stripe the thread owns alone measured no faster than the add here.)
+ * The index lives in an initial-exec TLS variable: one fs-relative load, no
+ * __tls_get_addr call on the lookup path.
+ */
+static unsigned stripe_next;
+static __thread unsigned stripe_mine __attribute__((tls_model("initial-exec")));	/* index + 1, 0: none yet */
+
+static inline unsigned stripe_index(void)
 {
-	return mix(key ^ 0x5bd1e995u) & c->bmask;
+	unsigned k = stripe_mine;
+
+	if (vi_unlikely(!k))
+		k = stripe_mine = __atomic_fetch_add(&stripe_next, 1, __ATOMIC_RELAXED) % NSTRIPE + 1;
+	return k - 1;
+}
+
+static inline void stripe_count(struct viommu_iotlb *c, bool hit)
+{
+	struct iotlb_stripe *st = &c->stripe[stripe_index()];
+
+	__atomic_add_fetch(hit ? &st->hits : &st->misses, 1, __ATOMIC_RELAXED);
 }
 
 /* ---- the lookup path (no lock) ------------------------------------------ */
 
-static unsigned stripe_of_thread(void)
+/*
+ * The cell of (@tag, @key) on its probe run from @j, or NULL at the first
+ * empty cell. Bounded by the table size: a table read while a writer
+ * changes it may show no empty cell on the run, and the caller's sequence
+ * check discards whatever this returns then.
+ */
+static inline const struct iotlb_cell *probe(const struct iotlb_cell *cell, uint32_t tmask, uint32_t j,
+					     uint64_t tag, uint64_t key)
 {
-	static unsigned next_stripe;
-	static _Thread_local unsigned mine;
+	for (uint32_t n = tmask;; n--) {
+		const struct iotlb_cell *x = &cell[j];
+		uint64_t k = LD(x->key);
 
-	if (!mine)
-		mine = __atomic_add_fetch(&next_stripe, 1, __ATOMIC_RELAXED) % NSTRIPE + 1;
-	return mine - 1;
+		if (k == key && LD(x->tag) == tag)
+			return x;
+		if (!k || !n)
+			return NULL;
+		j = (j + 1) & tmask;
+	}
 }
 
+/* What one attempt found: the cell (NULL: miss) and its fields, read inside the attempt. */
+struct found {
+	const struct iotlb_cell *x;
+	uint64_t key, output;
+	uint8_t perm;
+};
+
+/* One attempt under the sequence lock; false if a writer ran (or runs) meanwhile. */
+static inline bool lookup_once(const struct viommu_iotlb *c, uint64_t tag, uint64_t tp, uint64_t iova,
+			       struct found *f)
+{
+	uint32_t s1 = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+	uint64_t orders = LD(c->orders);
+
+	f->x = NULL;
+	while (orders) {
+		unsigned o = vi_ffs64(orders);
+		uint64_t key = (iova & order_mask(o)) | o;
+		const struct iotlb_cell *x = probe(c->cell, c->tmask, cell_home(c, tp, key), tag, key);
+
+		if (x) {
+			f->x = x;
+			f->key = key;
+			f->output = LD(x->output);
+			f->perm = LD(x->perm);
+			break;
+		}
+		orders &= orders - 1;
+	}
+	SEQ_FENCE(__ATOMIC_ACQUIRE);
+	return !(s1 & 1) && LD(c->seq) == s1;
+}
+
+/* After a consistent attempt: mark the hit referenced and copy it out. */
+static inline bool lookup_done(const struct found *f, uint32_t source, uint32_t domain,
+			       struct viommu_iotlb_entry *out)
+{
+	if (!f->x)
+		return false;
+	/* Only write the bit when clear, so a hot entry's line is not bounced between CPUs. */
+	if (!LD(f->x->ref))
+		ST(((struct iotlb_cell *)f->x)->ref, 1);
+	if (out) {
+		/* key = the leaf's iova | order, the iova's low 12 bits being zero */
+		out->source = source;
+		out->domain = domain;
+		out->iova = f->key & ~(uint64_t)0xfff;
+		out->output = f->output;
+		out->order = (uint8_t)(f->key & 0xfff);
+		out->perm = f->perm;
+	}
+	return true;
+}
+
+/* A writer was in the way: wait for it (spin a little, then let it run) and try again. */
+static __attribute__((noinline)) bool lookup_slow(struct viommu_iotlb *c, uint32_t source, uint32_t domain,
+						  uint64_t iova, struct viommu_iotlb_entry *out)
+{
+	uint64_t tag = (uint64_t)source << 32 | domain, tp = tag_part(c, tag);
+	struct found f = { 0 };
+
+	for (unsigned spins = 0; !lookup_once(c, tag, tp, iova, &f);) {
+		if (++spins < 256)
+			cpu_relax();
+		else
+			sched_yield();
+	}
+	stripe_count(c, f.x != NULL);
+	return lookup_done(&f, source, domain, out);
+}
+
+/*
+ * The fast path calls nothing but, in tail position, lookup_slow(), and
+ * finishes a hit where it finds it, so little stays live across the probes:
+ * a hit is one attempt, one stripe update and the copy out.
+ */
 VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uint32_t domain, uint64_t iova,
 				    struct viommu_iotlb_entry *out)
 {
-	struct iotlb_stripe *st;
-	uint32_t hit;
+	uint64_t tag = (uint64_t)source << 32 | domain, tp, orders;
+	uint32_t s1;
 
-	if (!c)
-		return false;
-	for (;;) {
-		uint32_t s1 = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE), ci, steps = 0;
-
-		if (s1 & 1) {
-			cpu_relax();
-			continue;
-		}
-		hit = NIL;
-		/* Bounded walks: a chain read mid-change may be stale; seq catches it. */
-		for (ci = LD(c->chead[ctx_bucket(c, source, domain)]); ci < c->cap && steps++ <= c->cap;
-		     ci = LD(c->ctx[ci].hnext))
-			if (LD(c->ctx[ci].source) == source && LD(c->ctx[ci].domain) == domain)
-				break;
-		if (ci < c->cap) {
-			uint64_t orders = LD(c->ctx[ci].orders);
-
-			while (orders && hit == NIL) {
-				unsigned o = vi_ffs64(orders);
-				uint64_t base = iova & ~vi_mask(o);
-
-				orders &= orders - 1;
-				for (uint32_t j = ent_bucket(c, ci, o, base), n = 0; n <= c->tmask;
-				     j = (j + 1) & c->tmask, n++) {
-					const struct iotlb_cell *x = &c->cell[j];
-					uint32_t xc = LD(x->ctx);
-
-					if (xc == NIL)
-						break;
-					if (xc == ci && LD(x->iova) == base && LD(x->order) == o) {
-						if (out) {
-							out->source = source;
-							out->domain = domain;
-							out->iova = base;
-							out->output = LD(x->output);
-							out->order = (uint8_t)o;
-							out->perm = LD(x->perm);
-						}
-						hit = j;
-						break;
-					}
-				}
-			}
-		}
-		SEQ_FENCE(__ATOMIC_ACQUIRE);
-		if (LD(c->seq) == s1)
-			break;
-	}
-	st = &c->stripe[stripe_of_thread()];
-	if (hit == NIL) {
-		__atomic_add_fetch(&st->misses, 1, __ATOMIC_RELAXED);
+	if (vi_unlikely(!c)) {
+		null_cache(__func__);
 		return false;
 	}
-	/* Only write the bit when clear, so a hot entry's line is not bounced. */
-	if (!LD(c->cell[hit].ref))
-		ST(c->cell[hit].ref, 1);
-	__atomic_add_fetch(&st->hits, 1, __ATOMIC_RELAXED);
-	return true;
+	s1 = __atomic_load_n(&c->seq, __ATOMIC_ACQUIRE);
+	orders = LD(c->orders);
+	tp = tag_part(c, tag);
+	for (; orders; orders &= orders - 1) {
+		unsigned o = vi_ffs64(orders);
+		uint64_t key = (iova & order_mask(o)) | o;
+		const struct iotlb_cell *x = probe(c->cell, c->tmask, cell_home(c, tp, key), tag, key);
+
+		if (x) {
+			struct found f = { .x = x, .key = key, .output = LD(x->output), .perm = LD(x->perm) };
+
+			SEQ_FENCE(__ATOMIC_ACQUIRE);
+			if (vi_unlikely((s1 & 1) || LD(c->seq) != s1))
+				return lookup_slow(c, source, domain, iova, out);
+			stripe_count(c, true);
+			return lookup_done(&f, source, domain, out);
+		}
+	}
+	SEQ_FENCE(__ATOMIC_ACQUIRE);
+	if (vi_unlikely((s1 & 1) || LD(c->seq) != s1))
+		return lookup_slow(c, source, domain, iova, out);
+	stripe_count(c, false);
+	return false;
 }
 
 /* ---- writer side (lock held, seq odd) ---------------------------------- */
@@ -264,74 +360,78 @@ static void write_end(struct viommu_iotlb *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Unlink @i from the singly linked chain starting at *head (it must be there). */
-static void chain_unlink(uint32_t *head, uint32_t *(*next_of)(struct viommu_iotlb *, uint32_t),
-			 struct viommu_iotlb *c, uint32_t i)
+static inline uint32_t mix32(uint64_t x)
 {
-	uint32_t *link = head;
-
-	while (*link != i)
-		link = next_of(c, *link);
-	ST(*link, *next_of(c, i));
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	x ^= x >> 33;
+	return (uint32_t)x;
 }
 
-static uint32_t *ctx_next(struct viommu_iotlb *c, uint32_t i) { return &c->ctx[i].hnext; }
+static inline uint32_t pair_bucket(const struct viommu_iotlb *c, uint32_t source, uint32_t domain)
+{
+	return mix32(((uint64_t)source << 32 | domain) ^ c->bucket_key) & c->bmask;
+}
 
-/* Doubly linked writer-only lists threaded through iotlb_ctxw. */
+static inline uint32_t id_bucket(const struct viommu_iotlb *c, uint32_t id, uint32_t which)
+{
+	return mix32(((uint64_t)which << 32 | id) ^ c->bucket_key) & c->bmask;
+}
+
+static inline uint64_t slot_last(const struct iotlb_slot *s)
+{
+	return s->iova + ~order_mask(s->order);
+}
+
+/* Doubly linked lists of contexts threaded through struct iotlb_ctx. */
 #define DL_LINK(c, head, ci, prev, next) do {					\
-	struct iotlb_ctxw *w_ = (c)->cw[ci];					\
-	w_->prev = NIL;								\
-	w_->next = *(head);							\
+	struct iotlb_ctx *x_ = &(c)->ctx[ci];					\
+	x_->prev = NIL;								\
+	x_->next = *(head);							\
 	if (*(head) != NIL)							\
-		(c)->cw[*(head)]->prev = (ci);					\
+		(c)->ctx[*(head)].prev = (ci);					\
 	*(head) = (ci);								\
 } while (0)
 
 #define DL_UNLINK(c, head, ci, prev, next) do {				\
-	struct iotlb_ctxw *w_ = (c)->cw[ci];					\
-	if (w_->prev != NIL)							\
-		(c)->cw[w_->prev]->next = w_->next;				\
+	struct iotlb_ctx *x_ = &(c)->ctx[ci];					\
+	if (x_->prev != NIL)							\
+		(c)->ctx[x_->prev].next = x_->next;				\
 	else									\
-		*(head) = w_->next;						\
-	if (w_->next != NIL)							\
-		(c)->cw[w_->next]->prev = w_->prev;				\
+		*(head) = x_->next;						\
+	if (x_->next != NIL)							\
+		(c)->ctx[x_->next].prev = x_->prev;				\
 } while (0)
 
-static uint32_t find_ctx(struct viommu_iotlb *c, uint32_t source, uint32_t domain)
+static uint32_t find_ctx(const struct viommu_iotlb *c, uint32_t source, uint32_t domain)
 {
 	uint32_t ci;
 
-	for (ci = c->chead[ctx_bucket(c, source, domain)]; ci != NIL; ci = c->ctx[ci].hnext)
+	for (ci = c->chead[pair_bucket(c, source, domain)]; ci != NIL; ci = c->ctx[ci].hnext)
 		if (c->ctx[ci].source == source && c->ctx[ci].domain == domain)
 			break;
 	return ci;
 }
 
+/* A new, empty context (the pool cannot run dry: live contexts <= entries < cap here). */
 static uint32_t new_ctx(struct viommu_iotlb *c, uint32_t source, uint32_t domain)
 {
-	uint32_t ci = c->free_ctx, b;
-	struct iotlb_ctxw *w;
+	uint32_t ci = c->ctx_free, b;
+	struct iotlb_ctx *x;
 
-	if (ci == NIL)		/* cannot happen: live contexts <= entries < cap here */
-		return NIL;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return NIL;
-	w->map = viommu_rangemap_new();
-	if (!w->map) {
-		free(w);
-		return NIL;
-	}
-	c->free_ctx = c->ctx[ci].hnext;
-	c->cw[ci] = w;
-	ST(c->ctx[ci].source, source);
-	ST(c->ctx[ci].domain, domain);
-	ST(c->ctx[ci].orders, 0);
-	b = ctx_bucket(c, source, domain);
-	ST(c->ctx[ci].hnext, c->chead[b]);
-	ST(c->chead[b], ci);
-	DL_LINK(c, &c->dhead[key_bucket(c, domain)], ci, dprev, dnext);
-	DL_LINK(c, &c->shead[key_bucket(c, source)], ci, sprev, snext);
+	if (ci != NIL)
+		c->ctx_free = c->ctx[ci].hnext;
+	else
+		ci = ++c->ctx_bump;
+	x = &c->ctx[ci];
+	*x = (struct iotlb_ctx){ .source = source, .domain = domain };
+	b = pair_bucket(c, source, domain);
+	x->hnext = c->chead[b];
+	c->chead[b] = ci;
+	DL_LINK(c, &c->dhead[id_bucket(c, domain, 1)], ci, dprev, dnext);
+	DL_LINK(c, &c->shead[id_bucket(c, source, 2)], ci, sprev, snext);
 	DL_LINK(c, &c->all_head, ci, aprev, anext);
 	return ci;
 }
@@ -339,311 +439,551 @@ static uint32_t new_ctx(struct viommu_iotlb *c, uint32_t source, uint32_t domain
 static void free_ctx(struct viommu_iotlb *c, uint32_t ci)
 {
 	struct iotlb_ctx *x = &c->ctx[ci];
-	struct iotlb_ctxw *w = c->cw[ci];
+	uint32_t *link = &c->chead[pair_bucket(c, x->source, x->domain)];
 
-	chain_unlink(&c->chead[ctx_bucket(c, x->source, x->domain)], ctx_next, c, ci);
-	DL_UNLINK(c, &c->dhead[key_bucket(c, x->domain)], ci, dprev, dnext);
-	DL_UNLINK(c, &c->shead[key_bucket(c, x->source)], ci, sprev, snext);
+	while (*link != ci)
+		link = &c->ctx[*link].hnext;
+	*link = x->hnext;
+	DL_UNLINK(c, &c->dhead[id_bucket(c, x->domain, 1)], ci, dprev, dnext);
+	DL_UNLINK(c, &c->shead[id_bucket(c, x->source, 2)], ci, sprev, snext);
 	DL_UNLINK(c, &c->all_head, ci, aprev, anext);
-	viommu_rangemap_free(w->map);
-	free(w);
-	c->cw[ci] = NULL;
-	ST(x->orders, 0);
-	ST(x->hnext, c->free_ctx);
-	c->free_ctx = ci;
+	x->count = 0;
+	x->hnext = c->ctx_free;
+	c->ctx_free = ci;
 }
 
-static uint32_t cell_home(const struct viommu_iotlb *c, uint32_t j)
-{
-	const struct iotlb_cell *x = &c->cell[j];
-	return ent_bucket(c, x->ctx, x->order, x->iova);
-}
+/* ---- a context's treap of entries (keys: IOVA; entries disjoint) --------- */
 
 /*
- * Empty cell @j, then shift back every later cell of its probe run that may
- * move (its home is not cyclically within (hole, cell]), so no lookup ever
- * stops at the hole before reaching it. Moved cells get their new index in
- * their context's range map.
+ * Split treap @t into keys < @k, hung at *l (whose owner, the node holding
+ * that link or NIL for a root, is @lo) and keys >= @k at *r (owner @ro).
  */
+static void treap_split(struct iotlb_slot *sl, uint32_t t, uint64_t k, uint32_t *l, uint32_t lo, uint32_t *r,
+			uint32_t ro)
+{
+	while (t != NIL) {
+		if (sl[t].iova < k) {
+			*l = t;
+			sl[t].parent = lo;
+			lo = t;
+			l = &sl[t].right;
+			t = sl[t].right;
+		} else {
+			*r = t;
+			sl[t].parent = ro;
+			ro = t;
+			r = &sl[t].left;
+			t = sl[t].left;
+		}
+	}
+	*l = NIL;
+	*r = NIL;
+}
+
+/* Hang the union of treaps @a and @b (every key of @a below every key of @b) at *link, owned by @owner. */
+static void treap_merge(struct iotlb_slot *sl, uint32_t *link, uint32_t owner, uint32_t a, uint32_t b)
+{
+	uint32_t t;
+
+	while (a != NIL && b != NIL) {
+		t = sl[a].prio >= sl[b].prio ? a : b;
+		*link = t;
+		sl[t].parent = owner;
+		owner = t;
+		if (t == a) {
+			link = &sl[a].right;
+			a = sl[a].right;
+		} else {
+			link = &sl[b].left;
+			b = sl[b].left;
+		}
+	}
+	t = a != NIL ? a : b;
+	*link = t;
+	if (t != NIL)
+		sl[t].parent = owner;
+}
+
+/* Insert slot @s (its iova, prio set) into the treap at *root: one descent, expected O(log n). */
+static void treap_insert(struct iotlb_slot *sl, uint32_t *root, uint32_t s)
+{
+	uint32_t *link = root, owner = NIL, t;
+
+	while (*link != NIL && sl[*link].prio >= sl[s].prio) {
+		owner = *link;
+		link = sl[s].iova < sl[owner].iova ? &sl[owner].left : &sl[owner].right;
+	}
+	t = *link;
+	*link = s;
+	sl[s].parent = owner;
+	treap_split(sl, t, sl[s].iova, &sl[s].left, s, &sl[s].right, s);
+}
+
+/* Unlink slot @s from the treap at *root: no search, its children merged in its place (expected O(1)). */
+static void treap_delete(struct iotlb_slot *sl, uint32_t *root, uint32_t s)
+{
+	uint32_t p = sl[s].parent;
+	uint32_t *link = p == NIL ? root : sl[p].left == s ? &sl[p].left : &sl[p].right;
+
+	treap_merge(sl, link, p, sl[s].left, sl[s].right);
+}
+
+/* The entry with the largest IOVA <= @k, or NIL. */
+static uint32_t treap_pred(const struct iotlb_slot *sl, uint32_t t, uint64_t k)
+{
+	uint32_t best = NIL;
+
+	while (t != NIL) {
+		if (sl[t].iova <= k) {
+			best = t;
+			t = sl[t].right;
+		} else {
+			t = sl[t].left;
+		}
+	}
+	return best;
+}
+
+/* ---- cells and slots -------------------------------------------------- */
+
+static uint32_t cell_home_of(const struct viommu_iotlb *c, const struct iotlb_cell *x)
+{
+	return cell_home(c, tag_part(c, x->tag), x->key);
+}
+
+/* Empty cell @hole, shifting back every later cell of its run that may move there. */
 static void cell_delete(struct viommu_iotlb *c, uint32_t hole)
 {
 	for (uint32_t j = (hole + 1) & c->tmask;; j = (j + 1) & c->tmask) {
 		struct iotlb_cell *x = &c->cell[j], *h;
 		uint32_t home;
 
-		if (x->ctx == NIL)
+		if (x->key == 0)
 			break;
-		home = cell_home(c, j);
+		home = cell_home_of(c, x);
+		/* @x may stay if its home lies cyclically in (hole, j] */
 		if (hole <= j ? (hole < home && home <= j) : (hole < home || home <= j))
 			continue;
 		h = &c->cell[hole];
-		ST(h->iova, x->iova);
+		ST(h->tag, x->tag);
 		ST(h->output, x->output);
-		ST(h->order, x->order);
 		ST(h->perm, x->perm);
 		ST(h->ref, LD(x->ref));
-		ST(h->ctx, x->ctx);
-		viommu_rangemap_set_value(c->cw[x->ctx]->map, x->iova, hole);
+		ST(h->key, x->key);
+		h->slot = x->slot;
+		c->slot[x->slot].cell = hole;
 		hole = j;
 	}
-	ST(c->cell[hole].ctx, NIL);
+	ST(c->cell[hole].key, 0);
 	ST(c->cell[hole].ref, 0);
 }
 
-/* Remove the entry in cell @j; its context goes too if this was its last entry. */
-static void remove_cell(struct viommu_iotlb *c, uint32_t j)
+static uint32_t cell_place(struct viommu_iotlb *c, uint64_t tag, uint64_t key, uint32_t s, uint64_t output,
+			   uint8_t perm)
 {
-	struct iotlb_cell *x = &c->cell[j];
-	uint32_t ci = x->ctx;
-	struct iotlb_ctxw *w = c->cw[ci];
+	uint32_t j = cell_home(c, tag_part(c, tag), key);
+	struct iotlb_cell *x;
 
-	viommu_rangemap_remove(w->map, x->iova, x->iova + vi_mask(x->order), NULL);
-	if (--w->ocount[x->order] == 0)
-		ST(c->ctx[ci].orders, c->ctx[ci].orders & ~(UINT64_C(1) << x->order));
-	w->count--;
-	c->used--;
-	cell_delete(c, j);
-	if (!w->count)
-		free_ctx(c, ci);
-}
-
-/* The cell holding (ci, order, iova); it must be there. */
-static uint32_t find_cell(const struct viommu_iotlb *c, uint32_t ci, unsigned order, uint64_t iova)
-{
-	uint32_t j = ent_bucket(c, ci, order, iova);
-
-	while (c->cell[j].ctx != ci || c->cell[j].iova != iova || c->cell[j].order != order)
+	while (c->cell[j].key)		/* at most a quarter full: terminates */
 		j = (j + 1) & c->tmask;
+	x = &c->cell[j];
+	ST(x->tag, tag);
+	ST(x->output, output);
+	ST(x->perm, perm);
+	ST(x->ref, 1);
+	ST(x->key, key);
+	x->slot = s;
 	return j;
 }
 
-struct doom_ctx {
-	struct iotlb_key *k;
-	size_t n;
-};
-
-static void doom_one(const struct viommu_range_entry *e, void *arg)
+static uint32_t slot_alloc(struct viommu_iotlb *c)
 {
-	struct doom_ctx *d = arg;
+	uint32_t s = c->slot_free;
 
-	d->k[d->n].iova = e->first;
-	d->k[d->n].order = e->last - e->first == UINT64_MAX ? 64 : vi_ffs64(e->last - e->first + 1);
-	d->n++;
+	if (s != NIL)
+		c->slot_free = c->slot[s].left;
+	else
+		s = ++c->slot_bump;
+	return s;
+}
+
+static void order_add(struct viommu_iotlb *c, unsigned order)
+{
+	if (c->ocount[order]++ == 0)
+		ST(c->orders, c->orders | UINT64_C(1) << order);
+}
+
+static void order_sub(struct viommu_iotlb *c, unsigned order)
+{
+	if (--c->ocount[order] == 0)
+		ST(c->orders, c->orders & ~(UINT64_C(1) << order));
+}
+
+/* Forget slot @s's entry (its cell and counts); the caller has unlinked it from its treap. */
+static void slot_drop(struct viommu_iotlb *c, uint32_t s)
+{
+	struct iotlb_slot *x = &c->slot[s];
+
+	cell_delete(c, x->cell);
+	order_sub(c, x->order);
+	c->used--;
+	x->left = c->slot_free;
+	c->slot_free = s;
+}
+
+/* Remove every entry of the treap @t of context @ci (not the context); returns the count. */
+static uint32_t drop_tree(struct viommu_iotlb *c, uint32_t t)
+{
+	struct iotlb_slot *sl = c->slot;
+	uint32_t n = 0;
+
+	/* in-order by rotation, no stack: O(size of the tree) */
+	while (t != NIL) {
+		uint32_t l = sl[t].left;
+
+		if (l != NIL) {
+			sl[t].left = sl[l].right;
+			sl[l].right = t;
+			t = l;
+		} else {
+			uint32_t next = sl[t].right;
+
+			slot_drop(c, t);
+			n++;
+			t = next;
+		}
+	}
+	return n;
+}
+
+/* Remove the entries of context @ci overlapping [first, last]; the context goes if emptied. */
+static uint32_t remove_overlapping(struct viommu_iotlb *c, uint32_t ci, uint64_t first, uint64_t last)
+{
+	struct iotlb_slot *sl = c->slot;
+	struct iotlb_ctx *x = &c->ctx[ci];
+	uint32_t p = treap_pred(sl, x->root, first), l, mid, r, n;
+
+	/* the entry holding @first, if any, starts the doomed run: entries are disjoint */
+	if (p != NIL && slot_last(&sl[p]) >= first)
+		first = sl[p].iova;
+	treap_split(sl, x->root, first, &l, NIL, &mid, NIL);
+	if (last == UINT64_MAX)
+		r = NIL;
+	else
+		treap_split(sl, mid, last + 1, &mid, NIL, &r, NIL);
+	treap_merge(sl, &x->root, NIL, l, r);
+	n = drop_tree(c, mid);
+	x->count -= n;
+	if (!x->count)
+		free_ctx(c, ci);
+	return n;
+}
+
+/* Remove the entry of slot @s; its context goes too if this was its last entry. */
+static void remove_slot(struct viommu_iotlb *c, uint32_t s)
+{
+	uint32_t ci = c->slot[s].ctx;
+	struct iotlb_ctx *x = &c->ctx[ci];
+
+	treap_delete(c->slot, &x->root, s);
+	slot_drop(c, s);
+	if (!--x->count)
+		free_ctx(c, ci);
+}
+
+/* Remove the whole context @ci with its entries. */
+static uint32_t remove_ctx(struct viommu_iotlb *c, uint32_t ci)
+{
+	uint32_t n = drop_tree(c, c->ctx[ci].root);
+
+	free_ctx(c, ci);
+	return n;
 }
 
 /*
- * Remove the entries of context @ci overlapping [first, last]; the context
- * goes too if that empties it. One range-map pass takes them all out of the
- * map (its entries are disjoint, so widening the range to the entries at its
- * ends makes "overlapping" equal "wholly inside"), then each is found in the
- * table by its key. Cost O(log n + k) plus the shifts of the deletions.
+ * CLOCK over slots (when this runs the cache is full, so every slot 1..cap
+ * is live): a referenced entry loses its bit and is passed, the first clear
+ * one is the victim. Lookups may set bits behind the hand; after two sweeps
+ * the entry under the hand goes regardless, so an eviction is bounded.
  */
-static long remove_overlapping(struct viommu_iotlb *c, uint32_t ci, uint64_t first, uint64_t last)
+static void evict_one(struct viommu_iotlb *c, struct viommu_iotlb_entry *victim)
 {
-	struct iotlb_ctxw *w = c->cw[ci];
-	struct viommu_range_entry re;
-	struct doom_ctx d = { .k = c->doomed, .n = 0 };
+	struct iotlb_slot *sl = c->slot;
+	uint32_t s = 0;
 
-	if (!viommu_rangemap_find_overlap(w->map, first, last, &re))
-		return 0;
-	first = VI_MIN(first, re.first);
-	if (viommu_rangemap_find(w->map, last, &re))
-		last = re.last;
-	viommu_rangemap_remove_inside(w->map, first, last, doom_one, &d);
-	for (size_t i = 0; i < d.n; i++) {
-		unsigned o = d.k[i].order;
-
-		if (--w->ocount[o] == 0)
-			ST(c->ctx[ci].orders, c->ctx[ci].orders & ~(UINT64_C(1) << o));
-		cell_delete(c, find_cell(c, ci, o, d.k[i].iova));
+	for (uint64_t n = 0; n <= 2 * (uint64_t)c->cap; n++) {
+		s = c->hand;
+		c->hand = s == c->cap ? 1 : s + 1;
+		struct iotlb_cell *x = &c->cell[sl[s].cell];
+		if (n == 2 * (uint64_t)c->cap || !LD(x->ref))
+			break;
+		ST(x->ref, 0);
 	}
-	w->count -= (uint32_t)d.n;
-	c->used -= (uint32_t)d.n;
-	if (!w->count)
-		free_ctx(c, ci);
-	return (long)d.n;
+	struct iotlb_ctx *cx = &c->ctx[sl[s].ctx];
+	struct iotlb_cell *x = &c->cell[sl[s].cell];
+	*victim = (struct viommu_iotlb_entry){
+		.source = cx->source, .domain = cx->domain, .iova = sl[s].iova,
+		.output = x->output, .order = sl[s].order, .perm = x->perm,
+	};
+	remove_slot(c, s);
+	c->evictions++;
 }
 
-/* Remove every entry of context @ci and the context. */
-static long remove_ctx(struct viommu_iotlb *c, uint32_t ci)
+/* Check an entry to insert; a refusal is logged with the leaf's range and the reason. */
+static bool insert_valid(const struct viommu_iotlb_entry *e)
 {
-	return remove_overlapping(c, ci, 0, UINT64_MAX);
+	unsigned long long first = e->iova, last;
+
+	if (e->order < VIOMMU_IOTLB_MIN_ORDER || e->order > VIOMMU_IOTLB_MAX_ORDER) {
+		vi_warn("iotlb: insert at 0x%llx of order %u (source %u, domain %u) refused: order outside %u..%u",
+			first, e->order, e->source, e->domain, VIOMMU_IOTLB_MIN_ORDER, VIOMMU_IOTLB_MAX_ORDER);
+		return false;
+	}
+	last = first + ~order_mask(e->order);
+	if (e->iova & ~order_mask(e->order)) {
+		vi_warn("iotlb: insert of [0x%llx, 0x%llx] (order %u, source %u, domain %u) refused: iova not aligned "
+			"to the leaf size", first, last, e->order, e->source, e->domain);
+		return false;
+	}
+	if (e->perm & ~VIOMMU_PERM_RW) {
+		vi_warn("iotlb: insert of [0x%llx, 0x%llx] (order %u, source %u, domain %u) refused: unknown "
+			"permission bits 0x%x", first, last, e->order, e->source, e->domain, e->perm & ~VIOMMU_PERM_RW);
+		return false;
+	}
+	return true;
 }
 
-static void evict_one(struct viommu_iotlb *c)
+/*
+ * An entry of context @ci overlapping the leaf (@iova, @order), or NIL. If
+ * the context may hold leaves smaller than it, the treap says (the entry
+ * with the largest IOVA <= the leaf's last byte overlaps iff anything
+ * does: entries are disjoint). Otherwise only a leaf of the same or a
+ * larger size can overlap, and then it holds @iova: one table probe per
+ * such size present, no tree descent (the common case of a walker filling
+ * pages of one size).
+ */
+static uint32_t overlapping_one(const struct viommu_iotlb *c, uint32_t ci, uint64_t tag, uint64_t iova,
+				unsigned order)
 {
-	/* The cache is full when this runs, so two sweeps always find a victim. */
-	for (uint64_t n = 0; n <= 2 * ((uint64_t)c->tmask + 1); n++) {
-		uint32_t j = c->hand;
-		struct iotlb_cell *x = &c->cell[j];
+	const struct iotlb_slot *sl = c->slot;
+	uint64_t orders = c->ctx[ci].orders, tp;
 
-		c->hand = (j + 1) & c->tmask;
-		if (x->ctx == NIL)
-			continue;
-		if (LD(x->ref)) {
-			ST(x->ref, 0);
-			continue;
-		}
-		struct viommu_iotlb_entry e = {
-			.source = c->ctx[x->ctx].source, .domain = c->ctx[x->ctx].domain, .iova = x->iova,
-			.output = x->output, .order = x->order, .perm = x->perm,
-		};
-		remove_cell(c, j);
-		c->evictions++;
-		if (c->on_evict)
-			c->on_evict(&e, c->evict_ctx);
-		return;
+	if (orders & vi_mask(order)) {
+		uint32_t p = treap_pred(sl, c->ctx[ci].root, iova + ~order_mask(order));
+
+		return p != NIL && slot_last(&sl[p]) >= iova ? p : NIL;
 	}
+	tp = tag_part(c, tag);
+	for (; orders; orders &= orders - 1) {
+		unsigned o = vi_ffs64(orders);
+		uint64_t key = (iova & order_mask(o)) | o;
+		const struct iotlb_cell *x = probe(c->cell, c->tmask, cell_home(c, tp, key), tag, key);
+
+		if (x)
+			return x->slot;
+	}
+	return NIL;
 }
 
 VIOMMU_API int viommu_iotlb_insert(struct viommu_iotlb *c, const struct viommu_iotlb_entry *e)
 {
-	uint64_t last;
-	uint32_t ci, j;
-	int ret = 0;
+	struct viommu_iotlb_entry victim;
+	bool evicted = false;
+	uint64_t last, tag, key;
+	uint32_t ci, s;
 
-	if (!c || !e || e->order < VIOMMU_IOTLB_MIN_ORDER || e->order > VIOMMU_IOTLB_MAX_ORDER ||
-	    (e->iova & vi_mask(e->order)) || (e->perm & ~(VIOMMU_IOTLB_READ | VIOMMU_IOTLB_WRITE)))
+	if (!c)
+		return null_cache(__func__);
+	if (!e) {
+		vi_warn("iotlb: insert refused: the entry is NULL");
 		return vi_errno(-EINVAL);
-	last = e->iova + vi_mask(e->order);
+	}
+	if (!insert_valid(e))
+		return vi_errno(-EINVAL);
+	last = e->iova + ~order_mask(e->order);
+	tag = (uint64_t)e->source << 32 | e->domain;
+	key = e->iova | e->order;
 	write_begin(c);
 	ci = find_ctx(c, e->source, e->domain);
-	if (ci != NIL && c->used < c->cap) {
-		/* The common case, room and no overlap: one range-map descent. */
-		for (j = ent_bucket(c, ci, e->order, e->iova); c->cell[j].ctx != NIL; j = (j + 1) & c->tmask)
-			;
-		ret = viommu_rangemap_insert(c->cw[ci]->map, e->iova, last, j);
-		if (!ret)
-			goto fill;
-		if (ret != -EEXIST)
+	if (ci != NIL) {
+		uint32_t p = overlapping_one(c, ci, tag, e->iova, e->order);
+
+		if (p != NIL && c->slot[p].iova == e->iova && c->slot[p].order == e->order) {
+			/* the same leaf again: refresh it in place */
+			struct iotlb_cell *x = &c->cell[c->slot[p].cell];
+
+			ST(x->output, e->output);
+			ST(x->perm, e->perm);
+			ST(x->ref, 1);
+			c->replaced++;
+			c->inserts++;
 			goto out;
-		ret = 0;
+		}
+		if (p != NIL) {
+			if (c->ctx[ci].orders & vi_mask(e->order))
+				c->replaced += remove_overlapping(c, ci, e->iova, last);
+			else {
+				remove_slot(c, p);	/* the one larger leaf holding it */
+				c->replaced++;
+			}
+			if (!c->ctx[ci].count)
+				ci = NIL;
+		}
 	}
-	if (ci != NIL)
-		c->replaced += (uint64_t)remove_overlapping(c, ci, e->iova, last);
-	if (c->used == c->cap)
-		evict_one(c);
-	ci = find_ctx(c, e->source, e->domain);	/* eviction may have freed it */
+	if (c->used == c->cap) {
+		evict_one(c, &victim);
+		evicted = true;
+		if (ci != NIL && !c->ctx[ci].count)
+			ci = NIL;	/* the victim was its last entry */
+	}
 	if (ci == NIL)
 		ci = new_ctx(c, e->source, e->domain);
-	if (ci == NIL) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (j = ent_bucket(c, ci, e->order, e->iova); c->cell[j].ctx != NIL; j = (j + 1) & c->tmask)
-		;	/* at most half full: terminates */
-	if (viommu_rangemap_insert(c->cw[ci]->map, e->iova, last, j) < 0) {
-		if (!c->cw[ci]->count)
-			free_ctx(c, ci);
-		ret = -ENOMEM;
-		goto out;
-	}
-fill:;
-	struct iotlb_cell *x = &c->cell[j];
-	ST(x->iova, e->iova);
-	ST(x->output, e->output);
-	ST(x->order, e->order);
-	ST(x->perm, e->perm);
-	ST(x->ref, 1);
-	ST(x->ctx, ci);
-	if (c->cw[ci]->ocount[e->order]++ == 0)
-		ST(c->ctx[ci].orders, c->ctx[ci].orders | UINT64_C(1) << e->order);
-	c->cw[ci]->count++;
+	s = slot_alloc(c);
+	c->rng ^= c->rng << 13;
+	c->rng ^= c->rng >> 7;
+	c->rng ^= c->rng << 17;
+	c->slot[s] = (struct iotlb_slot){ .iova = e->iova, .order = e->order, .ctx = ci, .prio = (uint32_t)c->rng };
+	treap_insert(c->slot, &c->ctx[ci].root, s);
+	c->ctx[ci].count++;
+	c->ctx[ci].orders |= UINT64_C(1) << e->order;
+	c->slot[s].cell = cell_place(c, tag, key, s, e->output, e->perm);
+	order_add(c, e->order);
 	c->used++;
 	c->inserts++;
 out:
 	write_end(c);
-	return ret ? vi_errno(ret) : 0;
+	if (evicted && c->on_evict)
+		c->on_evict(&victim, c->evict_ctx);
+	return 0;
 }
 
 /* ---- invalidation -------------------------------------------------------- */
 
+/* @domain < 0: every domain */
+static bool range_valid(uint64_t first, uint64_t last, long long domain)
+{
+	if (first <= last)
+		return true;
+	if (domain < 0)
+		vi_warn("iotlb: invalidation of [0x%llx, 0x%llx] in every domain refused: first > last",
+			(unsigned long long)first, (unsigned long long)last);
+	else
+		vi_warn("iotlb: invalidation of [0x%llx, 0x%llx] in domain %lld refused: first > last",
+			(unsigned long long)first, (unsigned long long)last, domain);
+	return false;
+}
+
+static long inv_done(struct viommu_iotlb *c, uint64_t n)
+{
+	c->invalidated += n;
+	c->invalidations++;
+	write_end(c);
+	return (long)n;
+}
+
 VIOMMU_API long viommu_iotlb_invalidate_range(struct viommu_iotlb *c, uint32_t domain, uint64_t first,
 					      uint64_t last)
 {
-	long n = 0;
+	uint64_t n = 0;
 
-	if (!c || first > last)
+	if (!c)
+		return null_cache(__func__);
+	if (!range_valid(first, last, domain))
 		return vi_errno(-EINVAL);
 	write_begin(c);
-	for (uint32_t ci = c->dhead[key_bucket(c, domain)], next; ci != NIL; ci = next) {
-		next = c->cw[ci]->dnext;
+	for (uint32_t ci = c->dhead[id_bucket(c, domain, 1)], next; ci != NIL; ci = next) {
+		next = c->ctx[ci].dnext;
 		if (c->ctx[ci].domain == domain)
 			n += remove_overlapping(c, ci, first, last);
 	}
-	c->invalidated += (uint64_t)n;
-	c->invalidations++;
-	write_end(c);
-	return n;
+	return inv_done(c, n);
 }
 
 VIOMMU_API long viommu_iotlb_invalidate_range_all_domains(struct viommu_iotlb *c, uint64_t first,
 							  uint64_t last)
 {
-	long n = 0;
+	uint64_t n = 0;
 
-	if (!c || first > last)
+	if (!c)
+		return null_cache(__func__);
+	if (!range_valid(first, last, -1))
 		return vi_errno(-EINVAL);
 	write_begin(c);
 	for (uint32_t ci = c->all_head, next; ci != NIL; ci = next) {
-		next = c->cw[ci]->anext;
+		next = c->ctx[ci].anext;
 		n += remove_overlapping(c, ci, first, last);
 	}
-	c->invalidated += (uint64_t)n;
-	c->invalidations++;
-	write_end(c);
-	return n;
+	return inv_done(c, n);
 }
 
 VIOMMU_API long viommu_iotlb_invalidate_domain(struct viommu_iotlb *c, uint32_t domain)
 {
-	long n = 0;
+	uint64_t n = 0;
 
 	if (!c)
-		return vi_errno(-EINVAL);
+		return null_cache(__func__);
 	write_begin(c);
-	for (uint32_t ci = c->dhead[key_bucket(c, domain)], next; ci != NIL; ci = next) {
-		next = c->cw[ci]->dnext;
+	for (uint32_t ci = c->dhead[id_bucket(c, domain, 1)], next; ci != NIL; ci = next) {
+		next = c->ctx[ci].dnext;
 		if (c->ctx[ci].domain == domain)
 			n += remove_ctx(c, ci);
 	}
-	c->invalidated += (uint64_t)n;
-	c->invalidations++;
-	write_end(c);
-	return n;
+	return inv_done(c, n);
 }
 
 VIOMMU_API long viommu_iotlb_invalidate_source(struct viommu_iotlb *c, uint32_t source)
 {
-	long n = 0;
+	uint64_t n = 0;
 
 	if (!c)
-		return vi_errno(-EINVAL);
+		return null_cache(__func__);
 	write_begin(c);
-	for (uint32_t ci = c->shead[key_bucket(c, source)], next; ci != NIL; ci = next) {
-		next = c->cw[ci]->snext;
+	for (uint32_t ci = c->shead[id_bucket(c, source, 2)], next; ci != NIL; ci = next) {
+		next = c->ctx[ci].snext;
 		if (c->ctx[ci].source == source)
 			n += remove_ctx(c, ci);
 	}
-	c->invalidated += (uint64_t)n;
-	c->invalidations++;
-	write_end(c);
-	return n;
+	return inv_done(c, n);
+}
+
+/* Empty everything at once: O(capacity), used when that is O(entries). */
+static void clear_all(struct viommu_iotlb *c)
+{
+	size_t nb = (size_t)c->bmask + 1;
+
+	for (uint32_t j = 0; j <= c->tmask; j++) {
+		if (c->cell[j].key) {
+			ST(c->cell[j].key, 0);
+			ST(c->cell[j].ref, 0);
+		}
+	}
+	memset(c->chead, 0, nb * sizeof(uint32_t));
+	memset(c->dhead, 0, nb * sizeof(uint32_t));
+	memset(c->shead, 0, nb * sizeof(uint32_t));
+	memset(c->ocount, 0, sizeof(c->ocount));
+	ST(c->orders, 0);
+	c->all_head = NIL;
+	c->slot_bump = c->slot_free = NIL;
+	c->ctx_bump = c->ctx_free = NIL;
+	c->hand = 1;
+	c->used = 0;
 }
 
 VIOMMU_API long viommu_iotlb_invalidate_all(struct viommu_iotlb *c)
 {
-	long n = 0;
+	uint64_t n = 0;
 
 	if (!c)
-		return vi_errno(-EINVAL);
+		return null_cache(__func__);
 	write_begin(c);
-	while (c->all_head != NIL)
-		n += remove_ctx(c, c->all_head);
-	c->invalidated += (uint64_t)n;
-	c->invalidations++;
-	write_end(c);
-	return n;
+	if (c->used >= c->cap / BULK_CLEAR_DIV && c->used > 64) {
+		n = c->used;
+		clear_all(c);
+	} else {
+		while (c->all_head != NIL)
+			n += remove_ctx(c, c->all_head);
+	}
+	return inv_done(c, n);
 }
 
 /* ---- life cycle and statistics ------------------------------------------ */
@@ -652,8 +992,8 @@ VIOMMU_API int viommu_iotlb_get_stats(struct viommu_iotlb *c, struct viommu_iotl
 {
 	struct viommu_iotlb_stats s = { .sz = sizeof(s) };
 
-	if (!c || !st || st->sz < sizeof(size_t))
-		return vi_errno(-EINVAL);
+	if (!c)
+		return null_cache(__func__);
 	for (unsigned k = 0; k < NSTRIPE; k++) {
 		s.hits += __atomic_load_n(&c->stripe[k].hits, __ATOMIC_RELAXED);
 		s.misses += __atomic_load_n(&c->stripe[k].misses, __ATOMIC_RELAXED);
@@ -667,25 +1007,41 @@ VIOMMU_API int viommu_iotlb_get_stats(struct viommu_iotlb *c, struct viommu_iotl
 	s.entries = c->used;
 	s.capacity = c->cap;
 	pthread_mutex_unlock(&c->lock);
-	s.sz = st->sz;
-	memcpy(st, &s, VI_MIN(st->sz, sizeof(s)));
-	return 0;
+	return vi_errno(VI_OPTS_OUT(st, &s, viommu_iotlb_stats));
+}
+
+static uint64_t random_u64(const void *salt)
+{
+	uint64_t x;
+	struct timespec ts;
+
+	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) == (ssize_t)sizeof(x))
+		return x;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return mix32((uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)salt) * 0x9e3779b97f4a7c15ull ^
+	       (uint64_t)ts.tv_sec;
 }
 
 VIOMMU_API struct viommu_iotlb *viommu_iotlb_new(const struct viommu_iotlb_opts *opts)
 {
-	size_t cap = DEFAULT_CAPACITY, nb = 16, nt;
+	size_t cap, nb = 16, nt;
 	struct viommu_iotlb *c;
+	unsigned tbits = 0;
 
-	if (opts && opts->sz < offsetof(struct viommu_iotlb_opts, on_evict))
+	if (!VI_OPTS_VALID(opts, viommu_iotlb_opts))
 		return vi_null(EINVAL);
-	if (opts && opts->capacity)
-		cap = opts->capacity;
-	if (cap > MAX_CAPACITY)
+	cap = VI_OPTS_GET(opts, capacity, 0);
+	if (!cap)
+		cap = DEFAULT_CAPACITY;
+	if (cap > MAX_CAPACITY) {
+		vi_warn("iotlb: capacity %zu refused: more than 2^28 entries", cap);
 		return vi_null(EINVAL);
+	}
 	while (nb < cap)
 		nb <<= 1;
-	nt = 2 * nb;
+	nt = 4 * nb;
+	while ((UINT64_C(1) << tbits) < nt)
+		tbits++;
 	c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
 	if (!c)
 		return vi_null(ENOMEM);
@@ -694,31 +1050,28 @@ VIOMMU_API struct viommu_iotlb *viommu_iotlb_new(const struct viommu_iotlb_opts 
 	c->cap = (uint32_t)cap;
 	c->bmask = (uint32_t)nb - 1;
 	c->tmask = (uint32_t)nt - 1;
-	if (opts && opts->sz >= offsetof(struct viommu_iotlb_opts, evict_ctx) + sizeof(void *)) {
-		c->on_evict = opts->on_evict;
-		c->evict_ctx = opts->evict_ctx;
-	}
-	c->cell = aligned_alloc(64, nt * sizeof(*c->cell));
-	c->ctx = calloc(cap, sizeof(*c->ctx));
-	c->cw = calloc(cap, sizeof(*c->cw));
-	c->doomed = calloc(cap, sizeof(*c->doomed));
-	c->chead = malloc(nb * sizeof(uint32_t));
-	c->dhead = malloc(nb * sizeof(uint32_t));
-	c->shead = malloc(nb * sizeof(uint32_t));
-	if (!c->cell || !c->ctx || !c->cw || !c->doomed || !c->chead || !c->dhead || !c->shead) {
+	c->shift = 64 - tbits;
+	c->on_evict = VI_OPTS_GET(opts, on_evict, NULL);
+	c->evict_ctx = VI_OPTS_GET(opts, evict_ctx, NULL);
+	/* keyed hashes: a guest choosing IOVAs cannot aim them at one probe run */
+	c->mul_key = random_u64(c) | 1;
+	c->mul_tag = random_u64(&c->seq) | 1;
+	c->add = random_u64(&c->lock);
+	c->bucket_key = random_u64(&c->rng);
+	c->rng = random_u64(&c->hand) | 1;
+	c->hand = 1;
+	/* zeroed (empty, NIL) and backed by the kernel only as it is touched */
+	c->cell_mem = calloc(1, nt * sizeof(struct iotlb_cell) + 64);
+	c->slot = calloc(cap + 1, sizeof(*c->slot));
+	c->ctx = calloc(cap + 1, sizeof(*c->ctx));
+	c->chead = calloc(nb, sizeof(uint32_t));
+	c->dhead = calloc(nb, sizeof(uint32_t));
+	c->shead = calloc(nb, sizeof(uint32_t));
+	if (!c->cell_mem || !c->slot || !c->ctx || !c->chead || !c->dhead || !c->shead) {
 		viommu_iotlb_free(c);
 		return vi_null(ENOMEM);
 	}
-	memset(c->cell, 0, nt * sizeof(*c->cell));
-	for (size_t j = 0; j < nt; j++)
-		c->cell[j].ctx = NIL;
-	memset(c->chead, 0xff, nb * sizeof(uint32_t));
-	memset(c->dhead, 0xff, nb * sizeof(uint32_t));
-	memset(c->shead, 0xff, nb * sizeof(uint32_t));
-	for (uint32_t i = 0; i < cap; i++)
-		c->ctx[i].hnext = i + 1 < cap ? i + 1 : NIL;
-	c->free_ctx = 0;
-	c->all_head = NIL;
+	c->cell = (struct iotlb_cell *)(((uintptr_t)c->cell_mem + 63) & ~(uintptr_t)63);
 	return c;
 }
 
@@ -726,19 +1079,10 @@ VIOMMU_API void viommu_iotlb_free(struct viommu_iotlb *c)
 {
 	if (!c)
 		return;
-	if (c->cw) {
-		for (uint32_t i = 0; i < c->cap; i++) {
-			if (c->cw[i]) {
-				viommu_rangemap_free(c->cw[i]->map);
-				free(c->cw[i]);
-			}
-		}
-	}
 	pthread_mutex_destroy(&c->lock);
-	free(c->cell);
+	free(c->cell_mem);
+	free(c->slot);
 	free(c->ctx);
-	free(c->cw);
-	free(c->doomed);
 	free(c->chead);
 	free(c->dhead);
 	free(c->shead);

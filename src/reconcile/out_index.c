@@ -8,31 +8,31 @@
 
 #include "reconcile/out_index.h"
 
-static int height(const struct vi_out_node *n)
+static int node_height(const struct vi_out_node *n)
 {
 	return n ? n->height : 0;
 }
 
-static uint64_t max_last(const struct vi_out_node *n)
+static uint64_t subtree_max_last(const struct vi_out_node *n)
 {
 	return n ? n->max_last : 0;
 }
 
-static void update(struct vi_out_node *n)
+static void node_update(struct vi_out_node *n)
 {
-	int hl = height(n->left), hr = height(n->right);
+	int hl = node_height(n->left), hr = node_height(n->right);
 	uint64_t m = n->out_last;
 
 	n->height = 1 + (hl > hr ? hl : hr);
-	if (n->left && max_last(n->left) > m)
-		m = max_last(n->left);
-	if (n->right && max_last(n->right) > m)
-		m = max_last(n->right);
+	if (n->left && subtree_max_last(n->left) > m)
+		m = subtree_max_last(n->left);
+	if (n->right && subtree_max_last(n->right) > m)
+		m = subtree_max_last(n->right);
 	n->max_last = m;
 }
 
 /* -1, 0, 1 as key (of, iova) is below, equal to, above node @n's. */
-static int cmp(uint64_t of, uint64_t iova, const struct vi_out_node *n)
+static int key_cmp(uint64_t of, uint64_t iova, const struct vi_out_node *n)
 {
 	if (of != n->out_first)
 		return of < n->out_first ? -1 : 1;
@@ -41,63 +41,63 @@ static int cmp(uint64_t of, uint64_t iova, const struct vi_out_node *n)
 	return 0;
 }
 
-static struct vi_out_node *rotate_right(struct vi_out_node *n)
+static struct vi_out_node *avl_rotate_right(struct vi_out_node *n)
 {
 	struct vi_out_node *l = n->left;
 
 	n->left = l->right;
 	l->right = n;
-	update(n);
-	update(l);
+	node_update(n);
+	node_update(l);
 	return l;
 }
 
-static struct vi_out_node *rotate_left(struct vi_out_node *n)
+static struct vi_out_node *avl_rotate_left(struct vi_out_node *n)
 {
 	struct vi_out_node *r = n->right;
 
 	n->right = r->left;
 	r->left = n;
-	update(n);
-	update(r);
+	node_update(n);
+	node_update(r);
 	return r;
 }
 
-static struct vi_out_node *rebalance(struct vi_out_node *n)
+static struct vi_out_node *avl_rebalance(struct vi_out_node *n)
 {
 	int bal;
 
-	update(n);
-	bal = height(n->left) - height(n->right);
+	node_update(n);
+	bal = node_height(n->left) - node_height(n->right);
 	if (bal > 1) {
-		if (height(n->left->left) < height(n->left->right))
-			n->left = rotate_left(n->left);
-		return rotate_right(n);
+		if (node_height(n->left->left) < node_height(n->left->right))
+			n->left = avl_rotate_left(n->left);
+		return avl_rotate_right(n);
 	}
 	if (bal < -1) {
-		if (height(n->right->right) < height(n->right->left))
-			n->right = rotate_right(n->right);
-		return rotate_left(n);
+		if (node_height(n->right->right) < node_height(n->right->left))
+			n->right = avl_rotate_right(n->right);
+		return avl_rotate_left(n);
 	}
 	return n;
 }
 
-static struct vi_out_node *insert(struct vi_out_node *n, struct vi_out_node *nn, int *rc)
+static struct vi_out_node *avl_insert(struct vi_out_node *n, struct vi_out_node *nn, int *rc)
 {
 	int c;
 
 	if (!n)
 		return nn;
-	c = cmp(nn->out_first, nn->iova, n);
+	c = key_cmp(nn->out_first, nn->iova, n);
 	if (c == 0) {
 		*rc = -EEXIST;
 		return n;
 	}
 	if (c < 0)
-		n->left = insert(n->left, nn, rc);
+		n->left = avl_insert(n->left, nn, rc);
 	else
-		n->right = insert(n->right, nn, rc);
-	return rebalance(n);
+		n->right = avl_insert(n->right, nn, rc);
+	return avl_rebalance(n);
 }
 
 int vi_out_index_insert(struct vi_out_index *x, uint64_t out_first, uint64_t out_last, uint64_t iova)
@@ -109,7 +109,7 @@ int vi_out_index_insert(struct vi_out_index *x, uint64_t out_first, uint64_t out
 		return -ENOMEM;
 	*nn = (struct vi_out_node){ .out_first = out_first, .out_last = out_last, .iova = iova,
 				    .max_last = out_last, .height = 1 };
-	x->root = insert(x->root, nn, &rc);
+	x->root = avl_insert(x->root, nn, &rc);
 	if (rc) {
 		free(nn);
 		return rc;
@@ -119,27 +119,27 @@ int vi_out_index_insert(struct vi_out_index *x, uint64_t out_first, uint64_t out
 }
 
 /* Detach the smallest node of @n's subtree into *min. */
-static struct vi_out_node *take_min(struct vi_out_node *n, struct vi_out_node **min)
+static struct vi_out_node *avl_take_min(struct vi_out_node *n, struct vi_out_node **min)
 {
 	if (!n->left) {
 		*min = n;
 		return n->right;
 	}
-	n->left = take_min(n->left, min);
-	return rebalance(n);
+	n->left = avl_take_min(n->left, min);
+	return avl_rebalance(n);
 }
 
-static struct vi_out_node *remove_node(struct vi_out_node *n, uint64_t of, uint64_t iova, bool *found)
+static struct vi_out_node *avl_remove(struct vi_out_node *n, uint64_t of, uint64_t iova, bool *found)
 {
 	int c;
 
 	if (!n)
 		return NULL;
-	c = cmp(of, iova, n);
+	c = key_cmp(of, iova, n);
 	if (c < 0) {
-		n->left = remove_node(n->left, of, iova, found);
+		n->left = avl_remove(n->left, of, iova, found);
 	} else if (c > 0) {
-		n->right = remove_node(n->right, of, iova, found);
+		n->right = avl_remove(n->right, of, iova, found);
 	} else {
 		struct vi_out_node *l = n->left, *r = n->right, *m;
 
@@ -147,51 +147,51 @@ static struct vi_out_node *remove_node(struct vi_out_node *n, uint64_t of, uint6
 		free(n);
 		if (!r)
 			return l;
-		r = take_min(r, &m);
+		r = avl_take_min(r, &m);
 		m->left = l;
 		m->right = r;
-		return rebalance(m);
+		return avl_rebalance(m);
 	}
-	return rebalance(n);
+	return avl_rebalance(n);
 }
 
 bool vi_out_index_remove(struct vi_out_index *x, uint64_t out_first, uint64_t iova)
 {
 	bool found = false;
 
-	x->root = remove_node(x->root, out_first, iova, &found);
+	x->root = avl_remove(x->root, out_first, iova, &found);
 	if (found)
 		x->n--;
 	return found;
 }
 
-static void query(const struct vi_out_node *n, uint64_t first, uint64_t last,
+static void overlap_query(const struct vi_out_node *n, uint64_t first, uint64_t last,
 		  void (*fn)(void *ctx, const struct vi_out_node *n), void *ctx)
 {
 	/* nothing in this subtree ends at or after @first */
 	if (!n || n->max_last < first)
 		return;
-	query(n->left, first, last, fn, ctx);
+	overlap_query(n->left, first, last, fn, ctx);
 	/* this node and everything to its right start after @last */
 	if (n->out_first > last)
 		return;
 	if (n->out_last >= first)
 		fn(ctx, n);
-	query(n->right, first, last, fn, ctx);
+	overlap_query(n->right, first, last, fn, ctx);
 }
 
 void vi_out_index_query(const struct vi_out_index *x, uint64_t first, uint64_t last,
 			void (*fn)(void *ctx, const struct vi_out_node *n), void *ctx)
 {
-	query(x->root, first, last, fn, ctx);
+	overlap_query(x->root, first, last, fn, ctx);
 }
 
-static void free_tree(struct vi_out_node *n)
+static void free_nodes(struct vi_out_node *n)
 {
 	while (n) {
 		struct vi_out_node *r = n->right;
 
-		free_tree(n->left);
+		free_nodes(n->left);
 		free(n);
 		n = r;
 	}
@@ -199,13 +199,13 @@ static void free_tree(struct vi_out_node *n)
 
 void vi_out_index_clear(struct vi_out_index *x)
 {
-	free_tree(x->root);
+	free_nodes(x->root);
 	x->root = NULL;
 	x->n = 0;
 }
 
 /* Height, or -1 if an invariant fails below @n; keys must lie strictly between lo and hi. */
-static int valid(const struct vi_out_node *n, const struct vi_out_node *lo, const struct vi_out_node *hi,
+static int subtree_valid(const struct vi_out_node *n, const struct vi_out_node *lo, const struct vi_out_node *hi,
 		 size_t *count)
 {
 	int hl, hr;
@@ -214,11 +214,11 @@ static int valid(const struct vi_out_node *n, const struct vi_out_node *lo, cons
 	if (!n)
 		return 0;
 	(*count)++;
-	if (n->out_last < n->out_first || (lo && cmp(n->out_first, n->iova, lo) <= 0) ||
-	    (hi && cmp(n->out_first, n->iova, hi) >= 0))
+	if (n->out_last < n->out_first || (lo && key_cmp(n->out_first, n->iova, lo) <= 0) ||
+	    (hi && key_cmp(n->out_first, n->iova, hi) >= 0))
 		return -1;
-	hl = valid(n->left, lo, n, count);
-	hr = valid(n->right, n, hi, count);
+	hl = subtree_valid(n->left, lo, n, count);
+	hr = subtree_valid(n->right, n, hi, count);
 	if (hl < 0 || hr < 0 || hl - hr > 1 || hr - hl > 1 || n->height != 1 + (hl > hr ? hl : hr))
 		return -1;
 	m = n->out_last;
@@ -233,5 +233,5 @@ bool vi_out_index_valid(const struct vi_out_index *x)
 {
 	size_t count = 0;
 
-	return valid(x->root, NULL, NULL, &count) >= 0 && count == x->n;
+	return subtree_valid(x->root, NULL, NULL, &count) >= 0 && count == x->n;
 }

@@ -158,80 +158,60 @@ static int host_map(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t
 	return 0;
 }
 
-/* An unmap's byte count other than what the record held there: the backend held something else. */
-static void unmap_mismatch(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
-			   uint64_t done, uint64_t held, const struct vi_recon_piece *p)
-{
-	vi_warn("reconcile: unmap of [0x%llx, 0x%llx] removed 0x%llx bytes, the record held 0x%llx",
-		(unsigned long long)first, (unsigned long long)last, (unsigned long long)done,
-		(unsigned long long)held);
-	report(r, VIOMMU_RECON_ERR_BACKEND, -EIO, first, last, b, p, true);
-}
-
 /*
- * Unmap the recorded extent [first, last] (record value @value). A
- * successful unmap leaves nothing mapped in the range under every backend's
- * rules, so the extent leaves the record; a byte count other than the
- * extent's means the backend held something else than the record said, and
- * is reported. A failed unmap leaves the extent mapped: the record keeps it,
- * marked stale.
+ * Unmap [first, last] with one host call; the recorded extents it touches
+ * are what the backend should remove (whole: a recorded extent reaching
+ * outside the range goes whole on type1 v1 and fails the call on v2 and
+ * iommufd). A successful unmap leaves nothing mapped in the range under every
+ * backend's rules, so those extents leave the record; a byte count other than
+ * theirs means the backend held something else than the record said, and is
+ * reported. A failed unmap leaves them mapped: the record keeps them, marked
+ * stale ("unmap failed, still mapped").
  */
-static int host_unmap(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
-		      uint64_t value)
+static int unmap_range(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
+		       const struct vi_recon_piece *p)
 {
-	uint64_t len = last - first + 1, done = 0;
-	int rc;
-
-	b->st.unmap_ops++;
-	rc = viommu_host_unmap(b->h, first, len, &done);
-	if (rc) {
-		if (!(value & VI_REC_STALE))
-			viommu_rangemap_set_value(b->maps, first, value | VI_REC_STALE);
-		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, NULL, true);
-		return rc;
-	}
-	viommu_rangemap_remove(b->maps, first, last, NULL);
-	b->st.unmap_bytes += done;
-	b->st.mappings--;
-	if (done != len)
-		unmap_mismatch(r, b, first, last, done, len, NULL);
-	return 0;
-}
-
-void vi_recon_unmap_span(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
-			 uint64_t keep, const struct viommu_mr *mr)
-{
-	struct vi_recon_piece p = { .first = first, .last = last, .out = first, .mr = mr };
 	struct viommu_rangemap_iter it;
-	uint64_t len = last - first + 1, done = 0, held = 0, lo = first, hi = last;
+	uint64_t done = 0, held = 0, lo = first, hi = last;
 	long n;
 	int rc;
 
-	/* a recorded extent reaching outside goes whole (type1 v1) or the call fails (v2, iommufd) */
 	viommu_rangemap_for_each(&it, b->maps, first, last) {
 		held += it.entry.last - it.entry.first + 1;
 		lo = VI_MIN(lo, it.entry.first);
 		hi = VI_MAX(hi, it.entry.last);
 	}
 	b->st.unmap_ops++;
-	rc = viommu_host_unmap(b->h, first, len, &done);
+	rc = viommu_host_unmap(b->h, first, last - first + 1, &done);
 	if (rc) {
-		/*
-		 * QEMU ignores iommufd's ENOENT here; it means part of the span
-		 * was not removed, so the record keeps it all, marked stale.
-		 */
 		viommu_rangemap_for_each(&it, b->maps, first, last)
 			if (!(it.entry.value & VI_REC_STALE))
 				viommu_rangemap_iter_set_value(&it, it.entry.value | VI_REC_STALE);
-		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, &p, true);
-		return;
+		report(r, VIOMMU_RECON_ERR_BACKEND, rc, first, last, b, p, true);
+		return rc;
 	}
 	b->st.unmap_bytes += done;
 	n = viommu_rangemap_remove_inside(b->maps, lo, hi, NULL, NULL);
 	b->st.mappings -= n > 0 ? (uint64_t)n : 0;
-	if (done != held)
-		unmap_mismatch(r, b, first, last, done, held, &p);
-	if (keep) {
+	if (done != held) {
+		vi_warn("reconcile: unmap of [0x%llx, 0x%llx] removed 0x%llx bytes, the record held 0x%llx",
+			(unsigned long long)first, (unsigned long long)last, (unsigned long long)done,
+			(unsigned long long)held);
+		report(r, VIOMMU_RECON_ERR_BACKEND, -EIO, first, last, b, p, true);
+	}
+	return 0;
+}
+
+void vi_recon_unmap_span(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
+			 uint64_t keep, const struct viommu_mr *mr)
+{
+	/*
+	 * QEMU ignores iommufd's ENOENT here; it means part of the span was not
+	 * removed, so the record keeps it all, marked stale.
+	 */
+	struct vi_recon_piece p = { .first = first, .last = last, .out = first, .mr = mr };
+
+	if (unmap_range(r, b, first, last, &p) == 0 && keep) {
 		b->st.windows++;
 		b->st.window_bytes += keep;
 	}
@@ -517,8 +497,6 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 		 */
 		uint64_t wf = d[i].first & ~pm, wl = d[i].last | pm;
 		struct viommu_rangemap_iter it;
-		struct viommu_range_entry *stale = NULL;
-		size_t ns = 0, cap = 0;
 		bool grew;
 
 		i++;
@@ -544,34 +522,38 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 			}
 		} while (grew);
 
-		viommu_rangemap_for_each(&it, b->maps, wf, wl) {
-			if (extent_matches(r, it.entry.first, it.entry.last, it.entry.value))
-				continue;
-			if (ns == cap) {
-				size_t nc = cap ? cap * 2 : 16;
-				struct viommu_range_entry *nst = realloc(stale, nc * sizeof(*nst));
+		/*
+		 * Unmap the stale extents one at a time, finding the next from
+		 * where the last ended: an unmap changes the record under an
+		 * iterator, and a list of them would need memory a failure could
+		 * deny, leaving stale extents neither unmapped nor marked.
+		 */
+		for (uint64_t cur = wf;;) {
+			struct viommu_range_entry e;
+			bool found = false;
+			uint64_t keep;
 
-				if (!nst) {
-					report(r, VIOMMU_RECON_ERR_BACKEND, -ENOMEM, it.entry.first, wl, b, NULL, true);
+			viommu_rangemap_for_each(&it, b->maps, cur, wl) {
+				if (!extent_matches(r, it.entry.first, it.entry.last, it.entry.value)) {
+					e = it.entry;
+					found = true;
 					break;
 				}
-				stale = nst;
-				cap = nc;
 			}
-			stale[ns++] = it.entry;
-		}
-		for (size_t k = 0; k < ns; k++) {
-			uint64_t keep = unchanged_bytes(r, stale[k].first, stale[k].last, stale[k].value);
-
-			if (host_unmap(r, b, stale[k].first, stale[k].last, stale[k].value))
-				continue;
-			b->full = false;	/* an unmap made room */
-			if (keep) {
-				b->st.windows++;
-				b->st.window_bytes += keep;
+			if (!found)
+				break;
+			keep = unchanged_bytes(r, e.first, e.last, e.value);
+			if (unmap_range(r, b, e.first, e.last, NULL) == 0) {
+				b->full = false;	/* an unmap made room */
+				if (keep) {
+					b->st.windows++;
+					b->st.window_bytes += keep;
+				}
 			}
+			if (e.last >= wl)
+				break;
+			cur = e.last + 1;
 		}
-		free(stale);
 		vi_recon_map_missing(r, b, wf, wl);
 	}
 }
@@ -839,7 +821,7 @@ VIOMMU_API int viommu_recon_detach(struct viommu_recon *r, struct viommu_host *h
 	}
 	r->status = 0;
 	while (unmap && viommu_rangemap_first(b->maps, &e)) {
-		rc = host_unmap(r, b, e.first, e.last, e.value);
+		rc = unmap_range(r, b, e.first, e.last, NULL);
 		if (rc)
 			return rc;	/* still attached, record exact: the caller may retry */
 	}
@@ -909,7 +891,7 @@ VIOMMU_API int viommu_recon_get_stats(const struct viommu_recon *r, const struct
 
 /* ---- the invariant check -------------------------------------------------- */
 
-struct check_ctx {
+struct recon_check {
 	const struct viommu_recon *r;
 	const struct vi_recon_backend *b;
 	int rc;				/* the most serious finding: -EIO, then -ESTALE, then -ENOENT */
@@ -922,7 +904,7 @@ static int severity(int rc)
 	return rc == -EIO ? 3 : rc == -ESTALE ? 2 : rc == -ENOENT ? 1 : 0;
 }
 
-static void found(struct check_ctx *c, int rc, uint64_t first, uint64_t last)
+static void found(struct recon_check *c, int rc, uint64_t first, uint64_t last)
 {
 	if (severity(rc) <= severity(c->rc))
 		return;
@@ -933,7 +915,7 @@ static void found(struct check_ctx *c, int rc, uint64_t first, uint64_t last)
 
 static void check_mapping(const struct viommu_host_mapping *hm, void *ctx)
 {
-	struct check_ctx *c = ctx;
+	struct recon_check *c = ctx;
 	struct viommu_range_entry e;
 	uint64_t last = hm->iova + hm->length - 1;
 
@@ -950,7 +932,7 @@ static void check_mapping(const struct viommu_host_mapping *hm, void *ctx)
 }
 
 /* Every page the reconciler can map is mapped, as desired. */
-static void check_coverage(struct check_ctx *c, struct viommu_host *h)
+static void check_coverage(struct recon_check *c, struct viommu_host *h)
 {
 	const struct vi_recon_backend *b = c->b;
 	uint64_t pm = b->page - 1;
@@ -998,7 +980,7 @@ static void check_coverage(struct check_ctx *c, struct viommu_host *h)
 
 VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h, struct viommu_recon_report *where)
 {
-	struct check_ctx c = { .r = r };
+	struct recon_check c = { .r = r };
 	long n;
 
 	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM) {

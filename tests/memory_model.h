@@ -2,7 +2,7 @@
 /*
  * A trivially correct model of the memory API for the randomised test and the
  * fuzz target: a mirror of the region tree, and a per-page visibility query
- * written straight from QEMU's "Visibility" rules (memory.rst, semantics.md
+ * written straight from QEMU's "Visibility" rules (memory.rst, docs/reference.md
  * §4): subregions searched in descending priority (newest first among
  * equals), aliases followed, a non-container answering for the holes its
  * subregions leave. Nothing here shares code with src/memory/.

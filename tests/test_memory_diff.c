@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Exact listener event lists for the scenarios that hurt VFIO in QEMU
- * (semantics.md §1.3, §4): two RAM ranges merged into one (A + B -> A') and
+ * (docs/reference.md §1.3, §4): two RAM ranges merged into one (A + B -> A') and
  * split back, a BAR move, a RAM resize, hot-plug blocks marked unmergeable,
  * a rename and a re-parent. Each must report exactly the ranges that
  * changed, and nothing else: a range whose region or flags changed but not
@@ -125,7 +125,7 @@ static void setup(struct fixture *f, bool qemu_style)
 	log_buf[0] = 0;
 }
 
-/* A + B -> A' and back: same host memory, so nothing changes (the QEMU VFIO defect, semantics.md §1.3). */
+/* A + B -> A' and back: same host memory, so nothing changes (the QEMU VFIO defect, docs/reference.md §1.3). */
 static void test_merge_split(bool qemu_style)
 {
 	struct fixture f;

@@ -2,7 +2,7 @@
 /*
  * Flat-view rendering against exact expectations: the overlap and priority
  * examples and the PC memory map of QEMU's docs/devel/memory.rst
- * (semantics.md §4), the same-priority rule, the full 64-bit space, and the
+ * (docs/reference.md §4), the same-priority rule, the full 64-bit space, and the
  * guest-physical accessors (bounds, holes, MMIO dispatch, read-only,
  * wraparound, IOMMU translation).
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Randomised property test of the memory model (semantics.md §1.3, §4):
+ * Randomised property test of the memory model (docs/reference.md §1.3, §4):
  * thousands of transactions over random region trees with aliases,
  * priorities, enable/disable, read-only, unmergeable, resize, move, alias
  * offset changes, renames and frees. After every outermost commit:

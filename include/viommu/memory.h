@@ -275,9 +275,10 @@ VIOMMU_API const struct viommu_mr_section *viommu_flatview_section(const struct 
 VIOMMU_API size_t viommu_flatview_boundaries(const struct viommu_flatview *v, const uint64_t **bounds);
 
 /*
- * The next region boundary after @addr: the smallest b > addr in the set
- * viommu_flatview_boundaries() lists, in *out. 0; -ENOENT if none; -EINVAL.
- * O(log n).
+ * The first region boundary at or after @addr: the smallest b >= addr in
+ * the set viommu_flatview_boundaries() lists, in *out. 0; -ENOENT if none;
+ * -EINVAL. O(log n), and unlike viommu_flatview_boundaries() it never
+ * makes the whole array.
  */
 VIOMMU_API int viommu_flatview_next_boundary(const struct viommu_flatview *v, uint64_t addr, uint64_t *out);
 

@@ -1102,8 +1102,9 @@ VIOMMU_API int viommu_flatview_next_boundary(const struct viommu_flatview *v, ui
 
 	if (!v || !out)
 		return vi_errno(-EINVAL);
-	if (addr == UINT64_MAX || !(b = vi_pt_at(v->bnd, 0, vi_pt_lower(v->bnd, addr + 1))))
-		return -ENOENT;
+	b = vi_pt_at(v->bnd, 0, vi_pt_lower(v->bnd, addr));
+	if (!b)
+		return vi_errno(-ENOENT);
 	*out = *b;
 	return 0;
 }

@@ -81,10 +81,14 @@ static void check_version(const struct version *v, bool deep)
 
 		T_OK(q && q->key == v->a[at].key && q->val[0] == v->a[at].val[0]);
 		T_EQ(vi_pt_lower(v->root, v->a[at].key), at);
+		T_OK(vi_pt_find(v->root, ESZ, v->a[at].key) == q);
 		if (v->a[at].key) {
 			bool prev_adjacent = at && v->a[at - 1].key == v->a[at].key - 1;
 
 			T_EQ(vi_pt_lower(v->root, v->a[at].key - 1), prev_adjacent ? at - 1 : at);
+			/* the first key >= key - 1: the previous item if adjacent, else this one */
+			T_OK(vi_pt_find(v->root, ESZ, v->a[at].key - 1) ==
+			     (prev_adjacent ? vi_pt_at(v->root, ESZ, at - 1) : q));
 		}
 		q = vi_pcur_seek(&c, v->root, ESZ, at);
 		T_OK(q && q->key == v->a[at].key);
@@ -92,6 +96,7 @@ static void check_version(const struct version *v, bool deep)
 		T_OK(at + 1 < v->n ? q && q->key == v->a[at + 1].key : q == NULL);
 	}
 	T_EQ(vi_pt_lower(v->root, v->a[v->n - 1].key + 1), v->n);
+	T_OK(vi_pt_find(v->root, ESZ, v->a[v->n - 1].key + 1) == NULL);
 	T_OK(vi_pt_at(v->root, ESZ, v->n) == NULL);
 }
 

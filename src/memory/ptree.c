@@ -515,6 +515,29 @@ const void *vi_pt_at(const struct vi_pnode *x, size_t esz, size_t i)
 	return pt_item(x, esz, (uint32_t)i);
 }
 
+/*
+ * The same as pt_search for a node's few keys (at most VI_PT_FAN), by
+ * counting those below @key: no dependent probes and no branch to mispredict,
+ * which is what a lookup's descent is made of.
+ */
+static uint32_t pt_count_below(const uint64_t *k, uint32_t n, uint64_t key)
+{
+	uint32_t c = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		c += k[i] < key;
+	return c;
+}
+
+const void *vi_pt_find(const struct vi_pnode *x, size_t esz, uint64_t key)
+{
+	if (!x || x->keys[x->n - 1] < key)
+		return NULL;
+	while (x->level)
+		x = vi_pt_slots(x)[pt_count_below(x->keys, x->n, key)].child;
+	return pt_item(x, esz, pt_count_below(x->keys, x->n, key));
+}
+
 const void *vi_pcur_seek(struct vi_pcur *c, const struct vi_pnode *x, size_t esz, size_t i)
 {
 	c->depth = 0;

@@ -120,6 +120,12 @@ void vi_pt_free_tree(struct vi_pnode *root);
 /* Index of the first item with key >= @key (the item count if none). O(log n). */
 size_t vi_pt_lower(const struct vi_pnode *root, uint64_t key);
 
+/*
+ * The first item with key >= @key (its key if esz is 0), or NULL if none.
+ * O(log n), and the cheapest descent: no index, no cursor.
+ */
+const void *vi_pt_find(const struct vi_pnode *root, size_t esz, uint64_t key);
+
 /* Item @i (its key if esz is 0), or NULL if i >= count. O(log n). */
 const void *vi_pt_at(const struct vi_pnode *root, size_t esz, size_t i);
 

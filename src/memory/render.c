@@ -1154,10 +1154,9 @@ VIOMMU_API size_t viommu_flatview_lower(const struct viommu_flatview *v, uint64_
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_lookup(const struct viommu_flatview *v, uint64_t addr)
 {
 	const struct viommu_mr_section *s;
-	struct vi_pcur c;
 
 	if (!v)
 		return NULL;
-	s = vi_pcur_seek_key(&c, v->sec, VI_SEC_ESZ, addr, NULL);
+	s = vi_pt_find(v->sec, VI_SEC_ESZ, addr);
 	return s && s->first <= addr ? s : NULL;
 }

@@ -364,3 +364,13 @@ int vi_kx_check(const struct vi_kx_node *root)
 
 	return root ? kx_check(root, root->level, true, &have, &a, &s, &e) : 0;
 }
+
+void vi_kx_free(struct vi_kx_node *x)
+{
+	if (!x)
+		return;
+	if (x->level)
+		for (uint32_t i = 0; i < x->n; i++)
+			vi_kx_free(x->ptr[i]);
+	free(x);
+}

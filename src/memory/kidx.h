@@ -55,6 +55,8 @@ int vi_kx_collect(const struct vi_kx_node *root, uint64_t first, uint64_t last, 
 		  size_t *n, size_t *cap);
 /* Call @fn on every item in key order; stops at and returns the first non-zero result. */
 int vi_kx_walk(const struct vi_kx_node *root, int (*fn)(void *ctx, void *item), void *ctx);
+/* Free every node of the index (not the items). NULL is allowed. */
+void vi_kx_free(struct vi_kx_node *root);
 /* Check the invariants (tests); 0 or -EIO. */
 int vi_kx_check(const struct vi_kx_node *root);
 

@@ -65,6 +65,7 @@ static void as_destroy(struct viommu_as *as, bool model_gone)
 
 static void mr_destroy(struct viommu_mr *mr)
 {
+	vi_kx_free(mr->kids);	/* viommu_memory_free frees regions that still hold subregions */
 	free(mr->name);
 	free(mr);
 }

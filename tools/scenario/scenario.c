@@ -578,7 +578,7 @@ static int cmd_region(struct interp *s, int n, char **t)
 	struct viommu_mr *target = NULL;	/* not a struct region *: the array may move */
 	bool ro = false, unm = false;
 	int first_opt, rc;
-	static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
+	static const struct viommu_mr_ops mmio_ops = { .sz = sizeof(mmio_ops) };
 
 	if (!strcmp(t[0], "ram"))
 		kind = VIOMMU_MR_RAM;

@@ -483,7 +483,7 @@ static int ensure_started(struct interp *s)
 	s->as = s->root ? viommu_as_new(s->m, "system", s->root) : NULL;
 	if (!s->as)
 		return fail(s, -ENOMEM, "out of memory");
-	s->diff_l = (struct viommu_memory_listener){ .size = sizeof(s->diff_l), .as = s->as, .opaque = s,
+	s->diff_l = (struct viommu_memory_listener){ .sz = sizeof(s->diff_l), .as = s->as, .opaque = s,
 						     .diff = on_diff };
 	if ((rc = viommu_memory_listener_register(s->m, &s->diff_l)))
 		return fail(s, rc, "cannot listen to the view: %s", strerror(-rc));

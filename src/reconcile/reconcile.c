@@ -584,8 +584,22 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 			kept = false;	/* a matching extent overlaps [wf, wl] */
 			/* stale extents that overlap or touch: a run may continue into them */
 			viommu_rangemap_for_each(&it, b->maps, wf ? wf - 1 : 0, wl == UINT64_MAX ? wl : wl + 1) {
-				uint64_t keep = unchanged_bytes(r, it.entry.first, it.entry.last, it.entry.value);
+				uint64_t keep;
 
+				/*
+				 * An extent that only touches the range and overlaps no
+				 * changed range (below: the earlier ones were reconciled
+				 * in earlier work ranges, which would have grown to it;
+				 * above: d[i] is the next) still matches, as every
+				 * recorded extent does after a reconcile unless its
+				 * unmap failed (viommu_recon_check's -EIO is that
+				 * invariant broken): no need to compare it.
+				 */
+				if (!(it.entry.value & VI_REC_STALE) &&
+				    (it.entry.last < wf ||
+				     (it.entry.first > wl && (i >= n || it.entry.last < (d[i].first & ~pm)))))
+					continue;
+				keep = unchanged_bytes(r, it.entry.first, it.entry.last, it.entry.value);
 				if (keep == it.entry.last - it.entry.first + 1) {
 					kept |= it.entry.last >= wf && it.entry.first <= wl;
 					continue;

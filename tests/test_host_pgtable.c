@@ -30,7 +30,7 @@ int main(void)
 	T_EQ_U64(m.iova, 2 * M2);
 	T_EQ_U64(m.size, M2);
 	T_EQ_U64(m.phys, VA + M2);
-	T_EQ(m.prot & 3, VIOMMU_HOST_PROT_READ);
+	T_EQ(m.perm & 3, VIOMMU_HOST_PROT_READ);
 	/* user address only 4K-aligned: 4K leaves */
 	T_EQ(viommu_host_map(h, 8 * M2, M2, VA + K4, 3), 0);
 	T_EQ(viommu_pgtable_lookup(pt, 8 * M2 + 5 * K4 + 7, &m), 0);

@@ -224,7 +224,7 @@ static int sim_insert(struct vi_host_sim *s, uint64_t iova, uint64_t last, uint6
 	s->recs[idx].in_pt = false;
 	if (s->pt && pt_fits(s, iova, vaddr, last - iova + 1)) {
 		uint64_t mapped = 0;
-		/* VIOMMU_HOST_PROT_* and VIOMMU_PT_PROT_* share their values */
+		/* VIOMMU_HOST_PROT_* and VIOMMU_PERM_* share their values */
 		int pr = viommu_pgtable_map(s->pt, iova, vaddr, last - iova + 1, prot, &mapped);
 
 		if (pr && mapped)
@@ -735,7 +735,7 @@ struct viommu_host *viommu_host_sim_new(const struct viommu_host_sim_opts *uopts
 			.sz = sizeof(po),
 			.format = VIOMMU_PT_VTD_SL,
 			.levels = 5,
-			.oas = 52,
+			.out_bits = 52,
 			/* the table needs its 4K granule even if the host pages are larger */
 			.pgsize_bitmap = (o.pgsize_bitmap & VI_SIM_DEFAULT_PGSIZES) | 0x1000,
 		};
@@ -743,8 +743,8 @@ struct viommu_host *viommu_host_sim_new(const struct viommu_host_sim_opts *uopts
 		if (o.pt_format == VIOMMU_PT_ARM_S1 || o.pt_format == VIOMMU_PT_ARM_S2) {
 			po.format = o.pt_format;
 			po.levels = 0;
-			po.ias = 48;
-			po.oas = 48;
+			po.in_bits = 48;
+			po.out_bits = 48;
 		} else if (o.pt_format && o.pt_format != VIOMMU_PT_VTD_SL) {
 			sim_free(&s->base);
 			return vi_null(EINVAL);
@@ -798,7 +798,7 @@ int viommu_host_sim_translate(struct viommu_host *h, uint64_t iova, uint64_t *va
 				ret = -EIO;
 			} else {
 				va = m.phys + (iova - m.iova);
-				pr = m.prot & (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE);
+				pr = m.perm & (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE);
 			}
 		}
 		if (!ret && vaddr)

@@ -98,7 +98,7 @@ vm_build_guest_programs() {
 	done
 	# the CLI as CMake builds it (its own warning flags), but static
 	# shellcheck disable=SC2086
-	gcc $cflags -I"$top/tools" -o "$out/../cli/viommu" "$top"/tools/*.c "$lib" -lpthread -lm || return 1
+	gcc $cflags -I"$top/tools" -o "$out/../cli/viommu" "$top"/tools/*.c "$top"/tools/*/*.c "$lib" -lpthread -lm || return 1
 }
 
 # Make the initramfs for one kernel directory; print its path.

@@ -57,5 +57,8 @@ bool viommu_virtio_notify_flag_changed_hook(struct ViommuVirtio *g, uint16_t sid
 					    IOMMUNotifierFlag old, IOMMUNotifierFlag new_flags, Error **errp,
 					    int *ret);
 bool viommu_virtio_replay_hook(struct ViommuVirtio *g, uint16_t sid, IOMMUNotifier *n);
+/* QEMU's side (hw/virtio/virtio-iommu.c): a fault on the device's event queue */
+void virtio_iommu_viommu_report_fault(struct VirtIOIOMMU *s, uint8_t reason, int flags, uint32_t endpoint,
+                                      uint64_t address);
 
 #endif

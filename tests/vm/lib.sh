@@ -150,13 +150,15 @@ vm_initramfs() {
 # through Interrupt-remapped IO-APIC". The parameter skips only that check;
 # nothing is retried, so a real failure still fails.
 VM_KERNEL_ARGS="console=ttyS0 intel_iommu=on panic=-1 loglevel=4 no_timer_check"
+# The IOMMU the guest gets (tests/qemu/run.sh puts its own device here).
+VM_IOMMU_ARGS=${VM_IOMMU_ARGS:-"-device intel-iommu,intremap=on,caching-mode=on"}
 vm_boot_and_check() {
 	local tag=$1 kdir=$2 work=$3 initrd log start rc=0 prog
 	initrd=$(vm_initramfs "$kdir" "$work" "$tag") || return 1
 	log=$work/console-$tag.log
 	start=$(date +%s)
 	timeout --foreground -k 5 "$VM_TIMEOUT" "$VM_QEMU" -machine q35,accel=tcg -cpu max -m 512 -smp 1 \
-		-device intel-iommu,intremap=on,caching-mode=on -device edu \
+		$VM_IOMMU_ARGS -device edu \
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
 		-append "$VM_KERNEL_ARGS vfio_iommu_type1.dma_entry_limit=$VM_DMA_LIMIT $VM_APPEND" \
 		-nographic -nodefaults -serial stdio -monitor none -no-reboot </dev/null > "$log" 2>&1 || true

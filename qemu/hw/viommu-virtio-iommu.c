@@ -25,6 +25,7 @@
 #include "qemu/error-report.h"
 #include "qemu/iov.h"
 #include "exec/address-spaces.h"
+#include "system/system.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pci_bus.h"
 #include "hw/virtio/virtio.h"
@@ -39,7 +40,7 @@
 #define GLUE_CONFIG_SIZE VIOMMU_VIRTIO_IOMMU_CONFIG_SIZE
 #define GLUE_BYPASS_OFF 36
 /* The device-specific feature bits (virtio spec: 0..23). */
-#define GLUE_DEV_FEATURES ((1ULL << 24) - 1)
+#define GLUE_DEV_FEATURES ((UINT64_C(1) << 24) - 1)
 
 typedef struct ViommuVirtioNotifier {
     struct viommu_iommu_listener l;

@@ -27,6 +27,7 @@
 #include "hw/i386/x86-iommu.h"
 #include "hw/pci/pci.h"
 #include "hw/pci/pci_bus.h"
+#include "hw/pci-host/q35.h"
 #include "hw/viommu/viommu-qemu.h"
 #include "hw/viommu/viommu-common.h"
 

@@ -71,6 +71,10 @@ static int glue_fault(void *ctx, const struct viommu_virtio_iommu_fault *f)
     ViommuVirtio *g = ctx;
 
     g->faults++;
+    if (g->faults <= 8) {
+        error_report("viommu virtio-iommu: fault %" PRIu64 ": endpoint %04x address 0x%" PRIx64
+                     " reason %u flags 0x%x", g->faults, f->endpoint, f->address, f->reason, f->flags);
+    }
     if (g->mode == VIOMMU_GLUE_REPLACE) {
         /* shadow: QEMU's model reports its own faults */
         virtio_iommu_viommu_report_fault(g->s, f->reason, f->flags, f->endpoint, f->address);

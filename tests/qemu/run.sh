@@ -57,7 +57,7 @@ vm_build_guest_programs "$build" "$work/bin" || exit 1
 # What a run's verdict is made of: the guest's result lines without timings.
 results() {
 	sed -n 's/\r$//; /^ok /p; /^FAIL/p; /^case /p; /^caps /p; /^replay /p; /passed, .* failed/p; /^VIOMMU-VM: exit /p' "$1" |
-		sed -E 's/[0-9]+(\.[0-9]+)? ?(ms|us|ns|s)\b/T/g'
+		sed -E 's/[0-9]+(\.[0-9]+)? ?(ms|us|ns|s)\b/T/g' | sed "s/$2/TAG/g"
 }
 
 stock=$(vm_stock_kernel) || stock=
@@ -65,6 +65,13 @@ iommufd=$(vm_iommufd_kernel) || iommufd=
 [ -n "$iommufd" ] && ! grep -q '^CONFIG_VIRTIO_IOMMU=y' "$iommufd/config" && {
 	log "the 6.12 kernel lacks CONFIG_VIRTIO_IOMMU"; iommufd=; }
 export VIOMMU_QEMU_PROBE=1
+# Neither VT-d without interrupt remapping nor virtio-iommu on x86 isolates
+# MSIs, so VFIO refuses the device (EPERM) unless told it may
+# (drivers/vfio/vfio_iommu_type1.c, vfio_iommu_type1_attach_group;
+# drivers/iommu/iommufd/device.c, allow_unsafe_interrupts). Every run, QEMU's
+# models included, gets the same parameters.
+VM_TYPE1_ARGS="allow_unsafe_interrupts=1"
+VM_APPEND="$VM_APPEND vfio_iommu_type1.allow_unsafe_interrupts=1 iommufd.allow_unsafe_interrupts=1"
 rc=0 ran=0
 printf '%-26s %6s %8s %s\n' run result boot_s counters > "$work/table"
 for dev in vtd virtio; do
@@ -86,7 +93,7 @@ for dev in vtd virtio; do
 			vm_boot_and_check "$tag" "$kdir" "$work" || { verdict=FAIL; rc=1; }
 			secs=$(( $(date +%s) - start ))
 			ran=$((ran + 1))
-			results "$work/console-$tag.log" > "$work/results-$tag"
+			results "$work/console-$tag.log" "$tag" > "$work/results-$tag"
 			if [ $mode != off ] && [ -f "$work/results-$dev-off-$k" ]; then
 				if ! diff -u "$work/results-$dev-off-$k" "$work/results-$tag" > "$work/diff-$tag"; then
 					log "$tag: results differ from QEMU's own model:"; cat "$work/diff-$tag" >&2

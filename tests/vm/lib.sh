@@ -9,6 +9,8 @@ VM_DMA_LIMIT=${VIOMMU_VM_DMA_LIMIT:-100}
 # Extra kernel command line; NAME=VALUE words the kernel does not know reach
 # /init's environment (e.g. VIOMMU_VM_RACE_DMAS=40 for a short race).
 VM_APPEND=${VIOMMU_VM_APPEND:-}
+# Extra vfio_iommu_type1 parameters (insmod does not read the command line).
+VM_TYPE1_ARGS=${VM_TYPE1_ARGS:-}
 
 vm_log() { echo "check-vm: $*" >&2; }
 
@@ -128,7 +130,7 @@ vm_initramfs() {
 			esac || return 1
 			# insmod does not read module parameters from the kernel command line
 			case $name in
-			vfio_iommu_type1.ko) echo "/lib/modules/$name dma_entry_limit=$VM_DMA_LIMIT" ;;
+			vfio_iommu_type1.ko) echo "/lib/modules/$name dma_entry_limit=$VM_DMA_LIMIT $VM_TYPE1_ARGS" ;;
 			*) echo "/lib/modules/$name" ;;
 			esac >> "$root/modules.list"
 		done

@@ -345,7 +345,13 @@ static void virtio_answer(ViommuVirtio *g, uint16_t sid, hwaddr addr, IOMMUAcces
 {
     struct viommu_virtio_iommu_xlat x;
     unsigned perm = viommu_glue_perm(flag) ? viommu_glue_perm(flag) : VIOMMU_PERM_READ;
-    int r = viommu_virtio_iommu_translate(g->v, sid, addr, perm, &x, NULL);
+    int r;
+
+    /* a device whose address space QEMU created after the last declaration */
+    if (!g_hash_table_contains(g->endpoints, GUINT_TO_POINTER(sid))) {
+        virtio_glue_declare(g);
+    }
+    r = viommu_virtio_iommu_translate(g->v, sid, addr, perm, &x, NULL);
 
     *e = (IOMMUTLBEntry) {
         .target_as = &address_space_memory,

@@ -63,7 +63,7 @@ int main(void)
 	T_EQ(commits_seen, 5);
 	T_EQ(res.expects, 5);
 	T_EQ(res.expects_failed, 0);
-	T_EQ(res.checks, 6);		/* one per commit, one for `check` */
+	T_EQ(res.checks, 7);		/* one per commit, one for `check`, one at the end */
 	T_EQ(res.checks_failed, 0);
 	T_EQ(res.stats.map_ops, 6);
 	T_EQ(res.stats.unmap_ops, 5);	/* the first move takes the three extents around the old overlay */
@@ -110,11 +110,12 @@ int main(void)
 	BAD("commit\n", -EINVAL, "t.scn:1: commit without begin");
 	BAD("ram r 4K\nbegin\n", -EINVAL, "t.scn:2: begin without commit at the end of the file");
 	BAD("ram r 4K\nbackend sim:type1v1\n", -EINVAL, "t.scn:2: 'backend' must come before the first region");
+	/* a bad backend is blamed on its `backend` line, not on the first region line (issue 17 §4) */
 	BAD("backend sim:type9\nram r 4K\n", -EINVAL,
-	    "t.scn:2: backend spec 'sim:type9': unknown simulated semantics (type1v2, type1v1, iommufd): type9");
+	    "t.scn:1: backend spec 'sim:type9': unknown simulated semantics (type1v2, type1v1, iommufd): type9");
 	BAD("backend sim:type1v2,limit=0\nram r 4K\n", -EINVAL,
-	    "t.scn:2: backend spec 'sim:type1v2,limit=0': limit must be a number from 1 to 2^32 - 1: 0");
-	BAD("backend vfio:7\nram r 4K\n", -EPERM, "t.scn:2: only simulated backends here, not 'vfio:7'");
+	    "t.scn:1: backend spec 'sim:type1v2,limit=0': limit must be a number from 1 to 2^32 - 1: 0");
+	BAD("backend vfio:7\nram r 4K\n", -EPERM, "t.scn:1: only simulated backends here, not 'vfio:7'");
 	BAD("granule 3\n", -EINVAL, "t.scn:1: granule must be a power of two");
 	BAD("ram a b c d e f g h i j k l m n o p q\n", -EINVAL, "t.scn:1: more than 16 words");
 	{
@@ -147,5 +148,14 @@ int main(void)
 	}
 	/* repeat 0 skips its body, nested blocks included */
 	T_EQ(run("repeat 0\nbogus\nrepeat 2\nbogus\nend\nend\nram r 4K\n", 0), 0);
+	/* the cost budget: skipped bodies and whole checks count, so neither multiplies past the step limit */
+	T_EQ(run("repeat 100\nrepeat 0\nx\nx\nx\nx\nx\nx\nx\nx\nend\nend\n", 500), -E2BIG);
+	T_STREQ(err, "t.scn:2: more than 500 lines executed");
+	T_EQ(run("repeat 100\nrepeat 0\nx\nx\nx\nx\nx\nx\nx\nx\nend\nend\n", 1300), 0);
+	T_EQ(res.lines, 1 + 100 * 11);	/* repeat, then per iteration: repeat 0, 9 skipped lines, end */
+	T_EQ(run("granule 4K\nram r 64K\nadd root r 0\nrepeat 100\ncheck\nend\n", 1000), -E2BIG);
+	T_STREQ(err, "t.scn:5: more than 1000 lines executed (a check counts one per host mapping)");
+	T_EQ(run("granule 4K\nram r 64K\nadd root r 0\nrepeat 10\ncheck\nend\n", 1000), 0);
+	T_EQ(res.lines, 3 + 1 + 10 * (1 + 16 + 1));	/* each check: its line, 16 mappings, and the end line */
 	return t_done();
 }

@@ -170,18 +170,37 @@ static int cmd_replay(int argc, char **argv)
 	int rc;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-			o.backend = argv[++i];
-		} else if (!strcmp(argv[i], "--policy") && i + 1 < argc) {
-			i++;
-			if (!strcmp(argv[i], "minimal"))
+		const char *val = NULL;
+		bool backend = false;
+
+		/* --opt VALUE and --opt=VALUE */
+		if (!strncmp(argv[i], "--backend", 9) || !strncmp(argv[i], "--policy", 8)) {
+			const char *rest = argv[i] + (argv[i][2] == 'b' ? 9 : 8);
+
+			backend = argv[i][2] == 'b';
+			if (*rest == '=') {
+				val = rest + 1;
+			} else if (!*rest) {
+				if (i + 1 == argc)
+					return vi_cli_usage("replay", "%s needs a value", argv[i]);
+				val = argv[++i];
+			}
+		}
+		if (val && backend) {
+			if (!*val)
+				return vi_cli_usage("replay", "--backend needs a value");
+			o.backend = val;
+		} else if (val) {
+			if (!strcmp(val, "minimal"))
 				o.policy = 0;
-			else if (!strcmp(argv[i], "naive"))
+			else if (!strcmp(val, "naive"))
 				o.policy = 1;
 			else
-				return vi_cli_usage("replay", "--policy is minimal or naive");
+				return vi_cli_usage("replay", "--policy is minimal or naive, not '%s'", val);
 		} else if (!strcmp(argv[i], "--compare-naive")) {
 			compare = true;
+		} else if (!strcmp(argv[i], "--check")) {
+			o.full_checks = true;
 		} else if (!strcmp(argv[i], "--json")) {
 			out.json = true;
 		} else if (!strcmp(argv[i], "--quiet")) {
@@ -196,8 +215,9 @@ static int cmd_replay(int argc, char **argv)
 		return vi_cli_usage("replay", "needs a scenario FILE");
 	text = read_file(file, &len);
 	if (!text) {
+		/* a FILE that cannot be read is a usage error, like a malformed one */
 		fprintf(stderr, "viommu replay: %s: %s\n", file, strerror(errno));
-		return VI_EXIT_FAIL;
+		return VI_EXIT_USAGE;
 	}
 	if (!out.json)
 		printf("viommu replay %s\n", file);
@@ -237,9 +257,10 @@ static int cmd_replay(int argc, char **argv)
 	if (out.json)
 		print_json(file, &res, compare ? &naive : NULL);
 	free(text);
-	return res.expects_failed || res.checks_failed ? VI_EXIT_FAIL : VI_EXIT_OK;
+	/* viommu(1): a failed operation (an expectation, a check, a host call or a region left unmapped) exits 1 */
+	return res.expects_failed || res.checks_failed || res.stats.errors ? VI_EXIT_FAIL : VI_EXIT_OK;
 }
 
 VI_CLI_COMMAND(replay, .name = "replay",
-	       .args = "FILE [--backend SPEC] [--policy minimal|naive] [--compare-naive] [--json] [--quiet]",
+	       .args = "FILE [--backend SPEC] [--policy minimal|naive] [--compare-naive] [--check] [--json] [--quiet]",
 	       .help = "replay a scenario through the stack (docs/scenario.md)", .run = cmd_replay);

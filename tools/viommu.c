@@ -30,8 +30,9 @@ static void print_help(FILE *f)
 	fprintf(f, "usage: viommu [--help] [--version] COMMAND [ARGS...]\n\n"
 		   "viommu %s: the DMA-remapping (IOMMU) stack for VMMs and userspace drivers.\n\n"
 		   "Commands:\n", viommu_version());
+	/* two lines per command: the arguments can be long, the table stays aligned */
 	for_each_command(c)
-		fprintf(f, "  %-10s %-34s %s\n", c->name, c->args, c->help);
+		fprintf(f, "  %s%s%s\n      %s\n", c->name, *c->args ? " " : "", c->args, c->help);
 	fprintf(f, "\nNumbers are decimal or 0x hex, with an optional K, M, G or T suffix.\n"
 		   "'viommu COMMAND --help' describes one command. See viommu(1).\n");
 }
@@ -78,9 +79,11 @@ int main(int argc, char **argv)
 	c = find_command(argv[1]);
 	if (!c)
 		return vi_cli_usage(NULL, "unknown command '%s'", argv[1]);
-	if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
-		printf("usage: viommu %s %s\n%s\n", c->name, c->args, c->help);
-		return VI_EXIT_OK;
-	}
+	/* `viommu CMD --help` and `viommu CMD ARGS... --help` */
+	for (int i = 2; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: viommu %s %s\n%s\n", c->name, c->args, c->help);
+			return VI_EXIT_OK;
+		}
 	return c->run(argc - 1, argv + 1);
 }

@@ -223,6 +223,20 @@ VIOMMU_API int viommu_recon_get_stats(const struct viommu_recon *r, const struct
  */
 VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h, struct viommu_recon_report *where);
 
+/*
+ * The same check limited to [first, last], for a caller that checks after
+ * every change only where the change was: the record's entries overlapping
+ * the range equal the desired mapping and translate so in @h; every leaf of
+ * the simulator's page table in the range is a translation the record holds;
+ * every mappable page of the range is mapped; and the backend holds as many
+ * mappings as the record (boundaries between adjacent host mappings outside
+ * a walk of all of them are left to viommu_recon_check). Same returns, plus
+ * -EINVAL for first > last. Cost: O(k log n) for the k record entries, page
+ * table leaves and desired pieces overlapping the range, n the record's size.
+ */
+VIOMMU_API int viommu_recon_check_range(struct viommu_recon *r, struct viommu_host *h, uint64_t first,
+					uint64_t last, struct viommu_recon_report *where);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,6 +26,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <viommu/pgtable.h>
+
 #include "reconcile/recon_int.h"
 #include "util/compiler.h"
 #include "util/log.h"
@@ -931,16 +933,16 @@ static void check_mapping(const struct viommu_host_mapping *hm, void *ctx)
 		found(c, e.value & VI_REC_STALE ? -ESTALE : -EIO, hm->iova, last);
 }
 
-/* Every page the reconciler can map is mapped, as desired. */
-static void check_coverage(struct recon_check *c, struct viommu_host *h)
+/* Every page of [first, last] the reconciler can map is mapped, as desired. */
+static void check_coverage(struct recon_check *c, struct viommu_host *h, uint64_t first, uint64_t last)
 {
 	const struct vi_recon_backend *b = c->b;
 	uint64_t pm = b->page - 1;
 	struct piece_iter pit;
 	struct run run;
 
-	pieces_from(&pit, c->r, 0);
-	while (c->rc != -EIO && next_run((struct viommu_recon *)c->r, NULL, pm, &pit, 0, UINT64_MAX, &run)) {
+	pieces_from(&pit, c->r, first);
+	while (c->rc != -EIO && next_run((struct viommu_recon *)c->r, NULL, pm, &pit, first, last, &run)) {
 		uint64_t a, z;
 
 		if (run.p.delta & pm)
@@ -948,6 +950,10 @@ static void check_coverage(struct recon_check *c, struct viommu_host *h)
 		a = (run.p.first + pm) & ~pm;
 		z = run.p.last == UINT64_MAX ? run.p.last : ((run.p.last + 1) & ~pm) - 1;
 		if (a < run.p.first || z > run.p.last || a > z)
+			continue;
+		a = VI_MAX(a, first);
+		z = VI_MIN(z, last);
+		if (a > z)
 			continue;
 		for (uint32_t k = 0; k < b->nranges && c->rc != -EIO; k++) {
 			uint64_t lo = VI_MAX(a, b->ranges[k].first), hi = VI_MIN(z, b->ranges[k].last), x = lo;
@@ -978,26 +984,98 @@ static void check_coverage(struct recon_check *c, struct viommu_host *h)
 	}
 }
 
-VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h, struct viommu_recon_report *where)
+/* The simulator's page table over [c->first, c->last]: every leaf is a translation the record holds. */
+static int check_leaf(const struct viommu_pt_mapping *m, void *ctx)
+{
+	struct recon_check *c = ctx;
+	uint64_t last = m->iova + m->size - 1, x = VI_MAX(m->iova, c->first), z = VI_MIN(last, c->last);
+	struct viommu_range_entry e;
+
+	while (x <= z) {
+		if (!viommu_rangemap_find(c->b->maps, x, &e) ||
+		    (e.value & ~VI_REC_FLAGS) + (x - e.first) != m->phys + (x - m->iova) ||
+		    (e.value & VI_REC_PERM) != (m->prot & VIOMMU_PERM_RW)) {
+			found(c, -EIO, x, z);
+			return 1;
+		}
+		if (e.last >= z)
+			break;
+		x = e.last + 1;
+	}
+	return 0;
+}
+
+static int recon_check(struct viommu_recon *r, struct viommu_host *h, uint64_t first, uint64_t last,
+		       struct viommu_recon_report *where, const char *fn)
 {
 	struct recon_check c = { .r = r };
 	long n;
 
-	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM) {
-		vi_warn("viommu_recon_check: %s", !r || !h ? "NULL argument" : !c.b ? "the backend is not attached"
-			: "the backend is not simulated");
+	if (!r || !h || !(c.b = find_backend(r, h)) || viommu_host_kind(h) != VIOMMU_HOST_KIND_SIM || first > last) {
+		vi_warn("%s: %s", fn, !r || !h ? "NULL argument" : !c.b ? "the backend is not attached"
+			: first > last ? "first > last" : "the backend is not simulated");
 		return vi_errno(-EINVAL);
 	}
 	r->src->refresh(r);
-	n = viommu_host_sim_mappings(h, check_mapping, &c);
-	if (n < 0)
-		return (int)n;
-	if ((size_t)viommu_rangemap_count(c.b->maps) != c.n)
-		found(&c, -EIO, 0, UINT64_MAX);
+	if (first == 0 && last == UINT64_MAX) {
+		n = viommu_host_sim_mappings(h, check_mapping, &c);
+		if (n < 0)
+			return (int)n;
+		if ((size_t)viommu_rangemap_count(c.b->maps) != c.n)
+			found(&c, -EIO, 0, UINT64_MAX);
+	} else {
+		struct viommu_rangemap_iter it;
+
+		/* as many mappings as the record holds (O(1)) ... */
+		n = viommu_host_sim_mappings(h, NULL, NULL);
+		if (n < 0)
+			return (int)n;
+		if ((size_t)viommu_rangemap_count(c.b->maps) != (size_t)n)
+			found(&c, -EIO, 0, UINT64_MAX);
+		/* ... each record entry in the range desired (or stale), and translating so in the host ... */
+		viommu_rangemap_for_each(&it, c.b->maps, first, last) {
+			uint64_t vaddr;
+			unsigned prot;
+
+			if (viommu_host_sim_translate(h, it.entry.first, &vaddr, &prot) ||
+			    vaddr != (it.entry.value & ~VI_REC_FLAGS) || prot != (it.entry.value & VI_REC_PERM))
+				found(&c, -EIO, it.entry.first, it.entry.last);
+			else if (!extent_matches(r, it.entry.first, it.entry.last, it.entry.value))
+				found(&c, it.entry.value & VI_REC_STALE ? -ESTALE : -EIO, it.entry.first, it.entry.last);
+		}
+		/* ... and nothing else translates there */
+		if (c.rc != -EIO) {
+			const struct viommu_pgtable *pt = viommu_host_sim_pgtable(h);
+
+			if (!pt)
+				return vi_errno(-EINVAL);
+			{
+				struct recon_check leaves = c;
+
+				leaves.rc = 0;
+				leaves.first = first;
+				leaves.last = last;
+				viommu_pgtable_for_each(pt, first, last, check_leaf, &leaves);
+				if (leaves.rc)
+					found(&c, leaves.rc, leaves.first, leaves.last);
+			}
+		}
+	}
 	if (c.rc != -EIO)
-		check_coverage(&c, h);
+		check_coverage(&c, h, first, last);
 	if (c.rc && where)
 		*where = (struct viommu_recon_report){ .kind = VIOMMU_RECON_ERR_BACKEND, .err = c.rc,
 						      .first = c.first, .last = c.last, .backend = h, .out = c.first };
 	return c.rc ? vi_errno(c.rc) : 0;
+}
+
+VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h, struct viommu_recon_report *where)
+{
+	return recon_check(r, h, 0, UINT64_MAX, where, "viommu_recon_check");
+}
+
+VIOMMU_API int viommu_recon_check_range(struct viommu_recon *r, struct viommu_host *h, uint64_t first, uint64_t last,
+					struct viommu_recon_report *where)
+{
+	return recon_check(r, h, first, last, where, "viommu_recon_check_range");
 }

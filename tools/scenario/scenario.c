@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,12 +77,26 @@ struct interp {
 	int txn;		/* open begin blocks */
 	struct viommu_recon_stats last;	/* at the previous commit */
 	uint64_t reports;
+
+	/*
+	 * Where the current commit changed the view: the union of its diff
+	 * entries (a listener on the address space); with each backend's host
+	 * calls since the last check (the simulator's timeline), what the
+	 * per-commit check covers.
+	 */
+	struct viommu_memory_listener diff_l;
+	bool changed;
+	uint64_t chg_first, chg_last;
+	uint64_t seen_seq[VI_SCN_MAX_BACKENDS];	/* last host call checked, per backend */
+	unsigned granule_line;	/* of the `granule` line (0: none) */
+	unsigned backend_line;	/* of the `backend` line (0: none) */
 };
 
 static int fail(struct interp *s, int rc, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(s->err, s->errlen, "%s:%u: ", s->name, s->lineno);
+	int n = s->lineno ? snprintf(s->err, s->errlen, "%s:%u: ", s->name, s->lineno)
+			  : snprintf(s->err, s->errlen, "%s: ", s->name);
 
 	if (n >= 0 && (size_t)n < s->errlen) {
 		va_start(ap, fmt);
@@ -418,6 +433,25 @@ static void on_report(void *ctx, const struct viommu_recon_report *r)
 		s->o->on_report(s->o->ctx, s->lineno, r);
 }
 
+static void widen(bool *any, uint64_t *lo, uint64_t *hi, uint64_t first, uint64_t last)
+{
+	if (!*any || first < *lo)
+		*lo = first;
+	if (!*any || last > *hi)
+		*hi = last;
+	*any = true;
+}
+
+static void on_diff(struct viommu_memory_listener *l, struct viommu_as *as, const struct viommu_mr_diff *d, size_t n)
+{
+	struct interp *s = l->opaque;
+
+	(void)as;
+	for (size_t i = 0; i < n; i++)
+		if (d[i].changed)
+			widen(&s->changed, &s->chg_first, &s->chg_last, d[i].first, d[i].last);
+}
+
 /* The model, the reconciler and the first backend come up at the first line that needs them. */
 static int ensure_started(struct interp *s)
 {
@@ -449,14 +483,30 @@ static int ensure_started(struct interp *s)
 	s->as = s->root ? viommu_as_new(s->m, "system", s->root) : NULL;
 	if (!s->as)
 		return fail(s, -ENOMEM, "out of memory");
+	s->diff_l = (struct viommu_memory_listener){ .size = sizeof(s->diff_l), .as = s->as, .opaque = s,
+						     .diff = on_diff };
+	if ((rc = viommu_memory_listener_register(s->m, &s->diff_l)))
+		return fail(s, rc, "cannot listen to the view: %s", strerror(-rc));
 	s->r = viommu_recon_new(s->m, s->as, &s->ropts);
 	if (!s->r)
 		return fail(s, -errno, "cannot create the reconciler: %s", strerror(errno));
-	rc = open_backend(s, spec, &s->hosts[0]);
-	if (rc)
-		return rc;
+	{
+		/* a bad --backend is the command line's fault, a bad `backend` line that line's */
+		unsigned at = s->lineno;
+
+		s->lineno = s->o->backend ? 0 : s->file_backend ? s->backend_line : at;
+		rc = open_backend(s, spec, &s->hosts[0]);
+		if (rc)
+			return rc;
+		s->lineno = at;
+	}
 	s->nhosts = 1;
-	viommu_recon_attach(s->r, s->hosts[0]);
+	if ((rc = viommu_recon_attach(s->r, s->hosts[0]))) {
+		if (rc == -EINVAL && s->granule_line)
+			s->lineno = s->granule_line;	/* the granule is what the backend refused */
+		return fail(s, rc, "cannot attach backend '%s': %s%s", spec, strerror(-rc),
+			    rc == -EINVAL ? " (is the granule a power of two and at least the backend's page?)" : "");
+	}
 	{
 		struct viommu_host_caps caps = { .sz = sizeof(caps) };
 		s->res->budget_total = viommu_host_get_caps(s->hosts[0], &caps) ? UINT64_MAX : caps.max_mappings;
@@ -717,14 +767,55 @@ static int cmd_expect(struct interp *s, int n, char **t)
 	return 0;
 }
 
-static int run_check(struct interp *s)
+/*
+ * The range backend @i changed since its last check: the view's change
+ * widened by the host calls it received (its timeline). False if the
+ * timeline lost records (then only a full check will do).
+ */
+static bool host_change(struct interp *s, int i, bool *any, uint64_t *lo, uint64_t *hi)
+{
+	struct viommu_host_record rec;
+	long n = viommu_host_sim_timeline_count(s->hosts[i]);
+	uint64_t seen = s->seen_seq[i];
+	bool ok = true;
+
+	if (n > 0 && viommu_host_sim_timeline_get(s->hosts[i], (size_t)n - 1, &rec) == 0)
+		s->seen_seq[i] = rec.seq;
+	for (long k = n - 1; k >= 0; k--) {
+		if (viommu_host_sim_timeline_get(s->hosts[i], (size_t)k, &rec) || rec.seq <= seen)
+			return ok;
+		if (k == 0 && rec.seq > seen + 1)
+			ok = false;	/* older calls of this commit were dropped */
+		if ((rec.flags & VIOMMU_HOST_UNMAP_ALL) || !rec.length || rec.iova > UINT64_MAX - (rec.length - 1))
+			widen(any, lo, hi, 0, UINT64_MAX);
+		else
+			widen(any, lo, hi, rec.iova, rec.iova + rec.length - 1);
+	}
+	return ok;
+}
+
+/*
+ * Check every simulated backend against the view: all of it (@full: a
+ * `check` line, --check, the end of the run), or where the last commit
+ * changed it (O(change): viommu_recon_check_range).
+ */
+static int run_check(struct interp *s, bool full)
 {
 	for (int i = 0; i < s->nhosts; i++) {
 		struct viommu_recon_report where;
+		bool any = s->changed, whole = full;
+		uint64_t lo = s->chg_first, hi = s->chg_last;
+		int rc;
+
 		if (viommu_host_kind(s->hosts[i]) != VIOMMU_HOST_KIND_SIM)
 			continue;
+		if (!host_change(s, i, &any, &lo, &hi))
+			whole = true;
 		s->res->checks++;
-		int rc = viommu_recon_check(s->r, s->hosts[i], &where);
+		if (whole || s->o->full_checks)
+			rc = viommu_recon_check(s->r, s->hosts[i], &where);
+		else
+			rc = viommu_recon_check_range(s->r, s->hosts[i], any ? lo : 0, any ? hi : 0, &where);
 		if (rc) {
 			s->res->checks_failed++;
 			if (rc == -EIO)
@@ -735,6 +826,7 @@ static int run_check(struct interp *s)
 					 s->lineno, i + 1, (unsigned long long)where.first, (unsigned long long)where.last);
 		}
 	}
+	s->changed = false;
 	return 0;
 }
 
@@ -751,7 +843,10 @@ static int exec_line(struct interp *s, int n, char **t)
 			return rc;
 		if (s->r)
 			return fail(s, -EINVAL, "'backend' must come before the first region");
+		if (strlen(t[1]) >= sizeof(s->file_backend_buf))
+			return fail(s, -EINVAL, "backend spec longer than %zu bytes", sizeof(s->file_backend_buf) - 1);
 		snprintf(s->file_backend_buf, sizeof(s->file_backend_buf), "%s", t[1]);
+		s->backend_line = s->lineno;
 		s->file_backend = s->file_backend_buf;
 		return 0;
 	}
@@ -774,6 +869,7 @@ static int exec_line(struct interp *s, int n, char **t)
 			if (a & (a - 1))
 				return fail(s, -EINVAL, "granule must be a power of two");
 			s->ropts.extent_granule = a;
+			s->granule_line = s->lineno;
 		} else if (!strcmp(t[0], "coalesce")) {
 			if ((rc = on_off(s, t[1], &on)))
 				return rc;
@@ -798,13 +894,16 @@ static int exec_line(struct interp *s, int n, char **t)
 			return -EINVAL;
 		if ((rc = parse_num(s, t[3], "offset", &a)))
 			return rc;
+		if (viommu_mr_size(g->mr) && a > UINT64_MAX - (viommu_mr_size(g->mr) - 1))
+			return fail(s, -EINVAL, "'%s' at 0x%llx with size 0x%llx passes 2^64 - 1", g->name,
+				    (unsigned long long)a, (unsigned long long)viommu_mr_size(g->mr));
 		if (n == 5) {
 			char *end;
 			if (strncmp(t[4], "prio=", 5))
 				return fail(s, -EINVAL, "expected prio=N, not '%s'", t[4]);
 			errno = 0;
 			prio = strtoll(t[4] + 5, &end, 10);
-			if (errno || *end || end == t[4] + 5 || prio < -1000000 || prio > 1000000)
+			if (errno || *end || end == t[4] + 5 || prio < INT_MIN || prio > INT_MAX)
 				return fail(s, -EINVAL, "bad priority '%s'", t[4] + 5);
 		}
 		return mem_rc(s, viommu_mr_add_subregion(p, a, g->mr, (int)prio), "add");
@@ -821,8 +920,12 @@ static int exec_line(struct interp *s, int n, char **t)
 			return rc;
 		if (!(g = need_region(s, t[1])) || (rc = parse_num(s, t[2], "value", &a)))
 			return rc ? rc : -EINVAL;
-		if (!strcmp(t[0], "move"))
+		if (!strcmp(t[0], "move")) {
+			if (viommu_mr_size(g->mr) && a > UINT64_MAX - (viommu_mr_size(g->mr) - 1))
+				return fail(s, -EINVAL, "'%s' at 0x%llx with size 0x%llx passes 2^64 - 1", g->name,
+					    (unsigned long long)a, (unsigned long long)viommu_mr_size(g->mr));
 			return mem_rc(s, viommu_mr_set_address(g->mr, a), "move");
+		}
 		if (!strcmp(t[0], "alias-offset"))
 			return mem_rc(s, viommu_mr_set_alias_offset(g->mr, a), "alias-offset");
 		if (g->kind == VIOMMU_MR_RAM || g->kind == VIOMMU_MR_RAM_DEVICE) {
@@ -892,7 +995,12 @@ static int exec_line(struct interp *s, int n, char **t)
 			return fail(s, -EINVAL, "internal: real backend with fake memory");
 		if ((rc = open_backend(s, t[1], &s->hosts[s->nhosts])))
 			return rc;
-		viommu_recon_attach(s->r, s->hosts[s->nhosts]);
+		if ((rc = viommu_recon_attach(s->r, s->hosts[s->nhosts]))) {
+			viommu_host_free(s->hosts[s->nhosts]);
+			return fail(s, rc, "cannot attach backend '%s': %s%s", t[1], strerror(-rc),
+				    rc == -EINVAL ? " (is the granule a power of two and at least the backend's page?)"
+						  : "");
+		}
 		s->nhosts++;
 		viommu_recon_get_stats(s->r, NULL, &s->last);	/* an attach is not a commit */
 		return 0;
@@ -905,9 +1013,20 @@ static int exec_line(struct interp *s, int n, char **t)
 		return 0;
 	}
 	if (!strcmp(t[0], "check")) {
+		uint64_t lim = s->o->max_steps ? s->o->max_steps : VI_SCN_MAX_STEPS;
+
 		if ((rc = want_args(s, n, 1, 1, "check")))
 			return rc;
-		return run_check(s);
+		/* a whole check is O(mappings): it is charged as that many lines, so the step limit bounds the run */
+		for (int i = 0; i < s->nhosts; i++) {
+			long held = viommu_host_kind(s->hosts[i]) == VIOMMU_HOST_KIND_SIM ?
+				    viommu_host_sim_mappings(s->hosts[i], NULL, NULL) : 0;
+			s->res->lines += held > 0 ? (uint64_t)held : 0;
+		}
+		if (s->res->lines > lim)
+			return fail(s, -E2BIG, "more than %llu lines executed (a check counts one per host mapping)",
+				    (unsigned long long)lim);
+		return run_check(s, true);
 	}
 	if (!strcmp(t[0], "expect"))
 		return cmd_expect(s, n, t);
@@ -934,7 +1053,7 @@ static void after_line(struct interp *s)
 	};
 	s->last = st;
 	s->res->commits = st.commits;
-	run_check(s);
+	run_check(s, false);
 	if (s->o->on_commit)
 		s->o->on_commit(s->o->ctx, &c);
 }
@@ -991,6 +1110,11 @@ static int run_lines(struct interp *s)
 				}
 				if (j == s->nlines)
 					return fail(s, -EINVAL, "repeat without end");
+				/* the scan is work: the skipped lines count as executed (else repeat N { repeat 0 {...} } is N x body) */
+				s->res->lines += j - i;
+				if (s->res->lines > (s->o->max_steps ? s->o->max_steps : VI_SCN_MAX_STEPS))
+					return fail(s, -E2BIG, "more than %llu lines executed",
+						    (unsigned long long)(s->o->max_steps ? s->o->max_steps : VI_SCN_MAX_STEPS));
 				i = j + 1;
 				continue;
 			}
@@ -1087,6 +1211,13 @@ int vi_scn_run(const char *text, size_t len, const char *name, const struct vi_s
 		i = j + 1;
 	}
 	rc = run_lines(&s);
+	if (!rc && !s.r) {
+		/* no line needed the engine (an empty file, a `backend` line alone): still open and check the backend */
+		s.lineno = 0;
+		rc = ensure_started(&s);
+	}
+	if (!rc && s.r)
+		run_check(&s, true);	/* the whole view once more, whatever the commits checked */
 	if (!rc && s.r) {
 		struct viommu_host_caps caps = { .sz = sizeof(caps) };
 		struct viommu_recon_stats hs = { .sz = sizeof(hs) };

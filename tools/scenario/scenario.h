@@ -46,6 +46,12 @@ struct vi_scn_opts {
 	uint64_t max_steps;
 	/* Host mappings the file's regions may imply at its granule (0: VI_SCN_MAX_EXTENTS). */
 	uint64_t max_extents;
+	/*
+	 * Check all of every simulated backend after every commit (O(n) each:
+	 * the run is quadratic); false: only where the commit changed
+	 * (O(change)), and all of it at `check` lines and at the end.
+	 */
+	bool full_checks;
 	/* Refuse real backends (tests and fuzzing stay hermetic). */
 	bool sim_only;
 	/* Called for each reconciler report (may be NULL). */
@@ -64,7 +70,7 @@ struct vi_scn_opts {
 struct vi_scn_result {
 	uint64_t commits;
 	uint64_t lines;			/* lines executed */
-	uint64_t checks, checks_failed;	/* `check` lines and automatic checks after commits */
+	uint64_t checks, checks_failed;	/* `check` lines, checks after commits and at the end */
 	uint64_t checks_mismatch;	/* failed checks where the host differs from the record (-EIO) */
 	uint64_t expects, expects_failed;
 	struct viommu_recon_stats stats;	/* all backends */

@@ -9,6 +9,8 @@ VM_DMA_LIMIT=${VIOMMU_VM_DMA_LIMIT:-100}
 # Extra kernel command line; NAME=VALUE words the kernel does not know reach
 # /init's environment (e.g. VIOMMU_VM_RACE_DMAS=40 for a short race).
 VM_APPEND=${VIOMMU_VM_APPEND:-}
+# Extra vfio_iommu_type1 parameters (insmod does not read the command line).
+VM_TYPE1_ARGS=${VM_TYPE1_ARGS:-}
 
 vm_log() { echo "check-vm: $*" >&2; }
 
@@ -128,7 +130,7 @@ vm_initramfs() {
 			esac || return 1
 			# insmod does not read module parameters from the kernel command line
 			case $name in
-			vfio_iommu_type1.ko) echo "/lib/modules/$name dma_entry_limit=$VM_DMA_LIMIT" ;;
+			vfio_iommu_type1.ko) echo "/lib/modules/$name dma_entry_limit=$VM_DMA_LIMIT $VM_TYPE1_ARGS" ;;
 			*) echo "/lib/modules/$name" ;;
 			esac >> "$root/modules.list"
 		done
@@ -150,13 +152,15 @@ vm_initramfs() {
 # through Interrupt-remapped IO-APIC". The parameter skips only that check;
 # nothing is retried, so a real failure still fails.
 VM_KERNEL_ARGS="console=ttyS0 intel_iommu=on panic=-1 loglevel=4 no_timer_check"
+# The IOMMU the guest gets (tests/qemu/run.sh puts its own device here).
+VM_IOMMU_ARGS=${VM_IOMMU_ARGS:-"-device intel-iommu,intremap=on,caching-mode=on"}
 vm_boot_and_check() {
 	local tag=$1 kdir=$2 work=$3 initrd log start rc=0 prog
 	initrd=$(vm_initramfs "$kdir" "$work" "$tag") || return 1
 	log=$work/console-$tag.log
 	start=$(date +%s)
 	timeout --foreground -k 5 "$VM_TIMEOUT" "$VM_QEMU" -machine q35,accel=tcg -cpu max -m 512 -smp 1 \
-		-device intel-iommu,intremap=on,caching-mode=on -device edu -device edu \
+		$VM_IOMMU_ARGS -device edu -device edu \
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
 		-append "$VM_KERNEL_ARGS vfio_iommu_type1.dma_entry_limit=$VM_DMA_LIMIT $VM_APPEND" \
 		-nographic -nodefaults -serial stdio -monitor none -no-reboot </dev/null > "$log" 2>&1 || true

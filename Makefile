@@ -12,7 +12,7 @@ CTEST_ARGS = --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)')
 # `make check` runs everything but the QEMU oracle tests (label qtest).
 CHECK_ARGS = $(CTEST_ARGS) -LE qtest
 
-.PHONY: all check run asan tsan fuzz bench install clean check-vm check-qtest
+.PHONY: all check run asan tsan fuzz bench install clean check-vm check-qtest check-vhost check-qemu
 
 all: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -75,6 +75,16 @@ install: all
 
 check-vm: all
 	./tests/vm/run.sh
+
+# A Linux guest's block I/O through QEMU 10.0.2's intel-iommu device TLB into
+# `viommu vhost-user-blk` (QEMU fetched from bookworm-backports into the cache).
+check-vhost: all
+	./tests/vhost/run.sh
+
+# The tests/vm guests with their IOMMU on viommu's models inside QEMU 10.0.2
+# built with qemu/ (cached by hash; tests/qemu/run.sh).
+check-qemu: all
+	./tests/qemu/run.sh --build $(BUILD)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-bench

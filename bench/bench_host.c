@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Simulated host IOMMU: ns per map and per unmap with 10^4 and 6*10^4 live
- * 4K mappings (the type1 budget is 65535, semantics.md §3.1), in random
+ * 4K mappings (the type1 budget is 65535, vfio_iommu_type1.c dma_entry_limit), in random
  * order.
  *
  * Baseline, measured in the same run on the same inputs: the bare data
@@ -54,7 +54,7 @@ static void run(size_t n, int rounds, enum viommu_host_semantics sem, const char
 		struct viommu_host *h = viommu_host_sim_new(&o);
 		struct viommu_rangemap *m = viommu_rangemap_new();
 		struct viommu_pgtable_opts po = { .sz = sizeof(po), .format = VIOMMU_PT_VTD_SL, .levels = 5,
-						  .oas = 52, .pgsize_bitmap = 0x40201000 };
+						  .out_bits = 52, .pgsize_bitmap = 0x40201000 };
 		struct viommu_pgtable *pt = viommu_pgtable_new(&po);
 		uint64_t t0, b;
 

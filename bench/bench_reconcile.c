@@ -275,7 +275,7 @@ static int io_read(void *ctx, uint64_t first, uint64_t last, struct viommu_iommu
 static void *io_connect(struct io_world *w);
 static void io_disconnect(struct io_world *w);
 
-static const struct viommu_mr_ops io_mmio_ops = { .size = sizeof(io_mmio_ops) };
+static const struct viommu_mr_ops io_mmio_ops = { .sz = sizeof(io_mmio_ops) };
 
 static void io_world_init(struct io_world *w, enum viommu_host_semantics sem)
 {
@@ -703,7 +703,7 @@ static void io_big_init(struct io_big *w, size_t n, bool connect)
 	if (connect) {
 		w->conn = io_big_connect(w);
 	} else {
-		w->idle = (struct viommu_memory_listener){ .size = sizeof(w->idle), .as = w->sys, .diff = io_idle_diff };
+		w->idle = (struct viommu_memory_listener){ .sz = sizeof(w->idle), .as = w->sys, .diff = io_idle_diff };
 		viommu_memory_listener_register(w->m, &w->idle);
 	}
 	viommu_iommu_sync(w->ias, 0, 2 * (n + 1) * IO_PG - 1);

@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	 * same guest tables, synced the same way, with the same listener.
 	 */
 	struct viommu_pgtable_opts po = { .sz = sizeof(po), .format = VIOMMU_PT_VTD_SL, .levels = 3,
-					  .ias = 39, .oas = 39 };
+					  .in_bits = 39, .out_bits = 39 };
 	struct viommu_iommu_pgtable_source src = { &po, pt, vg_model_read, m };
 	struct viommu_iommu_as_opts ao = { .sz = sizeof(ao), .read = viommu_iommu_read_pgtable,
 					   .read_ctx = &src, .msi_window = true };

@@ -7,6 +7,13 @@
  * listener's shadow are checked against the per-page model in
  * tests/memory_model.h (see test_memory_random.c for the properties).
  *
+ * Every operation and commit also has a cost budget (memory_model.h): the
+ * cycle and depth check may finish each region at most once, a render may
+ * enter each distinct placement at most once per window. The corpus file
+ * alias-tower (three levels of four aliases of one target, added to the
+ * root) fails both budgets when the check or the render follows every
+ * alias path, as they did (issue 17: 4^levels work).
+ *
  * Input: a sequence of records { u8 sel; u32 a; u32 b; u32 c }. sel bit 7
  * toggles a transaction (begin if none is open, else commit) before the
  * operation; bit 6 makes the operation a no-op (so transactions can be empty).

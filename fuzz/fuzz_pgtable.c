@@ -18,13 +18,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct {
 		enum viommu_pt_format f;
-		unsigned levels, granule, ias;
+		unsigned levels, granule, in_bits;
 	} cfgs[16] = {
 		{ VIOMMU_PT_VTD_SL, 3, 0, 0 },	   { VIOMMU_PT_VTD_SL, 4, 0, 0 },
 		{ VIOMMU_PT_VTD_SL, 5, 0, 0 },	   { VIOMMU_PT_ARM_S1, 0, 4096, 39 },
 		{ VIOMMU_PT_ARM_S2, 0, 4096, 48 }, { VIOMMU_PT_ARM_S1, 0, 16384, 36 },
 		{ VIOMMU_PT_ARM_S2, 0, 65536, 42 }, { VIOMMU_PT_ARM_S1, 0, 65536, 48 },
-		/* sel bit 5 picks AMD v1 (semantics.md §6.3) */
+		/* sel bit 5 picks AMD v1 */
 		{ VIOMMU_PT_AMD_V1, 1, 0, 0 },	   { VIOMMU_PT_AMD_V1, 2, 0, 0 },
 		{ VIOMMU_PT_AMD_V1, 3, 0, 0 },	   { VIOMMU_PT_AMD_V1, 4, 0, 0 },
 		{ VIOMMU_PT_AMD_V1, 5, 0, 0 },	   { VIOMMU_PT_AMD_V1, 6, 0, 64 },
@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	opts.format = cfgs[ci].f;
 	opts.levels = cfgs[ci].levels;
 	opts.granule = cfgs[ci].granule;
-	opts.ias = cfgs[ci].ias;
+	opts.in_bits = cfgs[ci].in_bits;
 	opts.unmap_policy = (sel >> 3) & 1 ? VIOMMU_PT_UNMAP_REFUSE_PARTIAL : VIOMMU_PT_UNMAP_WHOLE_LEAF;
 	if ((sel >> 4) & 1)
 		opts.pgsize_bitmap = 0x1000 | 0x4000 | 0x10000;	/* the granule only */
@@ -80,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 0: {
 			uint64_t pa = (p & 0x80) ? iova + big * (1 + (p & 0xf))
 						 : ((uint64_t)off * o.gran) & ~(cls - 1) & ~((uint64_t)(p & 1) - 1);
-			unsigned prot = 1 + (p >> 4) % 3 + ((p & 0x40) ? VIOMMU_PT_PROT_SNOOP : 0);
+			unsigned prot = 1 + (p >> 4) % 3 + ((p & 0x40) ? VIOMMU_PT_ATTR_SNOOP : 0);
 			if (((iova ^ pa) & (cls - 1)) && len > 64 * o.gran)
 				len = 64 * o.gran;
 			rc = viommu_pgtable_map(pt, iova, pa, len, prot, &got);
@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			int lr = viommu_pgtable_lookup(pt, at, &m), wr = pto_lookup(&o, at, &w);
 			FZ_CHECK(lr == wr);
 			if (!lr) {
-				FZ_CHECK(m.iova == w.iova && m.size == w.size && m.phys == w.phys && m.prot == w.prot);
+				FZ_CHECK(m.iova == w.iova && m.size == w.size && m.phys == w.phys && m.perm == w.perm);
 				FZ_CHECK(viommu_pgtable_iova_to_phys(pt, at) == w.phys + (at - w.iova));
 			}
 			break;

@@ -4,10 +4,12 @@
  * and geometry, then becomes guest memory (at guest-physical 0, root at 0) and
  * a few probe addresses. For each probe, viommu_pgtable_walk() must not crash
  * or hang (at most one read per level), and its result must equal a
- * deliberately plain reference walker written below from semantics.md §6.1 /
- * §6.2 / §6.3 without any of the engine's tables or helpers.
+ * deliberately plain reference walker written below from the VT-d ("Second-
+ * Stage Paging Entries"), Arm (VMSAv8-64 descriptors) and AMD ("I/O Page
+ * Tables for Host Translations") specifications, without any of the engine's
+ * tables or helpers.
  *
- * Input: [fmt] [geometry] [oas] [4 x 8-byte iova] [access bits] memory...
+ * Input: [fmt] [geometry] [out_bits] [4 x 8-byte iova] [access bits] memory...
  * fmt % 3: 0 VT-d (AMD v1 if bit 7 is set too), 1 ARM S1, 2 ARM S2.
  */
 #include <errno.h>
@@ -37,7 +39,7 @@ struct ref {
 	int level;		/* format numbering */
 	uint8_t reason;
 	uint64_t phys, size, entry_addr;
-	unsigned prot;
+	unsigned perm;
 };
 
 static uint64_t bits(unsigned hi, unsigned lo)	/* mask of bits hi..lo, hi < 64 */
@@ -60,10 +62,10 @@ static uint8_t vtd_reason(enum viommu_pt_fault f, unsigned access, int root)
 }
 
 /* The reference: levels counted top-down as the specifications do. */
-static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ias, unsigned oas, uint64_t bitmap,
+static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned in_bits, unsigned out_bits, uint64_t bitmap,
 		     const struct mem *m, uint64_t iova, unsigned access, struct ref *r)
 {
-	unsigned bpl = gs - 3, top_bits = vtd ? 9 : ias - gs - (nlevels - 1) * bpl;
+	unsigned bpl = gs - 3, top_bits = vtd ? 9 : in_bits - gs - (nlevels - 1) * bpl;
 	unsigned prot = 7;
 	uint64_t table;
 
@@ -71,7 +73,7 @@ static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ia
 #define LVL(l) (vtd ? (int)(l) + 1 : 3 - (int)(l))
 #define FAULT(f, l, a) do { r->fault = (f); r->level = LVL(l); r->entry_addr = (a); \
 	r->reason = vtd ? vtd_reason((f), access, (unsigned)(l) == nlevels - 1) : 0; return; } while (0)
-	if (iova >> ias)
+	if (iova >> in_bits)
 		FAULT(VIOMMU_PT_FAULT_INPUT_RANGE, nlevels - 1, 0);
 	table = 0;
 	for (int l = (int)nlevels - 1; l >= 0; l--) {
@@ -87,13 +89,13 @@ static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ia
 			int leaf = l == 0 || (e & 0x80);
 			if (!(e & 3))
 				FAULT(VIOMMU_PT_FAULT_TRANSLATION, l, addr);
-			if (e & bits(51, oas))
+			if (e & bits(51, out_bits))
 				FAULT(VIOMMU_PT_FAULT_RESERVED, l, addr);
 			if (!leaf) {
 				if (e & 0x800)
 					FAULT(VIOMMU_PT_FAULT_RESERVED, l, addr);
 				prot &= (unsigned)(e & 3) | 4;
-				table = e & bits(oas - 1, 12);
+				table = e & bits(out_bits - 1, 12);
 				continue;
 			}
 			if (l > 0 && (!(bitmap & size) || (e & bits(sh - 1, 12))))
@@ -108,12 +110,12 @@ static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ia
 				if ((l == 0 && (e & 3) != 3) || !blocks_here)
 					FAULT(VIOMMU_PT_FAULT_TRANSLATION, l, addr);
 			}
-			if (e & (bits(51, oas) | bits(gs - 1, 12)))
+			if (e & (bits(51, out_bits) | bits(gs - 1, 12)))
 				FAULT(VIOMMU_PT_FAULT_ADDR_SIZE, l, addr);
 			if (is_table) {
 				if (s1 && (e >> 62 & 1))
 					prot &= ~2u;
-				table = e & bits(oas - 1, gs);
+				table = e & bits(out_bits - 1, gs);
 				continue;
 			}
 			if (!(e & (1u << 10)))
@@ -128,8 +130,8 @@ static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ia
 		r->fault = VIOMMU_PT_FAULT_NONE;
 		r->level = LVL(l);
 		r->size = size;
-		r->phys = (e & bits(oas - 1, gs) & ~(size - 1)) | (iova & (size - 1));
-		r->prot = prot;
+		r->phys = (e & bits(out_bits - 1, gs) & ~(size - 1)) | (iova & (size - 1));
+		r->perm = prot;
 		r->entry_addr = addr;
 		return;
 	}
@@ -146,7 +148,7 @@ static void ref_walk(int vtd, int s1, unsigned gs, unsigned nlevels, unsigned ia
  * clear) or NL 7 (size from the run of ones at bit 12: above one entry, at
  * most the table), anything else at level 1 is an illegal level.
  */
-static void ref_walk_amd(unsigned mode, unsigned ias, unsigned oas, unsigned deny, const struct mem *m,
+static void ref_walk_amd(unsigned mode, unsigned in_bits, unsigned out_bits, unsigned deny, const struct mem *m,
 			 uint64_t iova, unsigned access, struct ref *r)
 {
 	unsigned prot = 7u & ~deny, lvl = mode;
@@ -154,7 +156,7 @@ static void ref_walk_amd(unsigned mode, unsigned ias, unsigned oas, unsigned den
 
 	memset(r, 0, sizeof(*r));
 #define FAULT(f, l, a) do { r->fault = (f); r->level = (int)(l); r->entry_addr = (a); return; } while (0)
-	if (ias < 64 && (iova >> ias))
+	if (in_bits < 64 && (iova >> in_bits))
 		FAULT(VIOMMU_PT_FAULT_INPUT_RANGE, mode, 0);
 	for (;;) {
 		unsigned sh = 12 + 9 * (lvl - 1);
@@ -171,7 +173,7 @@ static void ref_walk_amd(unsigned mode, unsigned ias, unsigned oas, unsigned den
 			FAULT(VIOMMU_PT_FAULT_RESERVED, lvl, addr);
 		nl = (unsigned)(e >> 9) & 7;
 		if (nl >= 1 && nl <= 6 && lvl > 1) {
-			if (e & bits(51, oas))
+			if (e & bits(51, out_bits))
 				FAULT(VIOMMU_PT_FAULT_ADDR_SIZE, lvl, addr);
 			if (nl >= lvl)
 				FAULT(VIOMMU_PT_FAULT_LEVEL, lvl, addr);
@@ -179,7 +181,7 @@ static void ref_walk_amd(unsigned mode, unsigned ias, unsigned oas, unsigned den
 				if ((iova >> b) & 1)
 					FAULT(VIOMMU_PT_FAULT_TRANSLATION, lvl, addr);
 			prot &= (unsigned)((e >> 61) & 3) | 4;
-			table = e & bits(oas - 1, 12);
+			table = e & bits(out_bits - 1, 12);
 			lvl = nl;
 			continue;
 		}
@@ -195,7 +197,7 @@ static void ref_walk_amd(unsigned mode, unsigned ias, unsigned oas, unsigned den
 		} else if (sh > 12 && (e & bits(sh - 1, 12))) {
 			FAULT(VIOMMU_PT_FAULT_RESERVED, lvl, addr);
 		}
-		if (e & bits(51, oas) & ~((UINT64_C(1) << psh) - 1))
+		if (e & bits(51, out_bits) & ~((UINT64_C(1) << psh) - 1))
 			FAULT(VIOMMU_PT_FAULT_ADDR_SIZE, lvl, addr);
 		prot &= (unsigned)((e >> 61) & 3) | ((e >> 60) & 1 ? 4u : 0);
 		if (access & 3 & ~prot)
@@ -203,8 +205,8 @@ static void ref_walk_amd(unsigned mode, unsigned ias, unsigned oas, unsigned den
 		r->fault = VIOMMU_PT_FAULT_NONE;
 		r->level = (int)lvl;
 		r->size = UINT64_C(1) << psh;
-		r->phys = (e & bits(oas - 1, 12) & ~(r->size - 1)) | (iova & (r->size - 1));
-		r->prot = prot;
+		r->phys = (e & bits(out_bits - 1, 12) & ~(r->size - 1)) | (iova & (r->size - 1));
+		r->perm = prot;
 		r->entry_addr = addr;
 		return;
 	}
@@ -216,11 +218,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz_in in = { data, size };
 	struct viommu_pgtable_opts o;
-	uint8_t sel = fz_u8(&in), geo = fz_u8(&in), oasb = fz_u8(&in);
+	uint8_t sel = fz_u8(&in), geo = fz_u8(&in), out_bitsb = fz_u8(&in);
 	uint64_t iovas[4];
 	uint8_t acc;
 	int vtd, s1, amd;
-	unsigned gs, levels, ias, oas;
+	unsigned gs, levels, in_bits, out_bits;
 	uint64_t bitmap;
 
 	for (int i = 0; i < 4; i++)
@@ -243,44 +245,44 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		gs = 12;
 		levels = 1 + geo % 6;
 		o.levels = levels;
-		ias = 12 + 9 * levels > 64 ? 64 : 12 + 9 * levels;
-		if ((geo & 0x10) && ias - 1 - (geo >> 5) >= 21) {
-			ias -= 1 + (geo >> 5);
-			o.ias = ias;
+		in_bits = 12 + 9 * levels > 64 ? 64 : 12 + 9 * levels;
+		if ((geo & 0x10) && in_bits - 1 - (geo >> 5) >= 21) {
+			in_bits -= 1 + (geo >> 5);
+			o.in_bits = in_bits;
 		}
-		oas = 32 + oasb % 21;
+		out_bits = 32 + out_bitsb % 21;
 		o.root_deny = (sel >> 2) & 3;	/* the DTE's IR/IW */
 		bitmap = 0;
 	} else if (vtd) {
 		gs = 12;
 		levels = 3 + geo % 3;
 		o.levels = levels;
-		ias = 12 + 9 * levels;
+		in_bits = 12 + 9 * levels;
 		if (geo & 0x10) {	/* MGAW below AGAW */
-			ias -= 1 + (geo >> 5);
-			o.ias = ias;
+			in_bits -= 1 + (geo >> 5);
+			o.in_bits = in_bits;
 		}
-		oas = 39 + oasb % 14;
+		out_bits = 39 + out_bitsb % 14;
 		bitmap = (sel & 0x40) ? 0x201000 : 0x40201000;
 		o.pgsize_bitmap = bitmap;
 	} else {
 		static const unsigned g[3] = { 12, 14, 16 };
 		gs = g[(sel >> 2) % 3];
 		o.granule = 1u << gs;
-		ias = 25 + geo % 24;
-		o.ias = ias;
-		oas = 32 + oasb % 17;
-		levels = (ias - gs + (gs - 3) - 1) / (gs - 3);
+		in_bits = 25 + geo % 24;
+		o.in_bits = in_bits;
+		out_bits = 32 + out_bitsb % 17;
+		levels = (in_bits - gs + (gs - 3) - 1) / (gs - 3);
 		bitmap = 0;
 	}
-	o.oas = oas;
+	o.out_bits = out_bits;
 	struct mem m = { in.p, in.n, 0 };
 	for (int i = 0; i < 4; i++) {
 		struct viommu_pt_walk_result res;
 		struct ref r;
 		unsigned access = (acc >> (2 * i)) & 3;
 		/* Keep most probes inside the input width so the tables matter. */
-		uint64_t iova = (acc & 0x80) || ias >= 64 ? iovas[i] : iovas[i] & ((UINT64_C(1) << ias) - 1);
+		uint64_t iova = (acc & 0x80) || in_bits >= 64 ? iovas[i] : iovas[i] & ((UINT64_C(1) << in_bits) - 1);
 		int rc;
 
 		m.reads = 0;
@@ -288,9 +290,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FZ_CHECK(rc == 0 || rc == -EFAULT);
 		FZ_CHECK(m.reads <= levels);
 		if (amd)
-			ref_walk_amd(levels, ias, oas, o.root_deny, &m, iova, access, &r);
+			ref_walk_amd(levels, in_bits, out_bits, o.root_deny, &m, iova, access, &r);
 		else
-			ref_walk(vtd, s1, gs, levels, ias, oas, bitmap, &m, iova, access, &r);
+			ref_walk(vtd, s1, gs, levels, in_bits, out_bits, bitmap, &m, iova, access, &r);
 		FZ_CHECK(res.fault == r.fault);
 		FZ_CHECK((rc == 0) == (r.fault == VIOMMU_PT_FAULT_NONE));
 		FZ_CHECK(res.level == r.level);
@@ -299,7 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc == 0) {
 			FZ_CHECK(res.phys == r.phys);
 			FZ_CHECK(res.size == r.size);
-			FZ_CHECK(res.prot == r.prot);
+			FZ_CHECK(res.perm == r.perm);
 			FZ_CHECK(res.leaf_iova == (iova & ~(r.size - 1)));
 		}
 	}

@@ -23,7 +23,7 @@ static uint64_t get(const uint8_t *p, size_t off, int n)
 	return v;
 }
 
-struct ref { int ok; uint64_t pg; int has_pg, has_r, has_d; uint64_t d, nr; uint64_t r[64][2]; };
+struct ref { int ok; uint64_t pg; int has_pg, has_r, has_d, has_m; uint64_t d, nr, mpg, mmax; uint64_t r[64][2]; };
 
 static void reference(const uint8_t *p, uint64_t len, struct ref *o)
 {
@@ -73,6 +73,13 @@ static void reference(const uint8_t *p, uint64_t len, struct ref *o)
 			}
 			o->has_r = 1;
 			o->nr = n;
+		} else if (id == 2 && !o->has_m) {
+			/* MIGRATION: header, flags u32, pad u32, pgsize_bitmap u64, max bitmap u64 */
+			if (off + 32 > end)
+				return;
+			o->has_m = 1;
+			o->mpg = get(p, off + 16, 8);
+			o->mmax = get(p, off + 24, 8);
 		} else if (id == 3 && !o->has_d) {
 			if (off + 12 > end)
 				return;
@@ -113,6 +120,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (uint32_t i = 0; i < info.ncopied; i++)
 			FZ_CHECK(r[i].first == ref.r[i][0] && r[i].last == ref.r[i][1]);
 		FZ_CHECK(info.has_dma_avail == (bool)ref.has_d && (!ref.has_d || info.dma_avail == ref.d));
+		FZ_CHECK(info.has_migration == (bool)ref.has_m &&
+			 (!ref.has_m || (info.mig_pgsizes == ref.mpg && info.mig_max_bitmap == ref.mmax)));
 	}
 	free(copy);
 	return 0;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The host conformance table: one row per case of semantics.md §3, with the
+ * The host conformance table: one row per map/unmap case of VFIO type1
+ * (vfio_iommu_type1.c, Linux 6.1) and iommufd (io_pagetable.c, 6.12), with the
  * errno, the byte count and the bytes still mapped afterwards expected under
  * type1 v2, type1 v1 and iommufd. The same rows run against the simulator
  * (tests/test_host_conformance.c) and, in the conformance VM, against the
@@ -35,7 +36,7 @@ struct hc_expect {
 
 struct hc_case {
 	const char *name;
-	const char *cite;	/* semantics.md section and kernel function */
+	const char *cite;	/* the kernel function deciding it */
 	struct hc_step setup[4];	/* must all succeed */
 	struct hc_step op;
 	struct hc_expect exp[3];	/* type1 v2, type1 v1, iommufd */
@@ -55,31 +56,31 @@ struct hc_case {
 #define SAME(r, b, l) { { (r), (b), (l) }, { (r), (b), (l) }, { (r), (b), (l) } }
 
 static const struct hc_case hc_cases[] = {
-	{ "map", "§3.1/§3.2 vfio_dma_do_map, iopt_map_user_pages", { { 0 } }, MAP(HC_B, HC_M), SAME(0, 0, HC_M) },
-	{ "map size 0", "§3.1 MAP size 0; iopt_alloc_pages", { { 0 } }, MAP(HC_B, 0), SAME(-EINVAL, 0, 0) },
+	{ "map", "vfio_dma_do_map, iopt_map_user_pages", { { 0 } }, MAP(HC_B, HC_M), SAME(0, 0, HC_M) },
+	{ "map size 0", "vfio_dma_do_map !size; iopt_alloc_pages", { { 0 } }, MAP(HC_B, 0), SAME(-EINVAL, 0, 0) },
 	{ "map no permission", "vfio_dma_do_map !prot; iommufd_ioas_map", { { 0 } }, MAPP(HC_B, HC_P, 0),
 	  SAME(-EINVAL, 0, 0) },
-	{ "map iova misaligned", "§3.1 alignment to the smallest page", { { 0 } }, MAP(HC_B + 0x800, HC_P),
+	{ "map iova misaligned", "vfio_dma_do_map: aligned to the smallest page; iopt_check_iova", { { 0 } }, MAP(HC_B + 0x800, HC_P),
 	  SAME(-EINVAL, 0, 0) },
-	{ "map length misaligned", "§3.1; iopt_alloc_area_pages", { { 0 } }, MAP(HC_B, HC_P + 1), SAME(-EINVAL, 0, 0) },
-	{ "map vaddr misaligned", "§3.1; iopt_insert_area page_offset", { { 0 } }, MAPV(HC_B, HC_P, 0x800),
+	{ "map length misaligned", "vfio_dma_do_map alignment; iopt_alloc_area_pages", { { 0 } }, MAP(HC_B, HC_P + 1), SAME(-EINVAL, 0, 0) },
+	{ "map vaddr misaligned", "vfio_dma_do_map alignment; iopt_insert_area page_offset", { { 0 } }, MAPV(HC_B, HC_P, 0x800),
 	  SAME(-EINVAL, 0, 0) },
-	{ "identical re-map", "§3.1 measured: EEXIST; iopt_check_iova", { MAP(HC_B, HC_M) }, MAP(HC_B, HC_M),
+	{ "identical re-map", "vfio_find_dma (measured: EEXIST); iopt_check_iova", { MAP(HC_B, HC_M) }, MAP(HC_B, HC_M),
 	  SAME(-EEXIST, 0, HC_M) },
-	{ "overlap tail", "§3.1 vfio_find_dma", { MAP(HC_B, HC_M) }, MAP(HC_B + HC_M - HC_P, 2 * HC_P),
+	{ "overlap tail", "vfio_find_dma", { MAP(HC_B, HC_M) }, MAP(HC_B + HC_M - HC_P, 2 * HC_P),
 	  SAME(-EEXIST, 0, HC_M) },
-	{ "overlap containing", "§3.1 vfio_find_dma", { MAP(HC_B + HC_P, HC_P) }, MAP(HC_B, HC_M),
+	{ "overlap containing", "vfio_find_dma", { MAP(HC_B + HC_P, HC_P) }, MAP(HC_B, HC_M),
 	  SAME(-EEXIST, 0, HC_P) },
 	{ "overlap + vaddr misaligned", "order: vfio_dma_do_map alignment first; iopt_insert_area last",
 	  { MAP(HC_B, HC_M) }, MAPV(HC_B, HC_P, 0x800),
 	  { { -EINVAL, 0, HC_M }, { -EINVAL, 0, HC_M }, { -EEXIST, 0, HC_M } } },
-	{ "interrupt window", "§3.1 IOVA_RANGE excludes 0xfee00000-0xfeefffff", { { 0 } }, MAP(0xfee00000, HC_P),
+	{ "interrupt window", "IOVA_RANGE excludes 0xfee00000-0xfeefffff (intel-iommu IOMMU_RESV_MSI)", { { 0 } }, MAP(0xfee00000, HC_P),
 	  SAME(-EINVAL, 0, 0) },
 	{ "straddles the window", "vfio_iommu_iova_dma_valid; iopt_reserved_iter_first", { { 0 } },
 	  MAP(0xfed00000, HC_M), SAME(-EINVAL, 0, 0) },
-	{ "above the aperture", "§3.1 measured last usable 0x7fffffffff", { { 0 } }, MAP(UINT64_C(0x8000000000), HC_P),
+	{ "above the aperture", "VT-d 39-bit aperture (measured last usable 0x7fffffffff)", { { 0 } }, MAP(UINT64_C(0x8000000000), HC_P),
 	  SAME(-EINVAL, 0, 0) },
-	{ "last usable page", "§3.1", { { 0 } }, MAP(UINT64_C(0x7ffffff000), HC_P), SAME(0, 0, HC_P) },
+	{ "last usable page", "vfio_iommu_iova_dma_valid", { { 0 } }, MAP(UINT64_C(0x7ffffff000), HC_P), SAME(0, 0, HC_P) },
 	{ "overlap + reserved", "order: type1 EEXIST before range; iommufd reserved before areas",
 	  { MAP(0xfedff000, HC_P) }, MAP(0xfedff000, 2 * HC_P),
 	  { { -EEXIST, 0, HC_P }, { -EEXIST, 0, HC_P }, { -EINVAL, 0, HC_P } } },
@@ -93,24 +94,24 @@ static const struct hc_case hc_cases[] = {
 	  { { -EINVAL, 0, 0 }, { -EINVAL, 0, 0 }, { -EOVERFLOW, 0, 0 } } },
 	{ "iova U64_MAX, length 0", "iommufd_ioas_map checks overflow before length 0", { { 0 } },
 	  MAP(UINT64_MAX, 0), { { -EINVAL, 0, 0 }, { -EINVAL, 0, 0 }, { -EOVERFLOW, 0, 0 } } },
-	{ "exact unmap", "§3.1 measured: size 0x200000", { MAP(HC_B, HC_M) }, UNMAP(HC_B, HC_M), SAME(0, HC_M, 0) },
-	{ "unmap nothing", "§3.1 success with 0; §3.2 ENOENT", { { 0 } }, UNMAP(HC_B, HC_M),
+	{ "exact unmap", "vfio_dma_do_unmap (measured: size 0x200000)", { MAP(HC_B, HC_M) }, UNMAP(HC_B, HC_M), SAME(0, HC_M, 0) },
+	{ "unmap nothing", "vfio_dma_do_unmap: 0 bytes; iommufd_ioas_unmap: ENOENT", { { 0 } }, UNMAP(HC_B, HC_M),
 	  { { 0, 0, 0 }, { 0, 0, 0 }, { -ENOENT, 0, 0 } } },
-	{ "bisect head", "§3.1 v2 EINVAL, v1 whole mapping; iopt_unmap_iova_range ENOENT", { MAP(HC_B, HC_M) },
+	{ "bisect head", "vfio_dma_do_unmap v2 EINVAL, v1 whole mapping; iopt_unmap_iova_range ENOENT", { MAP(HC_B, HC_M) },
 	  UNMAP(HC_B, HC_P), { { -EINVAL, 0, HC_M }, { 0, HC_M, 0 }, { -ENOENT, 0, HC_M } } },
-	{ "bisect tail", "§3.1 v1 start inside: 0 bytes", { MAP(HC_B, HC_M) }, UNMAP(HC_B + HC_M - HC_P, HC_P),
+	{ "bisect tail", "vfio_dma_do_unmap v1: a start inside gives 0 bytes", { MAP(HC_B, HC_M) }, UNMAP(HC_B + HC_M - HC_P, HC_P),
 	  { { -EINVAL, 0, HC_M }, { 0, 0, HC_M }, { -ENOENT, 0, HC_M } } },
-	{ "straddle the start", "§3.1 v1 covers the first IOVA", { MAP(HC_B, HC_M) }, UNMAP(HC_B - HC_P, 2 * HC_P),
+	{ "straddle the start", "vfio_dma_do_unmap v1: covers the first IOVA", { MAP(HC_B, HC_M) }, UNMAP(HC_B - HC_P, 2 * HC_P),
 	  { { -EINVAL, 0, HC_M }, { 0, HC_M, 0 }, { -ENOENT, 0, HC_M } } },
-	{ "several + holes", "§3.1, §3.2", { MAP(HC_B, HC_P), MAP(HC_B + HC_M, 2 * HC_P), MAP(HC_B + 4 * HC_M, HC_P) },
+	{ "several + holes", "vfio_dma_do_unmap; iopt_unmap_iova_range", { MAP(HC_B, HC_P), MAP(HC_B + HC_M, 2 * HC_P), MAP(HC_B + 4 * HC_M, HC_P) },
 	  UNMAP(HC_B - HC_M, 8 * HC_M), SAME(0, 4 * HC_P, 0) },
-	{ "unmap all", "§3.1 UNMAP_ALL; §3.2 (0, U64_MAX)", { MAP(HC_B, HC_P), MAP(HC_B + HC_M, HC_M) }, UNMAPALL,
+	{ "unmap all", "VFIO_DMA_UNMAP_FLAG_ALL; iommufd_ioas_unmap (0, U64_MAX)", { MAP(HC_B, HC_P), MAP(HC_B + HC_M, HC_M) }, UNMAPALL,
 	  SAME(0, HC_P + HC_M, 0) },
 	{ "unmap all, empty", "iopt_unmap_all maps ENOENT to 0", { { 0 } }, UNMAPALL, SAME(0, 0, 0) },
-	{ "UNMAP_ALL with iova", "§3.1 iova and size must be 0; no flags in iommufd", { MAP(HC_B, HC_M) },
+	{ "UNMAP_ALL with iova", "vfio_dma_do_unmap: iova and size must be 0; no flags in iommufd", { MAP(HC_B, HC_M) },
 	  UNMAPF(HC_P, 0, VIOMMU_HOST_UNMAP_ALL),
 	  { { -EINVAL, 0, HC_M }, { -EINVAL, 0, HC_M }, { -EOPNOTSUPP, 0, HC_M } } },
-	{ "UNMAP_ALL with size", "§3.1", { MAP(HC_B, HC_M) }, UNMAPF(0, HC_P, VIOMMU_HOST_UNMAP_ALL),
+	{ "UNMAP_ALL with size", "vfio_dma_do_unmap: iova and size must be 0", { MAP(HC_B, HC_M) }, UNMAPF(0, HC_P, VIOMMU_HOST_UNMAP_ALL),
 	  { { -EINVAL, 0, HC_M }, { -EINVAL, 0, HC_M }, { -EOPNOTSUPP, 0, HC_M } } },
 	{ "unmap length 0", "vfio_dma_do_unmap; iopt_unmap_iova", { MAP(HC_B, HC_M) }, UNMAP(HC_B, 0),
 	  SAME(-EINVAL, 0, HC_M) },

@@ -2,7 +2,7 @@
 /*
  * A trivially correct model of the memory API for the randomised test and the
  * fuzz target: a mirror of the region tree, and a per-page visibility query
- * written straight from QEMU's "Visibility" rules (memory.rst, semantics.md
+ * written straight from QEMU's "Visibility" rules (memory.rst, docs/reference.md
  * §4): subregions searched in descending priority (newest first among
  * equals), aliases followed, a non-container answering for the holes its
  * subregions leave. Nothing here shares code with src/memory/.
@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <viommu/memory.h>
+
+#include "memory/memory_int.h"	/* vi_memory_verify: the incremental render against a full one */
 
 #define MM_PAGE 0x1000u
 #define MM_MAXN 24
@@ -72,6 +74,8 @@ struct mm_model {
 	size_t nd;
 	bool got_diff;
 	struct viommu_memory_listener ldiff, lqemu;
+	struct vi_memory_work work;	/* counters at the last budget check */
+	unsigned ops_since_commit;
 };
 
 static inline bool mm_tr_same(const struct mm_tr *a, const struct mm_tr *b)
@@ -85,6 +89,15 @@ static inline bool mm_tr_same(const struct mm_tr *a, const struct mm_tr *b)
 	if (a->kind == VIOMMU_MR_RAM || a->kind == VIOMMU_MR_RAM_DEVICE)
 		return a->host == b->host;
 	return a->mr == b->mr && a->off == b->off;
+}
+
+/* The same region at the same offset with the same flags: nothing a listener could tell apart. */
+static inline bool mm_tr_identical(const struct mm_tr *a, const struct mm_tr *b)
+{
+	if (a->present != b->present)
+		return false;
+	return !a->present || (a->kind == b->kind && a->ro == b->ro && a->unm == b->unm && a->mr == b->mr &&
+			       a->off == b->off && a->host == b->host);
 }
 
 static inline struct mm_tr mm_tr_of_section(const struct viommu_mr_section *s, uint64_t addr)
@@ -250,13 +263,14 @@ static int mm_init(struct mm_model *mm, uint64_t pages)
 	mm->used[2] = true;
 	if (!mm->n[0].mr || !mm->as || !mm->n[1].mr || !mm->as2 || !mm->n[2].mr)
 		return -1;
-	mm->ldiff = (struct viommu_memory_listener){ .size = sizeof(mm->ldiff), .as = mm->as, .opaque = mm,
+	mm->ldiff = (struct viommu_memory_listener){ .sz = sizeof(mm->ldiff), .as = mm->as, .opaque = mm,
 						     .diff = mm_on_diff };
-	mm->lqemu = (struct viommu_memory_listener){ .size = sizeof(mm->lqemu), .as = mm->as, .opaque = mm, .priority = 1,
+	mm->lqemu = (struct viommu_memory_listener){ .sz = sizeof(mm->lqemu), .as = mm->as, .opaque = mm, .priority = 1,
 						     .region_add = mm_on_add, .region_del = mm_on_del,
 						     .region_nop = mm_on_nop };
 	if (viommu_memory_listener_register(mm->m, &mm->ldiff) || viommu_memory_listener_register(mm->m, &mm->lqemu))
 		return -1;
+	mm->work = *vi_memory_work(mm->m);
 	return 0;
 }
 
@@ -464,6 +478,118 @@ static void mm_op_rename(struct mm_model *mm, int i, unsigned tag)
 	MM_CHECK(strcmp(viommu_mr_name(mm->n[i].mr), name) == 0);
 }
 
+/* ---- cost budgets: the library's work counters against bounds memory.h documents ---- */
+
+struct mm_pl {
+	int node;
+	uint64_t delta, first, last;	/* pages */
+	unsigned depth;
+};
+
+/*
+ * The distinct placements (region, absolute position, window, depth) a
+ * full render of @root can enter, collected in a set (a linear search:
+ * fine for MM_MAXN regions). A render enters each of them at most once per
+ * window (memory.h), however many alias paths lead there. Returns the
+ * count, or SIZE_MAX if over @cap.
+ */
+static size_t mm_visit(const struct mm_model *mm, const struct mm_order *o, struct mm_pl *set, size_t *n, size_t cap,
+		       int i, uint64_t delta, uint64_t f, uint64_t l, unsigned depth)
+{
+	const struct mm_node *x = &mm->n[i];
+
+	if (*n == SIZE_MAX || depth > VIOMMU_MEMORY_MAX_DEPTH || f >= x->size)
+		return *n;
+	if (l > x->size - 1)
+		l = x->size - 1;
+	for (size_t k = 0; k < *n; k++)
+		if (set[k].node == i && set[k].delta == delta && set[k].first == f && set[k].last == l &&
+		    set[k].depth == depth)
+			return *n;	/* already entered: the render does not enter it again */
+	if (*n == cap) {
+		*n = SIZE_MAX;
+		return *n;
+	}
+	set[(*n)++] = (struct mm_pl){ i, delta, f, l, depth };
+	if (!x->enabled)
+		return *n;
+	if (x->kind == VIOMMU_MR_ALIAS)
+		return mm_visit(mm, o, set, n, cap, x->target, delta - x->aoff, f + x->aoff, l + x->aoff, depth + 1);
+	for (int k = 0; k < o->nk[i]; k++) {
+		const struct mm_node *c = &mm->n[o->kids[i][k]];
+		uint64_t cf = c->addr > f ? c->addr : f, cl = c->addr + c->size - 1 < l ? c->addr + c->size - 1 : l;
+
+		if (cf <= cl)
+			mm_visit(mm, o, set, n, cap, o->kids[i][k], delta + c->addr, cf - c->addr, cl - c->addr, depth + 1);
+	}
+	return *n;
+}
+
+static size_t mm_placements(const struct mm_model *mm, int root)
+{
+	static struct mm_order o;
+	static struct mm_pl set[4096];
+	size_t n = 0;
+
+	mm_build_order(mm, &o);
+	mm_visit(mm, &o, set, &n, sizeof(set) / sizeof(set[0]), root, 0, 0, mm->pages - 1, 0);
+	return n;
+}
+
+static int mm_regions(const struct mm_model *mm)
+{
+	int n = 0;
+
+	for (int i = 0; i < MM_MAXN; i++)
+		n += mm->used[i];
+	return n;
+}
+
+/* Work since the last budget check, against the bounds: see mm_budget_after_op / _commit. */
+static struct vi_memory_work mm_work_delta(struct mm_model *mm)
+{
+	const struct vi_memory_work *w = vi_memory_work(mm->m);
+	struct vi_memory_work d = {
+		.check = w->check - mm->work.check, .touch = w->touch - mm->work.touch,
+		.render = w->render - mm->work.render, .windows = w->windows - mm->work.windows,
+		.full = w->full - mm->work.full, .sections = w->sections - mm->work.sections,
+	};
+
+	mm->work = *w;
+	return d;
+}
+
+/*
+ * After one operation: the cycle and depth check finished each region at
+ * most once (linear in the regions below the new subregion), and the
+ * placement walk stayed within its documented budget per mutation.
+ */
+static void mm_budget_after_op(struct mm_model *mm, unsigned mutations)
+{
+	const struct vi_memory_work *w = vi_memory_work(mm->m);
+
+	MM_CHECK(w->check - mm->work.check <= (uint64_t)mm_regions(mm));
+	MM_CHECK(w->touch - mm->work.touch <= (uint64_t)mutations * 2 * 1024);
+	mm->work.check = w->check;
+	mm->work.touch = w->touch;
+}
+
+/*
+ * After a commit: every render entered at most one region per distinct
+ * placement per window (so alias paths never multiply the work), and each
+ * window or full render wrote at most as many sections as the view has.
+ */
+static void mm_budget_after_commit(struct mm_model *mm)
+{
+	struct vi_memory_work d = mm_work_delta(mm);
+	size_t p = mm_placements(mm, 0), p2 = mm_placements(mm, 1);
+
+	if (p == SIZE_MAX || p2 == SIZE_MAX)
+		return;		/* too many to enumerate here: the bound is not checked */
+	MM_CHECK(d.render <= (d.windows + d.full) * (p + p2 + 1));
+	MM_CHECK(d.sections <= (d.windows + d.full) * (uint64_t)(mm->pages + 1));
+}
+
 /*
  * After a commit: the flat view equals the model page by page, is sorted,
  * disjoint and merged; the diff took the old view to the new one and marked
@@ -535,18 +661,23 @@ static void mm_check_commit(struct mm_model *mm)
 	}
 	viommu_flatview_put(v);
 
-	/* The diff (absent if the view did not change at all). */
+	/*
+	 * The diff (absent if no byte changed): it lists exactly the pages
+	 * whose region, offset or flags changed, with both sides right, and
+	 * calls a change exactly those whose translation changed.
+	 */
 	if (mm->got_diff) {
 		uint64_t next = 0;
 
 		mm->diffs_seen++;
+		MM_CHECK(mm->nd > 0);
 		for (size_t i = 0; i < mm->nd; i++) {
 			const struct viommu_mr_diff *e = &mm->d[i];
 
 			MM_CHECK(e->has_before || e->has_after);
 			MM_CHECK(e->first <= e->last && (i == 0 || mm->d[i - 1].last < e->first));
-			for (; next < e->first / MM_PAGE; next++)	/* uncovered: absent before and after */
-				MM_CHECK(!mm->prev[next].present && !mm->cur[next].present);
+			for (; next < e->first / MM_PAGE; next++)	/* not listed: nothing changed */
+				MM_CHECK(mm_tr_identical(&mm->prev[next], &mm->cur[next]));
 			for (uint64_t a = e->first; a <= e->last; a += MM_PAGE, next++) {
 				struct mm_tr o = { 0 }, nw = { 0 };
 
@@ -554,17 +685,22 @@ static void mm_check_commit(struct mm_model *mm)
 					o = mm_tr_of_section(&e->before, a);
 				if (e->has_after)
 					nw = mm_tr_of_section(&e->after, a);
-				MM_CHECK(mm_tr_same(&o, &mm->prev[a / MM_PAGE]));
-				MM_CHECK(mm_tr_same(&nw, &mm->cur[a / MM_PAGE]));
+				MM_CHECK(mm_tr_identical(&o, &mm->prev[a / MM_PAGE]));
+				MM_CHECK(mm_tr_identical(&nw, &mm->cur[a / MM_PAGE]));
+				MM_CHECK(!mm_tr_identical(&o, &nw));
 				MM_CHECK(e->changed == !mm_tr_same(&o, &nw));
 			}
 		}
 		for (; next < mm->pages; next++)
-			MM_CHECK(!mm->prev[next].present && !mm->cur[next].present);
+			MM_CHECK(mm_tr_identical(&mm->prev[next], &mm->cur[next]));
 	} else {
 		for (uint64_t q = 0; q < mm->pages; q++)
-			MM_CHECK(mm_tr_same(&mm->prev[q], &mm->cur[q]));
+			MM_CHECK(mm_tr_identical(&mm->prev[q], &mm->cur[q]));
 	}
+	/* The incremental render equals a full one, section for section and boundary for boundary. */
+	MM_CHECK(vi_memory_verify(mm->m) == 0);
+	MM_CHECK(vi_memory_work(mm->m)->fallbacks == 0);
+	mm_budget_after_commit(mm);
 	mm->got_diff = false;
 	for (uint64_t q = 0; q < mm->pages; q++)
 		MM_CHECK(mm_tr_same(&mm->shadow[q], &mm->cur[q]));
@@ -671,6 +807,7 @@ static void mm_random_op(struct mm_model *mm, uint32_t sel, uint64_t a, uint64_t
 			mm_op_flag(mm, 0, 0, c % 16 != 0);
 		break;
 	}
+	mm_budget_after_op(mm, 2);
 }
 
 #endif

@@ -12,7 +12,7 @@
 struct pt_case {
 	const char *name;
 	enum viommu_pt_format format;
-	unsigned levels, granule, ias;
+	unsigned levels, granule, in_bits;
 };
 
 /* Every format, level count and granule the engine supports. */
@@ -87,16 +87,16 @@ static inline struct viommu_pgtable_opts pt_opts(const struct pt_case *pc)
 	o.format = pc->format;
 	o.levels = pc->levels;
 	o.granule = pc->granule;
-	o.ias = pc->ias;
+	o.in_bits = pc->in_bits;
 	return o;
 }
 
 /* The prot a format reports back for a mapping made with @prot. */
-static inline unsigned pt_norm_prot(enum viommu_pt_format f, unsigned prot)
+static inline unsigned pt_norm_perm(enum viommu_pt_format f, unsigned prot)
 {
-	/* ARM stage 1 cannot deny reads (semantics.md §6.2). */
+	/* ARM stage 1 cannot deny reads: AP has read-only, not write-only (io-pgtable-arm.c). */
 	if (f == VIOMMU_PT_ARM_S1)
-		prot |= VIOMMU_PT_PROT_READ;
+		prot |= VIOMMU_PERM_READ;
 	return prot;
 }
 
@@ -105,10 +105,10 @@ static inline unsigned pt_norm_prot(enum viommu_pt_format f, unsigned prot)
 #define PT_CASE_AMD4 11
 
 /* The input width a case ends up with (all formats default to what the levels cover). */
-static inline unsigned pt_case_ias(const struct pt_case *pc)
+static inline unsigned pt_case_in_bits(const struct pt_case *pc)
 {
-	unsigned ias = pc->ias ? pc->ias : 12 + 9 * pc->levels;
-	return ias > 64 ? 64 : ias;
+	unsigned in_bits = pc->in_bits ? pc->in_bits : 12 + 9 * pc->levels;
+	return in_bits > 64 ? 64 : in_bits;
 }
 
 /* The walker's read callback over host memory (owned tables: phys == VA). */

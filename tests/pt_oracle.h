@@ -4,7 +4,8 @@
  * the fuzz target: the set of leaves kept in the project's range map
  * (include/viommu/rangemap.h), one entry per leaf, value = phys | prot.
  * Each operation computes its expected result from the leaves alone, with
- * the rules of semantics.md §2.1-§2.3 written the plainest way:
+ * the rules of Linux's iommu_map/iommu_unmap (drivers/iommu/iommu.c,
+ * drivers/iommu/generic_pt/iommu_pt.h) written the plainest way:
  *  - map: per granule step, the largest supported size aligned for both
  *    addresses and not above the remaining length (equivalent to
  *    iommu_pgsize); stops at the first leaf overlapping an existing one;
@@ -57,7 +58,7 @@ static inline void pto_fini(struct pt_oracle *o)
 static inline unsigned pto_prot(const struct pt_oracle *o, unsigned prot)
 {
 	if (o->format == VIOMMU_PT_ARM_S1)
-		prot |= VIOMMU_PT_PROT_READ;
+		prot |= VIOMMU_PERM_READ;
 	return prot;
 }
 
@@ -140,7 +141,7 @@ static inline int pto_lookup(const struct pt_oracle *o, uint64_t iova, struct vi
 	m->iova = e.first;
 	m->size = e.last - e.first + 1;
 	m->phys = e.value & ~UINT64_C(7);
-	m->prot = (unsigned)(e.value & 7);
+	m->perm = (unsigned)(e.value & 7);
 	return 0;
 }
 
@@ -157,7 +158,7 @@ static inline int pto_cmp_cb(const struct viommu_pt_mapping *m, void *ctx)
 	struct pto_cmp *c = ctx;
 	c->n++;
 	if (!c->have || c->it.entry.first != m->iova || c->it.entry.last != m->iova + m->size - 1 ||
-	    c->it.entry.value != (m->phys | m->prot))
+	    c->it.entry.value != (m->phys | m->perm))
 		c->bad++;
 	if (c->have)
 		c->have = viommu_rangemap_iter_next(&c->it);

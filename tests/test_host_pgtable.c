@@ -2,7 +2,7 @@
 /*
  * The simulator's mappings live in a real VT-d second-stage page table
  * (include/viommu/pgtable.h): leaves chosen as iommu_pgsize does
- * (semantics.md §2.1) with the user address as output, removed on unmap, and
+ * (iommu_pgsize, drivers/iommu/iommu.c) with the user address as output, removed on unmap, and
  * translate answered by the walk. Mappings the table cannot hold (a user
  * address beyond 52 bits) still translate, from their record.
  */
@@ -25,12 +25,12 @@ int main(void)
 
 	T_OK(pt != NULL);
 	/* 2M-aligned on both sides: one 2M leaf */
-	T_EQ(viommu_host_map(h, 2 * M2, M2, VA + M2, VIOMMU_HOST_PROT_READ), 0);
+	T_EQ(viommu_host_map(h, 2 * M2, M2, VA + M2, VIOMMU_PERM_READ), 0);
 	T_EQ(viommu_pgtable_lookup(pt, 2 * M2 + 0x1234, &m), 0);
 	T_EQ_U64(m.iova, 2 * M2);
 	T_EQ_U64(m.size, M2);
 	T_EQ_U64(m.phys, VA + M2);
-	T_EQ(m.prot & 3, VIOMMU_HOST_PROT_READ);
+	T_EQ(m.perm & 3, VIOMMU_PERM_READ);
 	/* user address only 4K-aligned: 4K leaves */
 	T_EQ(viommu_host_map(h, 8 * M2, M2, VA + K4, 3), 0);
 	T_EQ(viommu_pgtable_lookup(pt, 8 * M2 + 5 * K4 + 7, &m), 0);
@@ -40,10 +40,10 @@ int main(void)
 	T_EQ_U64(va, VA + 6 * K4 + 7);
 	T_EQ(prot, 3);
 	/* a user address beyond the 52-bit output width: not in the table */
-	T_EQ(viommu_host_map(h, 16 * M2, K4, UINT64_C(0xfff0000000000000), 3), 0);
+	T_EQ(viommu_host_map(h, 16 * M2, K4, UINT64_C(0x7ff0000000000000), 3), 0);
 	T_EQ(viommu_pgtable_lookup(pt, 16 * M2, &m), -ENOENT);
 	T_EQ(viommu_host_sim_translate(h, 16 * M2 + 8, &va, &prot), 0);
-	T_EQ_U64(va, UINT64_C(0xfff0000000000008));
+	T_EQ_U64(va, UINT64_C(0x7ff0000000000008));
 	/* 2G of 4K-aligned user memory would need 2^19 leaves: kept out of the table */
 	T_EQ(viommu_host_map(h, UINT64_C(0x100000000), UINT64_C(0x80000000), VA + K4, 3), 0);
 	T_EQ(viommu_pgtable_lookup(pt, UINT64_C(0x100000000), &m), -ENOENT);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The simulated host IOMMU, case by case against the kernel rules of
- * semantics.md §3.1 (VFIO type1, Linux 6.1 vfio_dma_do_map /
- * vfio_dma_do_unmap) and §3.2 (iommufd, Linux 6.12 iommufd_ioas_map /
+ * drivers/vfio/vfio_iommu_type1.c (VFIO type1, Linux 6.1 vfio_dma_do_map /
+ * vfio_dma_do_unmap) and drivers/iommu/iommufd (iommufd, Linux 6.12 iommufd_ioas_map /
  * iopt_map_user_pages / iopt_unmap_iova_range), every errno and byte count
  * exact, for each of the three semantics.
  */
@@ -16,7 +16,7 @@
 #define M2 UINT64_C(0x200000)
 #define G1 UINT64_C(0x40000000)
 #define VA UINT64_C(0x7f0000000000)	/* a 1G-aligned user address */
-#define RW (VIOMMU_HOST_PROT_READ | VIOMMU_HOST_PROT_WRITE)
+#define RW (VIOMMU_PERM_READ | VIOMMU_PERM_WRITE)
 
 static const enum viommu_host_semantics all_sem[] = {
 	VIOMMU_HOST_TYPE1V2, VIOMMU_HOST_TYPE1V1, VIOMMU_HOST_IOMMUFD,
@@ -62,7 +62,7 @@ static long nmaps(struct viommu_host *h)
 	return viommu_host_sim_mappings(h, NULL, NULL);
 }
 
-/* semantics.md §3.1 measured values: the defaults are the q35 + VT-d guest. */
+/* Measured in the q35 + VT-d guest (make check-vm): the defaults. */
 static void test_defaults_and_caps(void)
 {
 	struct viommu_host_iova_range r[4];
@@ -105,7 +105,7 @@ static void test_defaults_and_caps(void)
 	}
 }
 
-/* semantics.md §3.1 / §3.2 MAP: every argument error, one semantics at a time. */
+/* vfio_dma_do_map / iommufd_ioas_map: every argument error, one semantics at a time. */
 static void test_map_errors(void)
 {
 	for (size_t i = 0; i < 3; i++) {
@@ -173,7 +173,7 @@ static void test_map_errors(void)
 	}
 }
 
-/* semantics.md §3.1 ENOSPC at dma_entry_limit (100 here), checked after EEXIST
+/* vfio_dma_do_map: ENOSPC at dma_entry_limit (100 here), checked after EEXIST
  * and before the usable-range test; iommufd has no such limit. */
 static void test_limit(void)
 {
@@ -200,7 +200,7 @@ static void test_limit(void)
 	}
 }
 
-/* semantics.md §3.1 UNMAP v2 bisect / v1 whole mapping; §3.2 partial cover. */
+/* vfio_dma_do_unmap v2 bisect / v1 whole mapping; iopt_unmap_iova_range partial cover. */
 static void test_unmap_partial(void)
 {
 	for (size_t i = 0; i < 3; i++) {
@@ -234,8 +234,8 @@ static void test_unmap_partial(void)
 	}
 }
 
-/* Several mappings and holes in one unmap; unmap of nothing (§3.1: success,
- * 0 bytes; §3.2: ENOENT); exact unmap then again (§3.1 measured). */
+/* Several mappings and holes in one unmap; unmap of nothing (type1: success,
+ * 0 bytes; iommufd: ENOENT); exact unmap then again (as measured). */
 static void test_unmap_cover(void)
 {
 	for (size_t i = 0; i < 3; i++) {
@@ -288,7 +288,7 @@ static void test_unmap_args(void)
 	}
 }
 
-/* §3.1 UNMAP_ALL: iova and size must be 0; §3.2 (0, U64_MAX) unmaps all and
+/* VFIO_DMA_UNMAP_FLAG_ALL: iova and size must be 0; iommufd (0, U64_MAX) unmaps all and
  * succeeds even when empty. */
 static void test_unmap_all(void)
 {
@@ -319,7 +319,7 @@ static void test_unmap_all(void)
 	}
 }
 
-/* semantics.md §3.3 "area": split -> ENOENT; the five overlap shapes over a
+/* tools/testing/selftests/iommu/iommufd.c "area": split -> ENOENT; the five overlap shapes over a
  * 2-page map at page 16 -> EEXIST; unmap-all twice works. Run for all three:
  * the type1 columns are the same shapes under VFIO's rules. */
 static void test_selftest_area(void)
@@ -346,7 +346,7 @@ static void test_selftest_area(void)
 	}
 }
 
-/* semantics.md §3.3 unmap_fully_contained_areas: 4 areas of 8 pages, 16
+/* iommufd selftest unmap_fully_contained_areas: 4 areas of 8 pages, 16
  * apart; partial cover of the first or last -> ENOENT; all four plus the gaps
  * -> 32 pages. */
 static void test_selftest_fully_contained(void)
@@ -371,7 +371,7 @@ static void test_selftest_fully_contained(void)
 	viommu_host_free(h);
 }
 
-/* semantics.md §3.3 iova_ranges (mock-domain variant: aperture ranges,
+/* iommufd selftest iova_ranges (mock-domain variant: aperture ranges,
  * alignment = page size), EMSGSIZE with the needed count. */
 static void test_selftest_iova_ranges(void)
 {
@@ -427,7 +427,7 @@ static void test_selftest_iova_ranges(void)
 	}
 }
 
-/* semantics.md §3.3 all_aligns (mock-domain step = page size): every start
+/* iommufd selftest all_aligns (mock-domain step = page size): every start
  * and length inside a 256K buffer maps with an automatic IOVA and unmaps
  * cleanly. */
 static void test_selftest_all_aligns(void)
@@ -468,7 +468,7 @@ static void shuffle(uint64_t *a, int n, uint64_t seed)
 	}
 }
 
-/* semantics.md §3.3 huge_map: slicing a 4M mapping into 16 pieces in random
+/* iommufd selftest huge_map: slicing a 4M mapping into 16 pieces in random
  * order. Real type1 v1 succeeds every time (the slice at the start removes
  * all 4M, the others 0 bytes); v2 refuses each slice with EINVAL; iommufd
  * with ENOENT (the selftest's vfio-compat mode expects ENOENT for v2 because
@@ -503,7 +503,7 @@ static void test_selftest_huge_map(void)
 	}
 }
 
-/* semantics.md §3.2 auto IOVA: aligned to min(roundup_pow2(len), lowest set
+/* iopt_alloc_iova: aligned to min(roundup_pow2(len), lowest set
  * bit of the user address), capped at 2M (iopt_alloc_iova), never 0, ENOSPC
  * if nothing fits. */
 static void test_auto_iova(void)
@@ -571,14 +571,14 @@ static void test_inject_timeline(void)
 	T_OK(h != NULL);
 	T_EQ(viommu_host_map(h, M2, M2, VA, RW), -EIO);
 	T_EQ(nmaps(h), 0);
-	T_EQ(viommu_host_map(h, M2, M2, VA, VIOMMU_HOST_PROT_READ), 0);
+	T_EQ(viommu_host_map(h, M2, M2, VA, VIOMMU_PERM_READ), 0);
 	T_EQ(viommu_host_sim_inject(h, 2, ENOMEM), 0);
 	T_EQ(viommu_host_map(h, 4 * M2, K4, VA + M2, RW), 0);
 	T_UNMAP(h, M2, M2, -ENOMEM, 0);		/* second call from now */
 	T_EQ(nmaps(h), 2);
 	T_EQ(viommu_host_sim_translate(h, M2, &va, &prot), 0);
 	T_EQ_U64(va, VA);
-	T_EQ(prot, VIOMMU_HOST_PROT_READ);
+	T_EQ(prot, VIOMMU_PERM_READ);
 	memset(ms, 0, sizeof(ms));
 	T_EQ(viommu_host_sim_mappings(h, collect, ms), 2);
 	T_EQ_U64(ms[0].iova, M2);

@@ -2,7 +2,7 @@
 /*
  * The simulator's locking: a writer maps and unmaps while readers translate
  * and read the timeline, as a device model's DMA threads would during a
- * remap (semantics.md §1.1). Every translation must be either "not mapped" or
+ * remap (the window a device DMA faults in). Every translation must be either "not mapped" or
  * exactly one of the two mappings the writer alternates between — never a
  * torn record. Meant for the TSan build too. Each reader translates exactly
  * READS times and the writer keeps remapping until both are done: the test

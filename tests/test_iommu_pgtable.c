@@ -44,7 +44,7 @@ static void test_directed(void)
 	rec_init(&A, 0, UINT64_MAX, VIOMMU_IOMMU_EV_ALL, VIOMMU_IOMMU_CAP_ARBITRARY | VIOMMU_IOMMU_CAP_CHANGE);
 	T_EQ(viommu_iommu_listener_register(ias, &A.l), 0);
 
-	T_EQ(viommu_pgtable_map(pt, M2, 0x40000000, M2, VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE, NULL), 0);
+	T_EQ(viommu_pgtable_map(pt, M2, 0x40000000, M2, VIOMMU_PERM_READ | VIOMMU_PERM_WRITE, NULL), 0);
 	T_EQ(viommu_iommu_sync(ias, M2, 2 * M2 - 1), 1);
 	T_STREQ(A.log, "M 200000-3fffff>40000000/3;");
 	rec_clear(&A);
@@ -52,13 +52,13 @@ static void test_directed(void)
 	/* The 2M leaf becomes 512 4K leaves with the same output: nothing. */
 	T_EQ(viommu_pgtable_unmap(pt, M2, M2, NULL), 0);
 	for (uint64_t i = 0; i < 512; i++)
-		T_EQ(viommu_pgtable_map(pt, M2 + i * PG, 0x40000000 + i * PG, PG, VIOMMU_PT_PROT_READ |
-					VIOMMU_PT_PROT_WRITE, NULL), 0);
+		T_EQ(viommu_pgtable_map(pt, M2 + i * PG, 0x40000000 + i * PG, PG, VIOMMU_PERM_READ |
+					VIOMMU_PERM_WRITE, NULL), 0);
 	T_EQ(viommu_iommu_sync(ias, M2, 2 * M2 - 1), 0);
 	T_STREQ(A.log, "");
 	/* One page moves, the guest invalidates it: one CHANGE over the 2M extent. */
 	T_EQ(viommu_pgtable_unmap(pt, M2 + 5 * PG, PG, NULL), 0);
-	T_EQ(viommu_pgtable_map(pt, M2 + 5 * PG, 0x80000000, PG, VIOMMU_PT_PROT_READ, NULL), 0);
+	T_EQ(viommu_pgtable_map(pt, M2 + 5 * PG, 0x80000000, PG, VIOMMU_PERM_READ, NULL), 0);
 	T_EQ(viommu_iommu_sync(ias, M2 + 5 * PG, M2 + 6 * PG - 1), 1);
 	T_STREQ(A.log, "C 200000-3fffff>40000000/3[200000-204fff>40000000/3,205000-205fff>80000000/1,"
 		       "206000-3fffff>40006000/3,];");
@@ -68,7 +68,7 @@ static void test_directed(void)
 	 * A whole 48-bit sync of a sparse table: holes are skipped a table
 	 * entry at a time (QEMU's default replay walked them page by page).
 	 */
-	T_EQ(viommu_pgtable_map(pt, 0x7f0000000000ull, 0x1000000, PG, VIOMMU_PT_PROT_READ, NULL), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x7f0000000000ull, 0x1000000, PG, VIOMMU_PERM_READ, NULL), 0);
 	reads = 0;
 	T_EQ(viommu_iommu_sync(ias, 0, UINT64_MAX), 1);
 	T_STREQ(A.log, "M 7f0000000000-7f0000000fff>1000000/1;");

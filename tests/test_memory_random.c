@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Randomised property test of the memory model (semantics.md §1.3, §4):
+ * Randomised property test of the memory model (docs/reference.md §1.3, §4):
  * thousands of transactions over random region trees with aliases,
  * priorities, enable/disable, read-only, unmergeable, resize, move, alias
  * offset changes, renames and frees. After every outermost commit:
@@ -54,6 +54,13 @@ int main(int argc, char **argv)
 		mm_commit(&mm);
 	}
 	printf("transactions %lu, commits checked %lu, diffs delivered %lu\n", txns, mm.commits, mm.diffs_seen);
+	{
+		const struct vi_memory_work *w = vi_memory_work(mm.m);
+
+		printf("windows rendered %" PRIu64 ", full renders %" PRIu64 ", fallbacks %" PRIu64 "\n", w->windows,
+		       w->full, w->fallbacks);
+		T_OK(w->windows > w->full);	/* the incremental path did most of the work */
+	}
 	T_OK(mm.diffs_seen > txns / 5);	/* the test exercised real changes */
 	mm_fini(&mm);
 	return t_done();

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * Page-table engine, per format and granule: the leaf-size matrix, the map and
- * unmap error contract (semantics.md §2.2, §2.3), the page-size choice of
- * iommu_pgsize (§2.1, generic_pt test_mixed), table reclamation and leak
- * checks.
+ * unmap error contract (Linux drivers/iommu/iommu.c __iommu_map/__iommu_unmap,
+ * drivers/iommu/generic_pt/iommu_pt.h), the page-size choice of iommu_pgsize()
+ * (drivers/iommu/iommu.c; generic_pt's kunit test_mixed and
+ * test_pgsize_boundary, drivers/iommu/generic_pt/kunit_iommu_pt.h), table
+ * reclamation and leak checks.
  */
 #include <viommu/pgtable.h>
 
@@ -47,7 +49,7 @@ static void test_leaf_matrix(const struct pt_case *pc)
 	struct viommu_pt_mapping m;
 	struct viommu_pgtable *pt;
 	uint64_t bitmap, gran, done, top;
-	unsigned prot = VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE;
+	unsigned prot = VIOMMU_PERM_READ | VIOMMU_PERM_WRITE;
 
 	printf("case %s\n", pc->name);
 	o.mem = &mem;
@@ -70,10 +72,10 @@ static void test_leaf_matrix(const struct pt_case *pc)
 
 		T_EQ(viommu_pgtable_map(pt, iova, pa, s, prot, &done), 0);
 		T_EQ_U64(done, s);
-		/* semantics.md §2.2: no in-place replace, whatever the new target. */
+		/* No in-place replace, whatever the new target (io-pgtable -EEXIST, generic_pt -EADDRINUSE). */
 		T_EQ(viommu_pgtable_map(pt, iova, pa + s, s, prot, &done), -EEXIST);
 		T_EQ_U64(done, 0);
-		T_EQ(viommu_pgtable_map(pt, iova, pa, gran, VIOMMU_PT_PROT_READ, &done), -EEXIST);
+		T_EQ(viommu_pgtable_map(pt, iova, pa, gran, VIOMMU_PERM_READ, &done), -EEXIST);
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova), pa);
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova + s - gran), pa + s - gran);
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova + s - 8), pa + s - 8);
@@ -83,7 +85,7 @@ static void test_leaf_matrix(const struct pt_case *pc)
 		T_EQ_U64(m.iova, iova);
 		T_EQ_U64(m.phys, pa);
 		T_EQ_U64(m.size, s);
-		T_EQ(m.prot, prot);
+		T_EQ(m.perm, prot);
 		T_EQ(count_leaves(pt, 0, UINT64_MAX), 1);
 		T_EQ(count_leaves(pt, iova + s - 1, iova + s - 1), 1);
 		T_EQ(count_leaves(pt, iova + s, UINT64_MAX), 0);
@@ -98,39 +100,39 @@ static void test_leaf_matrix(const struct pt_case *pc)
 		T_EQ(viommu_pgtable_unmap(pt, iova, s, &done), 0);
 		T_EQ_U64(done, 0);
 		/* The range can be mapped again. */
-		T_EQ(viommu_pgtable_map(pt, iova, pa + s, s, VIOMMU_PT_PROT_READ, &done), 0);
+		T_EQ(viommu_pgtable_map(pt, iova, pa + s, s, VIOMMU_PERM_READ, &done), 0);
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova + s - gran), pa + s + s - gran);
 		T_EQ(viommu_pgtable_lookup(pt, iova, &m), 0);
-		T_EQ(m.prot, VIOMMU_PT_PROT_READ);
+		T_EQ(m.perm, VIOMMU_PERM_READ);
 		T_EQ(viommu_pgtable_unmap(pt, iova, s, &done), 0);
 		T_EQ_U64(done, s);
 	}
 
 	/* The largest leaf at the very top of the input range. */
 	uint64_t big = UINT64_C(1) << vi_fls64_test(bitmap);
-	unsigned ias = pt_case_ias(pc);
-	top = (ias >= 64 ? UINT64_MAX : (UINT64_C(1) << ias) - 1) - big + 1;
+	unsigned in_bits = pt_case_in_bits(pc);
+	top = (in_bits >= 64 ? UINT64_MAX : (UINT64_C(1) << in_bits) - 1) - big + 1;
 	T_EQ(viommu_pgtable_map(pt, top, big, big, prot, &done), 0);
 	T_EQ_U64(done, big);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, top + big - 1), big + big - 1);
 	T_EQ(count_leaves(pt, top, UINT64_MAX), 1);
 	/* One granule past the top is out of range. */
-	if (ias < 64)
+	if (in_bits < 64)
 		T_EQ(viommu_pgtable_map(pt, top + big, 0, gran, prot, &done), -ERANGE);
 	T_EQ(viommu_pgtable_map(pt, top, 0, 2 * big, prot, &done), -ERANGE);
 	T_EQ(viommu_pgtable_unmap(pt, top, big, &done), 0);
 	T_EQ_U64(done, big);
 	T_EQ(table_pages(pt), 1);
 
-	/* semantics.md §2.2 argument errors. */
+	/* __iommu_map()'s argument errors: no permission, size 0, misalignment, beyond the widths. */
 	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, 0, &done), -EINVAL);
-	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, VIOMMU_PT_PROT_SNOOP, &done), -EINVAL);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, VIOMMU_PT_ATTR_SNOOP, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, 0, 0, 0, prot, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, gran / 2, 0, gran, prot, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, 0, gran / 2, gran, prot, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, 0, 0, gran + gran / 2, prot, &done), -EINVAL);
 	T_EQ(viommu_pgtable_map(pt, 0, UINT64_C(1) << 48, gran, prot, &done), -ERANGE);
-	if (ias < 64)	/* AMD mode 6 translates the whole 64-bit space */
+	if (in_bits < 64)	/* AMD mode 6 translates the whole 64-bit space */
 		T_EQ(viommu_pgtable_map(pt, UINT64_MAX - gran + 1, 0, gran, prot, &done), -ERANGE);
 	T_EQ(viommu_pgtable_unmap(pt, 0, 0, &done), -EINVAL);
 	T_EQ(viommu_pgtable_unmap(pt, gran / 2, gran, &done), -EINVAL);
@@ -144,7 +146,7 @@ static void test_leaf_matrix(const struct pt_case *pc)
 	T_EQ(mc.live, 0);
 }
 
-/* semantics.md §2.1: generic_pt test_mixed, 20 leaves: 14 x 2M, 3 x 1G, 3 x 2M. */
+/* generic_pt's kunit test_mixed: 20 leaves, 14 x 2M, 3 x 1G, 3 x 2M. */
 static void test_mixed(const struct pt_case *pc)
 {
 	struct viommu_pgtable_opts o = pt_opts(pc);
@@ -152,7 +154,7 @@ static void test_mixed(const struct pt_case *pc)
 	struct leaf_list l = { .n = 0 };
 	uint64_t first = 0x3fe400000, last = 0x4c0600000, done;
 
-	T_EQ(viommu_pgtable_map(pt, first, first, last - first, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, first, first, last - first, VIOMMU_PERM_READ, &done), 0);
 	T_EQ_U64(done, last - first);
 	T_EQ(viommu_pgtable_for_each(pt, 0, UINT64_MAX, collect, &l), 0);
 	T_EQ(l.n, 20);
@@ -168,12 +170,12 @@ static void test_mixed(const struct pt_case *pc)
 	T_EQ_U64(done, last - first);
 	T_EQ(table_pages(pt), 1);
 
-	/* Restricted to 4K (semantics.md §2.1 bitmap): the same range is all 4K. */
+	/* Restricted to 4K (iommu_pgsize() picks only from the bitmap): the same range is all 4K. */
 	viommu_pgtable_free(pt);
 	o.pgsize_bitmap = 0x1000;
 	pt = viommu_pgtable_new(&o);
 	T_EQ_U64(viommu_pgtable_pgsize_bitmap(pt), 0x1000);
-	T_EQ(viommu_pgtable_map(pt, 0x200000, 0x200000, 0x400000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x200000, 0x200000, 0x400000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(count_leaves(pt, 0, UINT64_MAX), 1024);
 	viommu_pgtable_free(pt);
 }
@@ -186,14 +188,14 @@ static void test_pgsize_offset(void)
 	struct leaf_list l = { .n = 0 };
 	uint64_t done;
 
-	T_EQ(viommu_pgtable_map(pt, 0x200000, 0x201000, 0x400000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x200000, 0x201000, 0x400000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_for_each(pt, 0, UINT64_MAX, collect, &l), 0);
 	T_EQ(l.n, 1024);
 	viommu_pgtable_unmap(pt, 0x200000, 0x400000, &done);
 	T_EQ_U64(done, 0x400000);
 	l.n = 0;
 	/* 4K up to the 2M boundary, then 2M, then a 4K tail. */
-	T_EQ(viommu_pgtable_map(pt, 0x1ff000, 0x1ff000, 0x202000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x1ff000, 0x1ff000, 0x202000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_for_each(pt, 0, UINT64_MAX, collect, &l), 0);
 	T_EQ(l.n, 3);
 	T_EQ_U64(l.m[0].size, 0x1000);
@@ -212,21 +214,22 @@ static void test_table_to_oa(const struct pt_case *pc)
 	uint64_t big = (bitmap & (bitmap - 1)) & -(bitmap & (bitmap - 1)), done;
 	struct viommu_pt_mapping m;
 
-	T_EQ(viommu_pgtable_map(pt, big, 0, gran, VIOMMU_PT_PROT_READ, &done), 0);
-	T_EQ(viommu_pgtable_map(pt, big + 5 * gran, 0, gran, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big, 0, gran, VIOMMU_PERM_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big + 5 * gran, 0, gran, VIOMMU_PERM_READ, &done), 0);
 	/* A large leaf over a non-empty table is refused. */
-	T_EQ(viommu_pgtable_map(pt, big, big, big, VIOMMU_PT_PROT_READ, &done), -EEXIST);
+	T_EQ(viommu_pgtable_map(pt, big, big, big, VIOMMU_PERM_READ, &done), -EEXIST);
 	T_EQ_U64(done, 0);
 	T_EQ(viommu_pgtable_unmap(pt, big, gran, &done), 0);
 	T_EQ(viommu_pgtable_unmap(pt, big + 5 * gran, gran, &done), 0);
-	T_EQ(viommu_pgtable_map(pt, big, big, big, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big, big, big, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_lookup(pt, big + gran, &m), 0);
 	T_EQ_U64(m.size, big);
 	T_EQ_U64(m.phys, big);
 	viommu_pgtable_free(pt);
 }
 
-/* generic_pt test_unmap_split and the two unmap policies (semantics.md §2.3). */
+/* generic_pt's kunit test_unmap_split, and the two unmap policies (generic_pt removes the whole leaf;
+ * io-pgtable-arm refuses a partial block since Linux 6.13). */
 static void test_unmap_split(const struct pt_case *pc)
 {
 	struct viommu_pgtable_opts o = pt_opts(pc);
@@ -238,7 +241,7 @@ static void test_unmap_split(const struct pt_case *pc)
 	bitmap = viommu_pgtable_pgsize_bitmap(pt);
 	gran = bitmap & -bitmap;
 	big = (bitmap & (bitmap - 1)) & -(bitmap & (bitmap - 1));
-	T_EQ(viommu_pgtable_map(pt, big, big, 2 * big, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big, big, 2 * big, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(count_leaves(pt, 0, UINT64_MAX), 2);
 	/* Starting inside a large leaf makes no progress. */
 	T_EQ(viommu_pgtable_unmap(pt, big + gran, gran, &done), -EINVAL);
@@ -259,8 +262,8 @@ static void test_unmap_split(const struct pt_case *pc)
 
 	o.unmap_policy = VIOMMU_PT_UNMAP_REFUSE_PARTIAL;
 	pt = viommu_pgtable_new(&o);
-	T_EQ(viommu_pgtable_map(pt, big, big, 2 * big, VIOMMU_PT_PROT_READ, &done), 0);
-	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, big, big, 2 * big, VIOMMU_PERM_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, gran, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_unmap(pt, big, gran, &done), -EINVAL);
 	T_EQ_U64(done, 0);
 	T_EQ(viommu_pgtable_unmap(pt, big + gran, gran, &done), -EINVAL);
@@ -282,8 +285,8 @@ static void test_partial_map(const struct pt_case *pc)
 	struct viommu_pgtable *pt = viommu_pgtable_new(&o);
 	uint64_t bitmap = viommu_pgtable_pgsize_bitmap(pt), gran = bitmap & -bitmap, done;
 
-	T_EQ(viommu_pgtable_map(pt, 10 * gran, 0, gran, VIOMMU_PT_PROT_WRITE, &done), 0);
-	T_EQ(viommu_pgtable_map(pt, 7 * gran, 0x100 * gran, 8 * gran, VIOMMU_PT_PROT_READ, &done), -EEXIST);
+	T_EQ(viommu_pgtable_map(pt, 10 * gran, 0, gran, VIOMMU_PERM_WRITE, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 7 * gran, 0x100 * gran, 8 * gran, VIOMMU_PERM_READ, &done), -EEXIST);
 	T_EQ_U64(done, 3 * gran);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 9 * gran), 0x102 * gran);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 10 * gran), 0);
@@ -304,7 +307,7 @@ static void test_bulk(const struct pt_case *pc)
 	/* Straddle a table boundary so the walk position has to move. */
 	uint64_t iova = (UINT64_C(1) << (vi_fls64_test(gran) + (vi_fls64_test(gran) - 3))) - 100 * gran;
 
-	T_EQ(viommu_pgtable_map(pt, iova, gran, 256 * gran, VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, iova, gran, 256 * gran, VIOMMU_PERM_READ | VIOMMU_PERM_WRITE, &done), 0);
 	T_EQ(count_leaves(pt, 0, UINT64_MAX), 256);
 	for (unsigned i = 0; i < 256; i += 17)
 		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, iova + i * gran + 8), gran + i * gran + 8);
@@ -314,7 +317,7 @@ static void test_bulk(const struct pt_case *pc)
 	viommu_pgtable_free(pt);
 }
 
-/* Allocation failures (semantics.md §2.2): a failed map reports what it
+/* Allocation failures (iommu_map() unmaps what a failed map reported mapped): a failed map reports what it
  * mapped, leaves no empty table behind; a failed cut changes nothing. */
 static void test_enomem(const struct pt_case *pc)
 {
@@ -328,13 +331,13 @@ static void test_enomem(const struct pt_case *pc)
 	o.mem = &mem;
 	pt = viommu_pgtable_new(&o);
 	/* Root + 2: a 4K page needs three more tables. */
-	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PT_PROT_READ, &done), -ENOMEM);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PERM_READ, &done), -ENOMEM);
 	T_EQ_U64(done, 0);
 	T_EQ(mc.live, 1);
 	T_EQ(table_pages(pt), 1);
 	/* Room for exactly one path: the run stops at the next leaf table. */
 	mc.limit = mc.allocs + 3;
-	T_EQ(viommu_pgtable_map(pt, 0x1fe000, 0x5000, 0x4000, VIOMMU_PT_PROT_READ, &done), -ENOMEM);
+	T_EQ(viommu_pgtable_map(pt, 0x1fe000, 0x5000, 0x4000, VIOMMU_PERM_READ, &done), -ENOMEM);
 	T_EQ_U64(done, 0x2000);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0x1ff000), 0x6000);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0x200000), 0);
@@ -345,7 +348,7 @@ static void test_enomem(const struct pt_case *pc)
 	T_EQ(table_pages(pt), 1);
 	/* A 1G leaf needs one table (the pool is off with hooks: 3 live allocs left over). */
 	mc.limit = mc.allocs + 1;
-	T_EQ(viommu_pgtable_map(pt, 0x40000000, 0x80000000, 0x40000000, VIOMMU_PT_PROT_WRITE, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x40000000, 0x80000000, 0x40000000, VIOMMU_PERM_WRITE, &done), 0);
 	long live = mc.live;
 	T_EQ(viommu_pgtable_cut(pt, 0x40001000), -ENOMEM);
 	T_EQ(mc.live, live);
@@ -391,9 +394,9 @@ static void test_bad_opts(void)
 	o.granule = 8192;
 	T_OK(!viommu_pgtable_new(&o));
 	o.granule = 4096;
-	o.ias = 52;
+	o.in_bits = 52;
 	T_OK(!viommu_pgtable_new(&o));
-	o.ias = 0;
+	o.in_bits = 0;
 	o.levels = 3;	/* 48 bits at 4K need 4 */
 	T_OK(!viommu_pgtable_new(&o));
 	T_EQ(errno, EINVAL);
@@ -411,6 +414,149 @@ static void test_bad_opts(void)
 	T_EQ_U64(viommu_pgtable_pgsize_bitmap(pt), 0x20010000);
 	viommu_pgtable_free(pt);
 	viommu_pgtable_free(NULL);
+}
+
+/*
+ * generic_pt's kunit test_pgsize_boundary (drivers/iommu/generic_pt/
+ * kunit_iommu_pt.h, after the report linked there): map [0xfef80000,
+ * 0xfef9ffff] to 0x208b95d000. The output is only 4K-aligned, so iommu_pgsize()
+ * must pick 32 4K pages, each translating exactly.
+ */
+static int count_leaf(const struct viommu_pt_mapping *m, void *ctx)
+{
+	unsigned *n = ctx;
+
+	(*n)++;
+	return m->size == 0x1000 ? 0 : -1;
+}
+
+static void test_pgsize_boundary(const struct pt_case *pc)
+{
+	struct viommu_pgtable_opts o = pt_opts(pc);
+	struct viommu_pgtable *pt = viommu_pgtable_new(&o);
+	uint64_t done;
+	unsigned n = 0;
+
+	T_EQ(viommu_pgtable_map(pt, 0xfef80000, 0x208b95d000, 0x20000, VIOMMU_PERM_RW, &done), 0);
+	T_EQ_U64(done, 0x20000);
+	T_EQ(viommu_pgtable_for_each(pt, 0, UINT64_MAX, count_leaf, &n), 0);
+	T_EQ(n, 32);
+	for (uint64_t off = 0; off < 0x20000; off += 0x800)
+		T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0xfef80000 + off), 0x208b95d000 + off);
+	T_EQ(viommu_pgtable_unmap(pt, 0xfef80000, 0x20000, &done), 0);
+	T_EQ_U64(done, 0x20000);
+	viommu_pgtable_free(pt);
+}
+
+/* Every refusal is logged with the exact range and the reason; guest-walk faults only at debug level. */
+static char g_log[512];
+static int g_nlog;
+
+static void log_sink(enum viommu_log_level level, const char *msg, void *ctx)
+{
+	(void)level;
+	(void)ctx;
+	g_nlog++;
+	snprintf(g_log, sizeof(g_log), "%s", msg);
+}
+
+#define T_LOGGED(call, rc, text) do {							\
+	g_nlog = 0;									\
+	g_log[0] = 0;									\
+	T_EQ((call), (rc));								\
+	T_EQ(g_nlog, 1);								\
+	if (!strstr(g_log, (text)))							\
+		fprintf(stderr, "log line \"%s\" lacks \"%s\"\n", g_log, (text));		\
+	T_OK(strstr(g_log, (text)) != NULL);						\
+} while (0)
+
+static void test_refusal_logs(void)
+{
+	struct viommu_pgtable_opts o = pt_opts(&pt_cases[PT_CASE_VTD4]);
+	struct viommu_pgtable *pt = viommu_pgtable_new(&o);
+	struct viommu_pt_walk_result res;
+	uint64_t done;
+
+	viommu_set_log(log_sink, NULL, VIOMMU_LOG_INFO);
+	T_EQ(viommu_pgtable_map(pt, 0x200000, 0, 0x200000, VIOMMU_PERM_READ, &done), 0);
+	T_EQ(g_nlog, 0);	/* success is silent */
+	T_LOGGED(viommu_pgtable_map(pt, 0x1000, 0, 0x1000, 0, &done), -EINVAL,
+		 "pgtable map at 0x1000 size 0x1000: permissions 0x0 (neither read nor write)");
+	T_LOGGED(viommu_pgtable_map(pt, 0x1000, 0, 0x1000, 0x10 | VIOMMU_PERM_READ, &done), -EINVAL,
+		 "permissions 0x11 (unknown bits)");
+	T_LOGGED(viommu_pgtable_map(pt, 0x1800, 0, 0x1000, VIOMMU_PERM_READ, &done), -EINVAL,
+		 "pgtable map [0x1800, 0x27ff]: not aligned to the smallest page (0x1000)");
+	T_LOGGED(viommu_pgtable_map(pt, 0, 0, 0, VIOMMU_PERM_READ, &done), -EINVAL, "pgtable map at 0x0: size 0");
+	T_LOGGED(viommu_pgtable_map(pt, UINT64_C(1) << 48, 0, 0x1000, VIOMMU_PERM_READ, &done), -ERANGE,
+		 "pgtable map at 0x1000000000000 size 0x1000: beyond the 48-bit input width");
+	T_LOGGED(viommu_pgtable_map(pt, 0x1000, UINT64_C(1) << 48, 0x1000, VIOMMU_PERM_READ, &done), -ERANGE,
+		 "pgtable map [0x1000, 0x1fff] -> 0x1000000000000: output beyond the 48-bit width");
+	/* Over the 2M leaf: the refused range and the leaf in the way. */
+	T_LOGGED(viommu_pgtable_map(pt, 0x1ff000, 0, 0x3000, VIOMMU_PERM_READ, &done), -EEXIST,
+		 "pgtable map [0x1ff000, 0x201fff]: [0x200000, 0x3fffff] is already mapped (0x1000 bytes mapped before it)");
+	T_EQ_U64(done, 0x1000);
+	T_EQ(viommu_pgtable_unmap(pt, 0x1ff000, 0x1000, &done), 0);
+	/* This table refuses partial unmaps (the default policy): the end is checked first. */
+	T_LOGGED(viommu_pgtable_unmap(pt, 0x200000, 0x1000, &done), -EINVAL,
+		 "pgtable unmap [0x200000, 0x200fff]: ends inside the 0x200000-byte leaf [0x200000, 0x3fffff]; nothing unmapped");
+	T_LOGGED(viommu_pgtable_unmap(pt, 0x201000, 0x1ff000, &done), -EINVAL,
+		 "pgtable unmap [0x201000, 0x3fffff]: starts inside the 0x200000-byte leaf [0x200000, 0x3fffff]; nothing unmapped");
+	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 0x3ff000), 0x1ff000);	/* nothing changed */
+	T_LOGGED(viommu_pgtable_cut(pt, 0x200800), -EINVAL, "pgtable cut at 0x200800: not aligned");
+	T_LOGGED(viommu_pgtable_cut(pt, UINT64_C(1) << 50), -ERANGE, "pgtable cut at 0x4000000000000: beyond the 48-bit input width");
+	T_LOGGED(viommu_pgtable_for_each(pt, 2, 1, count_leaf, NULL), -EINVAL, "pgtable for_each [0x2, 0x1]: first > last");
+	/* A guest walk's faults: silent at INFO, one debug line at DEBUG. */
+	g_nlog = 0;
+	T_EQ(viommu_pgtable_walk(&o, viommu_pgtable_root(pt), pt_read_host, NULL, 0x5000, VIOMMU_PERM_READ, &res),
+	     -EFAULT);
+	T_EQ(g_nlog, 0);
+	viommu_set_log(log_sink, NULL, VIOMMU_LOG_DEBUG);
+	T_LOGGED(viommu_pgtable_walk(&o, viommu_pgtable_root(pt), pt_read_host, NULL, 0x5000, VIOMMU_PERM_READ, &res),
+		 -EFAULT, "pgtable walk vtd-sl 0x5000 (access 0x1): translation fault at level 2");
+	T_LOGGED(viommu_pgtable_walk(&o, viommu_pgtable_root(pt), pt_read_host, NULL, 0x200000, VIOMMU_PERM_WRITE, &res),
+		 -EFAULT, "permission fault at level 2");
+	viommu_set_log(log_sink, NULL, VIOMMU_LOG_INFO);
+	/* Options: refusals name the struct and the reason. */
+	o.format = (enum viommu_pt_format)9;
+	g_nlog = 0;
+	T_OK(!viommu_pgtable_new(&o));
+	T_EQ(g_nlog, 1);
+	T_OK(strstr(g_log, "unknown format 9") != NULL);
+	viommu_set_log(NULL, NULL, VIOMMU_LOG_ERROR);
+	viommu_pgtable_free(pt);
+}
+
+/*
+ * The options rule (src/util/opts.h): a caller built against an older header
+ * (a smaller struct, missing the newest field) gets defaults; a newer caller's
+ * larger struct is accepted with zero bytes beyond what the library knows and
+ * refused with anything else there.
+ */
+static void test_opts_sizes(void)
+{
+	union {
+		struct viommu_pgtable_opts o;
+		unsigned char bytes[sizeof(struct viommu_pgtable_opts) + 16];
+	} u;
+	struct viommu_pgtable *pt;
+
+	memset(&u, 0, sizeof(u));
+	u.o.format = VIOMMU_PT_VTD_SL;
+	u.o.sz = offsetof(struct viommu_pgtable_opts, root_deny);	/* no root_deny yet */
+	pt = viommu_pgtable_new(&u.o);
+	T_OK(pt != NULL);
+	T_EQ_U64(viommu_pgtable_pgsize_bitmap(pt), 0x40201000);
+	viommu_pgtable_free(pt);
+	u.o.sz = sizeof(u);	/* newer and larger, the new bytes zero */
+	pt = viommu_pgtable_new(&u.o);
+	T_OK(pt != NULL);
+	viommu_pgtable_free(pt);
+	u.bytes[sizeof(u) - 1] = 1;	/* a field this library does not know, set */
+	errno = 0;
+	T_OK(!viommu_pgtable_new(&u.o));
+	T_EQ(errno, EINVAL);
+	T_OK(!viommu_pgtable_new(NULL));
+	T_EQ(errno, EINVAL);
 }
 
 int main(void)
@@ -431,5 +577,10 @@ int main(void)
 	test_enomem(&pt_cases[PT_CASE_AMD4]);
 	test_mixed(&pt_cases[PT_CASE_AMD4]);
 	test_bad_opts();
+	test_pgsize_boundary(&pt_cases[PT_CASE_VTD4]);
+	test_pgsize_boundary(&pt_cases[PT_CASE_AMD4]);
+	test_pgsize_boundary(&pt_cases[3]);	/* ARM S1 4K */
+	test_refusal_logs();
+	test_opts_sizes();
 	return t_done();
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Invalidation modes (semantics.md §2.3, §2.4): strict flushes exactly the
+ * Invalidation modes (Linux drivers/iommu/dma-iommu.c, the flush queue:
+ * IOVA_FQ_SIZE, IOVA_FQ_TIMEOUT; table pages freed only after the flush, as
+ * iommu_iotlb_gather's freelist does): strict flushes exactly the
  * unmapped ranges before returning and frees table pages only after the
  * flush; lazy queues ranges and pages, drains at the entry bound (Linux: 256)
  * and at the time bound (Linux: 10 ms), and never frees a table page before
@@ -69,7 +71,7 @@ static void test_strict(void)
 	uint64_t done;
 
 	/* Mapping into empty space needs no invalidation. */
-	T_EQ(viommu_pgtable_map(pt, 0x200000, 0, 0x3000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0x200000, 0, 0x3000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(e.flushes, 0);
 	T_EQ(e.mc.live, 4);
 	/* A partial unmap flushes exactly the removed page; no table freed. */
@@ -106,7 +108,7 @@ static void test_lazy_size(void)
 
 	/* Four 4K pages in four different 2M regions: each has its own leaf table. */
 	for (uint64_t i = 0; i < 5; i++)
-		T_EQ(viommu_pgtable_map(pt, i << 21, i << 12, 0x1000, VIOMMU_PT_PROT_READ, &done), 0);
+		T_EQ(viommu_pgtable_map(pt, i << 21, i << 12, 0x1000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(e.mc.live, 1 + 2 + 5);
 	for (uint64_t i = 0; i < 3; i++) {
 		T_EQ(viommu_pgtable_unmap(pt, i << 21, 0x1000, &done), 0);
@@ -139,14 +141,14 @@ static void test_lazy_time(void)
 	struct viommu_pgtable *pt = make(&e, &mem, VIOMMU_PT_INVAL_LAZY);
 	uint64_t done;
 
-	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x2000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x2000, VIOMMU_PERM_READ, &done), 0);
 	e.now = 100;
 	T_EQ(viommu_pgtable_unmap(pt, 0, 0x1000, &done), 0);
 	T_EQ(stats(pt).pending_ops, 1);
 	e.now = 1099;	/* 999 ns old: still queued */
 	viommu_pgtable_flush_poll(pt);
 	T_EQ(e.flushes, 0);
-	T_EQ(viommu_pgtable_map(pt, 1UL << 30, 0, 0x1000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 1UL << 30, 0, 0x1000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(e.flushes, 0);
 	e.now = 1100;	/* 1000 ns: due */
 	viommu_pgtable_flush_poll(pt);
@@ -170,7 +172,7 @@ static void test_lazy_time(void)
 	/* Mapping where an invalidation is still queued drains the queue first. */
 	T_EQ(viommu_pgtable_unmap(pt, 1UL << 30, 0x1000, &done), 0);
 	T_EQ(e.flushes, 2);
-	T_EQ(viommu_pgtable_map(pt, 1UL << 30, 0x9000, 0x1000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 1UL << 30, 0x9000, 0x1000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(e.flushes, 3);
 	T_EQ_U64(viommu_pgtable_iova_to_phys(pt, 1UL << 30), 0x9000);
 
@@ -180,7 +182,7 @@ static void test_lazy_time(void)
 	T_EQ(e.flushes, 4);
 	viommu_pgtable_flush(pt);
 	T_EQ(e.flushes, 4);
-	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PT_PROT_READ, &done), 0);
+	T_EQ(viommu_pgtable_map(pt, 0, 0, 0x1000, VIOMMU_PERM_READ, &done), 0);
 	T_EQ(viommu_pgtable_unmap(pt, 0, 0x1000, &done), 0);
 	viommu_pgtable_free(pt);
 	T_EQ(e.flushes, 5);

@@ -2,7 +2,7 @@
 /*
  * Random map / unmap / cut against the range-map oracle (tests/pt_oracle.h),
  * per format, granule and unmap policy: every return code, every mapped and
- * unmapped byte count (semantics.md §2.2, §2.3), point translations after
+ * unmapped byte count, point translations after
  * each operation and the complete leaf list every few operations must equal
  * the model's. Ends by unmapping everything and checking no table is left.
  */
@@ -63,7 +63,7 @@ static void run(const struct pt_case *pc, enum viommu_pt_unmap_policy policy, ui
 				len = 64 * o.gran;
 			unsigned prot = 1 + (unsigned)t_rng_below(&rng, 3);
 			if (t_rng_below(&rng, 4) == 0)
-				prot |= VIOMMU_PT_PROT_SNOOP;
+				prot |= VIOMMU_PT_ATTR_SNOOP;
 			rc = viommu_pgtable_map(pt, iova, pa, len, prot, &got);
 			wrc = pto_map(&o, iova, pa, len, prot, &want);
 		} else if (kind < 80) {
@@ -105,7 +105,7 @@ static void run(const struct pt_case *pc, enum viommu_pt_unmap_policy policy, ui
 				T_EQ_U64(m.iova, w.iova);
 				T_EQ_U64(m.size, w.size);
 				T_EQ_U64(m.phys, w.phys);
-				T_EQ(m.prot, w.prot);
+				T_EQ(m.perm, w.perm);
 			}
 		}
 		if (op % 50 == 49)

@@ -4,7 +4,7 @@
  * operation of include/viommu/rangemap.h, with exact results compared after
  * each one and vi_rangemap_check() run periodically. Address distributions
  * change by phase so the tree sees dense collisions near 0, the top of the
- * 64-bit space (semantics.md §2 closed ranges: last may be 2^64-1), huge
+ * 64-bit space (closed ranges: last may be 2^64-1), huge
  * ranges, and sizes from one leaf up to a height-3 tree.
  */
 #include <errno.h>

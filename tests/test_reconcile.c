@@ -133,7 +133,7 @@ static void test_boot(void)
 {
 	struct fixture f;
 	struct viommu_mr *lo, *hi, *bar, *mmio;
-	struct viommu_mr_ops ops = { .size = sizeof(ops) };
+	struct viommu_mr_ops ops = { .sz = sizeof(ops) };
 
 	setup(&f, VIOMMU_RECON_MINIMAL, NULL, 0);
 	lo = viommu_mr_new_ram(f.m, "ram-below-4g", 2 * G1, HOST(1));
@@ -168,7 +168,7 @@ static void test_merge_race(enum viommu_recon_policy policy)
 {
 	struct fixture f;
 	struct viommu_mr *ram, *ov;
-	struct viommu_mr_ops ops = { .size = sizeof(ops) };
+	struct viommu_mr_ops ops = { .sz = sizeof(ops) };
 	const uint64_t o = 512 * M1, osz = 64 * K4;
 
 	setup(&f, policy, NULL, 0);
@@ -368,7 +368,7 @@ static void test_late_attach(void)
 {
 	struct fixture f;
 	struct viommu_mr *ram, *ov, *bar;
-	struct viommu_mr_ops ops = { .size = sizeof(ops) };
+	struct viommu_mr_ops ops = { .sz = sizeof(ops) };
 	struct viommu_host *h2 = viommu_host_sim_new(&(struct viommu_host_sim_opts){
 		.sz = sizeof(struct viommu_host_sim_opts), .semantics = VIOMMU_HOST_IOMMUFD });
 	struct viommu_recon_stats st = { .sz = sizeof(st) };

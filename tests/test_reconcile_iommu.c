@@ -55,7 +55,7 @@ static void on_report(void *ctx, const struct viommu_recon_report *rep)
 		f->backend++;
 }
 
-static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
+static const struct viommu_mr_ops mmio_ops = { .sz = sizeof(mmio_ops) };
 
 static void setup_opts(struct fix *f, const struct viommu_host_sim_opts *hopts, const struct viommu_recon_opts *ropts)
 {

@@ -65,7 +65,7 @@ static void on_report(void *ctx, const struct viommu_recon_report *rep)
 	}
 }
 
-static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
+static const struct viommu_mr_ops mmio_ops = { .sz = sizeof(mmio_ops) };
 
 /* An output address aligned to @align_pages pages: regions, the space above them, some of it nothing. */
 static uint64_t rand_out(void *ctx, uint64_t align_pages)

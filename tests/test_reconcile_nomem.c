@@ -91,7 +91,7 @@ static unsigned compare_host(struct viommu_host *h, const struct page *d)
 int main(void)
 {
 	uint64_t seed = t_seed("reconcile_nomem", 0x10330041);
-	static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
+	static const struct viommu_mr_ops mmio_ops = { .sz = sizeof(mmio_ops) };
 	struct viommu_iommu_as_opts o = { .sz = sizeof(o), .read = guest_read, .read_ctx = &g };
 	struct viommu_recon_opts ro = { .sz = sizeof(ro), .report = on_report };
 	static struct page d[NPAGES];

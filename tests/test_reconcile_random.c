@@ -61,7 +61,7 @@ static void on_report(void *ctx, const struct viommu_recon_report *rep)
 }
 
 static int mmio_rw(void *opaque, uint64_t off, void *buf, size_t len) { return 0; }
-static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
+static const struct viommu_mr_ops mmio_ops = { .sz = sizeof(mmio_ops) };
 
 static void world_init(struct world *w, struct t_rng *rng, enum viommu_host_semantics sem,
 		       enum viommu_recon_policy policy, uint64_t granule)

@@ -29,7 +29,7 @@ struct fix {
 
 static void setup(struct fix *f, bool bypass)
 {
-	static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
+	static const struct viommu_mr_ops mmio_ops = { .sz = sizeof(mmio_ops) };
 
 	f->m = viommu_memory_new();
 	struct viommu_mr *root = viommu_mr_new_container(f->m, "system", 0);

@@ -56,7 +56,7 @@ static int cmd_memory(int argc, char **argv)
 	struct viommu_memory *m;
 	struct viommu_mr *sys, *ram, *pci, *vram, *area, *a, *b, *a2;
 	struct viommu_as *as;
-	struct viommu_memory_listener l = { .size = sizeof(l), .diff = on_diff };
+	struct viommu_memory_listener l = { .sz = sizeof(l), .diff = on_diff };
 	int err = 0;
 
 	(void)argv;

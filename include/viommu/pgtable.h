@@ -9,21 +9,33 @@
  * guest wrote; that walk never allocates and turns every malformed table into
  * a precise fault.
  *
- * Formats (semantics.md §6.1, §6.2):
- *  - VIOMMU_PT_VTD_SL: Intel VT-d second-stage, 3/4/5 levels, leaves 4K/2M/1G.
+ * Formats:
+ *  - VIOMMU_PT_VTD_SL: Intel VT-d second-stage, 3/4/5 levels, leaves 4K/2M/1G
+ *    (VT-d specification, "Second-Stage Paging Entries"; Linux
+ *    drivers/iommu/generic_pt/fmt/vtdss.h).
  *  - VIOMMU_PT_ARM_S1 / VIOMMU_PT_ARM_S2: ARM LPAE (VMSAv8-64) stage 1 / 2 with
- *    4K, 16K or 64K granules, input and output widths up to 48 bits.
+ *    4K, 16K or 64K granules, input and output widths up to 48 bits (Arm ARM,
+ *    "VMSAv8-64 translation table format descriptors"; Linux
+ *    drivers/iommu/io-pgtable-arm.c).
  *  - VIOMMU_PT_AMD_V1: AMD-Vi host (v1) tables, 1..6 levels (the DTE's paging
- *    mode), input width up to 64 bits, output up to 52 (semantics.md §6.3).
- *    Owned tables map 4K/2M/1G leaves (Next Level 0) only; a guest walk also
- *    follows level-skipping pointers and decodes every "PTE with page size"
- *    (Next Level 7) from 8K to 2^52.
+ *    mode), input width up to 64 bits, output up to 52 (AMD IOMMU
+ *    specification, "I/O Page Tables for Host Translations"; Linux
+ *    drivers/iommu/generic_pt/fmt/amdv1.h). Owned tables map 4K/2M/1G leaves
+ *    (Next Level 0) only; a guest walk also follows level-skipping pointers
+ *    and decodes every "PTE with page size" (Next Level 7) from 8K to 2^52.
  *
  * Owned tables: each table page is one granule, allocated aligned to its size.
  * Without allocation hooks the "physical" address written into a table
  * descriptor is the host virtual address of the page, so a walk of an owned
  * table through viommu_pgtable_walk() with a read callback that dereferences
  * the address reads the very same entries.
+ *
+ * Permissions are VIOMMU_PERM_READ / VIOMMU_PERM_WRITE (viommu/common.h), plus
+ * the attribute bit VIOMMU_PT_ATTR_SNOOP where a mapping's permissions go.
+ *
+ * Refusals: every call that refuses its arguments logs the exact range and the
+ * reason through viommu_set_log() (warning level); a guest walk logs its
+ * faults at debug level only, so a hostile guest cannot flood the log.
  *
  * Invalidation: every operation collects the IOVA ranges the IOTLB must drop
  * and the table pages that became free. In strict mode the flush callback runs
@@ -59,18 +71,22 @@ enum viommu_pt_format {
 	VIOMMU_PT_AMD_V1 = 4,	/* AMD-Vi v1 (host) page tables */
 };
 
-/* Permission bits for map, and the access type of a walk. */
-#define VIOMMU_PT_PROT_READ  0x1u
-#define VIOMMU_PT_PROT_WRITE 0x2u
-/* Cache-coherent access: VT-d SNP; ARM normal write-back memory attributes. */
-#define VIOMMU_PT_PROT_SNOOP 0x4u
+/*
+ * A mapping attribute next to VIOMMU_PERM_READ / _WRITE in a map's @perm and
+ * in the permissions a lookup or walk reports: cache-coherent access (VT-d
+ * SNP; AMD FC; ARM normal write-back memory attributes). Not a permission: an
+ * access never asks for it, and a walk ignores it in @access.
+ */
+#define VIOMMU_PT_ATTR_SNOOP 0x4u
 
-/* What unmap does with a large leaf the range covers only partly (semantics.md §2.3). */
+/* What unmap does with a large leaf the range covers only partly. */
 enum viommu_pt_unmap_policy {
-	/* Refuse: nothing is changed and -EINVAL is returned (ARM since Linux 6.13). */
+	/* Refuse: nothing is changed and -EINVAL is returned (Linux's ARM
+	 * tables since 6.13, drivers/iommu/io-pgtable-arm.c). */
 	VIOMMU_PT_UNMAP_REFUSE_PARTIAL = 0,
-	/* Remove the whole leaf and report its full size (VT-d, AMD, generic_pt).
-	 * A range starting inside a leaf still makes no progress (-EINVAL). */
+	/* Remove the whole leaf and report its full size (VT-d, AMD, generic_pt:
+	 * drivers/iommu/generic_pt/iommu_pt.h). A range starting inside a leaf
+	 * still makes no progress (-EINVAL; generic_pt's kunit test_unmap_split). */
 	VIOMMU_PT_UNMAP_WHOLE_LEAF = 1,
 };
 
@@ -110,23 +126,25 @@ struct viommu_pt_mem_ops {
 };
 
 /*
- * Configuration. Zero means "the format's default" for every field; @sz must be
- * sizeof(struct viommu_pgtable_opts) as known to the caller (libbpf style), so
- * fields added later read as zero for old callers.
+ * Configuration. Zero means "the format's default" for every field. @sz is
+ * sizeof(struct viommu_pgtable_opts) as the caller was compiled (libbpf style):
+ * an older, smaller struct reads as zeros beyond it; a newer, larger one is
+ * accepted only if the bytes this library does not know are zero.
  */
 struct viommu_pgtable_opts {
 	size_t sz;
 	enum viommu_pt_format format;
 	/* VT-d: 3, 4 (default) or 5. AMD: 1..6 (default 4, or the fewest that
-	 * cover ias). ARM: derived from ias and granule; if set it must match. */
+	 * cover in_bits). ARM: derived from in_bits and granule; if set it must match. */
 	unsigned levels;
 	/* ARM granule in bytes: 4096 (default), 16384 or 65536. VT-d, AMD: 4096 only. */
 	unsigned granule;
-	/* Input address width in bits. VT-d default 12 + 9 * levels (may be smaller:
-	 * the MGAW); AMD likewise, at most 64; ARM default 48, range 25..48. */
-	unsigned ias;
-	/* Output address width in bits. Default 48; VT-d and AMD up to 52, ARM up to 48. */
-	unsigned oas;
+	/* Input (IOVA) address width in bits. VT-d default 12 + 9 * levels (may be
+	 * smaller: the MGAW); AMD likewise, at most 64; ARM default 48, range 25..48. */
+	unsigned in_bits;
+	/* Output (physical) address width in bits. Default 48; VT-d and AMD up to 52,
+	 * ARM 32..48. */
+	unsigned out_bits;
 	/* Page sizes to use; 0 = all the format supports at this granule. A
 	 * non-zero value is intersected with the supported set and must keep the
 	 * granule (e.g. 4K only: 0x1000). */
@@ -143,28 +161,28 @@ struct viommu_pgtable_opts {
 	void *clock_ctx;
 	const struct viommu_pt_mem_ops *mem;	/* may be NULL; copied */
 	/* Guest walk only: permissions withheld above the root table
-	 * (VIOMMU_PT_PROT_READ / _WRITE), ANDed out like a table entry's: an AMD
+	 * (VIOMMU_PERM_READ / _WRITE), ANDed out like a table entry's: an AMD
 	 * device table entry with IR or IW clear. 0 = none. */
 	unsigned root_deny;
 };
 
-/* One leaf: [iova, iova + size - 1] -> [phys, phys + size - 1] with prot. */
+/* One leaf: [iova, iova + size - 1] -> [phys, phys + size - 1] with perm. */
 struct viommu_pt_mapping {
 	uint64_t iova;
 	uint64_t phys;
 	uint64_t size;
-	unsigned prot;		/* VIOMMU_PT_PROT_* */
+	unsigned perm;		/* VIOMMU_PERM_* | VIOMMU_PT_ATTR_SNOOP */
 };
 
 /*
  * A new empty table (one root page allocated), or NULL with errno EINVAL
- * (bad options) or ENOMEM.
+ * (bad options, logged with the reason) or ENOMEM. O(1).
  */
 VIOMMU_API struct viommu_pgtable *viommu_pgtable_new(const struct viommu_pgtable_opts *opts);
 
 /*
  * Drain the flush queue (calling the flush callback if anything is pending)
- * and free every table page. NULL is allowed.
+ * and free every table page. NULL is allowed. O(table pages).
  */
 VIOMMU_API void viommu_pgtable_free(struct viommu_pgtable *pt);
 
@@ -175,15 +193,18 @@ VIOMMU_API uint64_t viommu_pgtable_root(const struct viommu_pgtable *pt);
 VIOMMU_API uint64_t viommu_pgtable_pgsize_bitmap(const struct viommu_pgtable *pt);
 
 /*
- * Map [iova, iova + size - 1] to [paddr, ...] with the page sizes Linux's
- * iommu_pgsize() would choose (semantics.md §2.1). *mapped (may be NULL)
- * receives the bytes mapped, also on failure; the caller unmaps that much.
- * Returns 0, or -EINVAL (no READ/WRITE, size 0, misaligned to the smallest
- * page), -ERANGE (beyond the input or output width), -EEXIST (something is
- * already mapped there; nothing is replaced), -ENOMEM.
+ * Map [iova, iova + size - 1] to [paddr, ...] with @perm (VIOMMU_PERM_READ
+ * and/or _WRITE, optionally | VIOMMU_PT_ATTR_SNOOP), using the page sizes
+ * Linux's iommu_pgsize() (drivers/iommu/iommu.c) would choose. *mapped (may
+ * be NULL) receives the bytes mapped, also on failure; the caller unmaps that
+ * much. Returns 0, or -EINVAL (no READ/WRITE, unknown bits, size 0,
+ * misaligned to the smallest page), -ERANGE (beyond the input or output
+ * width), -EEXIST (something is already mapped there; nothing is replaced),
+ * -ENOMEM. Cost: O(leaves written + levels), allocating at most one table
+ * per 512 (one per granule / 8) leaves plus one per level.
  */
 VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint64_t paddr, uint64_t size,
-				  unsigned prot, uint64_t *mapped);
+				  unsigned perm, uint64_t *mapped);
 
 /*
  * Unmap the leaves in [iova, iova + size - 1]; holes are skipped. *unmapped
@@ -192,7 +213,8 @@ VIOMMU_API int viommu_pgtable_map(struct viommu_pgtable *pt, uint64_t iova, uint
  * before @iova, or (REFUSE_PARTIAL) ends after the range, makes the call fail
  * with -EINVAL and no change. Never splits a leaf silently: see
  * viommu_pgtable_cut(). Returns 0, -EINVAL (also misaligned / size 0),
- * -ERANGE.
+ * -ERANGE. Cost: O(entries of the tables the range touches): holes inside a
+ * present table are visited, absent tables are skipped whole. Never allocates.
  */
 VIOMMU_API int viommu_pgtable_unmap(struct viommu_pgtable *pt, uint64_t iova, uint64_t size,
 				    uint64_t *unmapped);
@@ -203,23 +225,26 @@ VIOMMU_API int viommu_pgtable_unmap(struct viommu_pgtable *pt, uint64_t iova, ui
  * installed with one atomic store. The old leaf's range is invalidated.
  * Returns 0 (also when @iova is unmapped or already a boundary), -EINVAL
  * (@iova not aligned to the smallest page), -ERANGE, -ENOMEM (no change).
+ * Cost: one table of stores per level below the leaf (one table for 2M, two
+ * for 1G; more only for a page size the bitmap excludes).
  */
 VIOMMU_API int viommu_pgtable_cut(struct viommu_pgtable *pt, uint64_t iova);
 
 /*
  * Lock-free: the leaf containing @iova. Returns 0 and fills *out (not NULL),
- * or -ENOENT.
+ * or -ENOENT (not an error: nothing is logged). O(levels).
  */
 VIOMMU_API int viommu_pgtable_lookup(const struct viommu_pgtable *pt, uint64_t iova,
 				     struct viommu_pt_mapping *out);
 
-/* Lock-free: the physical address of @iova, or 0 if unmapped (Linux convention). */
+/* Lock-free: the physical address of @iova, or 0 if unmapped (Linux convention). O(levels). */
 VIOMMU_API uint64_t viommu_pgtable_iova_to_phys(const struct viommu_pgtable *pt, uint64_t iova);
 
 /*
  * Call @fn for each leaf overlapping [first, last] in ascending order (whole
  * leaves, not clipped). A non-zero return from @fn stops the walk and is
- * returned. Returns 0, or -EINVAL if first > last.
+ * returned. Returns 0, or -EINVAL if first > last or @fn is NULL. Cost:
+ * O(entries of the tables the range touches).
  */
 typedef int (*viommu_pt_leaf_fn)(const struct viommu_pt_mapping *m, void *ctx);
 VIOMMU_API int viommu_pgtable_for_each(const struct viommu_pgtable *pt, uint64_t first, uint64_t last,
@@ -275,7 +300,7 @@ struct viommu_pt_walk_result {
 	uint64_t leaf_iova;		/* start of the leaf */
 	uint64_t phys;			/* translation of the iova itself */
 	uint64_t size;			/* leaf size */
-	unsigned prot;			/* effective permissions (combined down the walk) */
+	unsigned perm;			/* effective VIOMMU_PERM_* | VIOMMU_PT_ATTR_SNOOP, ANDed down the walk */
 	/* Fault details. */
 	int level;			/* format numbering: VT-d 1 (4K) .. 5; AMD 1 (4K) .. 6; ARM 0 .. 3 (3 = page) */
 	uint8_t vtd_reason;		/* VT-d fault reason code, 0 for ARM and AMD */
@@ -284,13 +309,15 @@ struct viommu_pt_walk_result {
 };
 
 /*
- * Translate @iova for @access (VIOMMU_PT_PROT_READ and/or _WRITE) through the
- * tables at @root in the format @opts describes, reading entries with @read.
- * Bounded by the level count (levels strictly decrease, also where a format
- * lets a pointer skip levels); never allocates; table pointers beyond the
- * output width, read errors and reserved bits give a precise fault.
+ * Translate @iova for @access (VIOMMU_PERM_READ and/or _WRITE; 0 asks only
+ * whether a translation exists) through the tables at @root in the format
+ * @opts describes, reading entries with @read. At most one read per level
+ * (levels strictly decrease, also where a format lets a pointer skip levels);
+ * never allocates; table pointers beyond the output width, read errors and
+ * reserved bits give a precise fault, logged at debug level only.
  * opts->root_deny applies permissions granted above the root (AMD DTE).
- * Returns 0 (translated), -EFAULT (res->fault says why), -EINVAL (bad opts).
+ * Returns 0 (translated), -EFAULT (res->fault says why), -EINVAL (bad opts,
+ * logged).
  */
 VIOMMU_API int viommu_pgtable_walk(const struct viommu_pgtable_opts *opts, uint64_t root, viommu_pt_read_fn read,
 				   void *ctx, uint64_t iova, unsigned access, struct viommu_pt_walk_result *res);

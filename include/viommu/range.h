@@ -5,8 +5,19 @@
  * naturally aligned powers of two described by (addr, order): the block is
  * [addr, addr + 2^order - 1], and order 64 is the whole 64-bit space.
  *
- * References: semantics.md §1.2 (why arbitrary ranges matter), §6.1 (VT-d
- * page-selective and device-TLB invalidation), §6.2 (SMMUv3 range TLBI).
+ * Sources: QEMU's dma_aligned_pow2_mask() (system/dma-helpers.c;
+ * softmmu/dma-helpers.c before QEMU 8.1) for the power-of-two cover; the
+ * Intel VT-d specification ("IOTLB Invalidate Descriptor", "Device-TLB
+ * Invalidate Descriptor") with Linux's calculate_psi_aligned_address()
+ * (drivers/iommu/intel/cache.c) for VT-d; the Arm SMMUv3 specification (range
+ * invalidation of the CMD_TLBI_* commands, SMMUv3.2) with Linux's
+ * __arm_smmu_tlb_inv_range() (drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c).
+ *
+ * Cost: every function here is O(1) except viommu_smmu_tlbi_encode(), whose
+ * loop makes one command per iteration (at most 2^16 + 2 for the largest
+ * range), and the cursor, whose steps are O(1) each but number
+ * viommu_pow2_count() (up to 2^64: count first, never loop blindly over a
+ * caller's range).
  */
 #ifndef VIOMMU_RANGE_H
 #define VIOMMU_RANGE_H
@@ -22,7 +33,8 @@ extern "C" {
  * power-of-two blocks (the semantics of QEMU's dma_aligned_pow2_mask loop):
  * each step takes the largest block that starts at the cursor, is aligned
  * there, fits in what remains, and is no larger than 2^max_order.
- * Fields other than addr and order are private.
+ * Fields other than addr and order are private. Cost: O(1) per block; the
+ * number of blocks is viommu_pow2_count().
  */
 struct viommu_pow2_iter {
 	uint64_t addr;		/* current block: [addr, addr + 2^order - 1] */
@@ -45,13 +57,26 @@ VIOMMU_API int viommu_pow2_start(struct viommu_pow2_iter *it, uint64_t first, ui
 /* Step to the next block (the first call yields the first). false when done. */
 VIOMMU_API bool viommu_pow2_next(struct viommu_pow2_iter *it);
 
-/* Number of blocks in the minimal cover; 0 on invalid arguments. */
+/*
+ * Number of blocks in the minimal cover of [first, last] with blocks of at
+ * most 2^max_order bytes in the 64-bit space, computed in O(1) from the bits
+ * of the range (not by stepping the cover). Returns 0 with errno EINVAL if
+ * first > last or max_order > 64. The count fits in 64 bits for every range
+ * but one: [0, 2^64 - 1] with max_order 0 is 2^64 blocks, for which the
+ * count saturates at UINT64_MAX with errno set to EOVERFLOW (errno is left
+ * alone otherwise, so a caller that must tell it from the 2^64 - 1 blocks of
+ * [1, 2^64 - 1] clears errno first).
+ */
 VIOMMU_API uint64_t viommu_pow2_count(uint64_t first, uint64_t last, unsigned max_order);
 
-#define viommu_pow2_for_each(it, first, last, max_order, addr_width)			\
-	for (bool viommu_p2ok_ = viommu_pow2_start((it), (first), (last), (max_order), (addr_width)) == 0 \
-				 && viommu_pow2_next(it);					\
-	     viommu_p2ok_; viommu_p2ok_ = viommu_pow2_next(it))
+/*
+ * Loop over the cover. It declares nothing (the loop's state is in *it), so
+ * loops over different cursors nest; @it is evaluated more than once. An
+ * invalid range gives an empty loop.
+ */
+#define viommu_pow2_for_each(it, first, last, max_order, addr_width)					\
+	for ((it)->more = viommu_pow2_start((it), (first), (last), (max_order), (addr_width)) == 0;	\
+	     viommu_pow2_next(it);)
 
 /*
  * The smallest single naturally aligned block containing [first, last]
@@ -62,7 +87,7 @@ VIOMMU_API uint64_t viommu_pow2_count(uint64_t first, uint64_t last, unsigned ma
 VIOMMU_API int viommu_range_aligned_cover(uint64_t first, uint64_t last, unsigned min_order,
 					  uint64_t *addr, unsigned *order);
 
-/* ---- Intel VT-d (semantics.md §6.1) ----------------------------------- */
+/* ---- Intel VT-d ------------------------------------------------------- */
 
 #define VIOMMU_VTD_PAGE_SHIFT 12
 
@@ -96,7 +121,7 @@ VIOMMU_API int viommu_vtd_psi_decode(uint64_t addr, unsigned am, unsigned mamv,
 VIOMMU_API int viommu_vtd_devtlb_encode(uint64_t first, uint64_t last, uint64_t *addr, bool *size_bit);
 VIOMMU_API int viommu_vtd_devtlb_decode(uint64_t addr, bool size_bit, uint64_t *first, uint64_t *last);
 
-/* ---- Arm SMMUv3 range invalidation (semantics.md §6.2) ---------------- */
+/* ---- Arm SMMUv3 range invalidation ------------------------------------ */
 
 /* The range-related fields of one TLBI command, as they are encoded. */
 struct viommu_smmu_tlbi {

@@ -12,8 +12,12 @@
  * permission bits, or a pointer cast through uintptr_t). Larger payloads are
  * kept by the caller and referenced by pointer.
  *
- * Cost: insert, remove, find, first/last/next/prev O(log n); iterating k
- * entries O(log n + k). See docs/design.md for the structure and bytes/entry.
+ * Cost (worst case, n entries): insert, remove, find, find_overlap,
+ * first/last/next/prev, set_value O(log n); remove_inside of k entries
+ * O((1 + k/32) log n); iterating k entries O(log n + k); clear and free
+ * O(n / 64) (they free nodes, not entries); count and bytes O(1). Nothing
+ * loops without a bound. See docs/design.md ("The range map") for the
+ * structure, the measurements and bytes per entry.
  *
  * Concurrency: none inside. Calls that take a const map may run concurrently
  * with each other; anything else needs the caller's exclusion.
@@ -105,29 +109,56 @@ VIOMMU_API int viommu_rangemap_set_value(struct viommu_rangemap *m, uint64_t add
  *	struct viommu_rangemap_iter it;
  *	viommu_rangemap_for_each(&it, map, 0x1000, UINT64_MAX)
  *		use(it.entry.first, it.entry.last, it.entry.value);
+ *
+ * Loops over different cursors nest. The cursor carries a window onto the
+ * leaf it is in (three arrays of up to 64 sorted entries, set by the calls
+ * below) so that viommu_rangemap_for_each steps inside a leaf without a
+ * call; it calls viommu_rangemap_iter_next() only to change leaves.
  */
 struct viommu_rangemap_iter {
 	struct viommu_range_entry entry;
 	/* private */
+	const uint64_t *win_first, *win_last, *win_value;	/* the current leaf's entries */
+	unsigned idx, win_n;		/* current slot, slots in the window */
+	bool valid;			/* the loop's condition: on an entry */
 	const struct viommu_rangemap *map;
 	void *node;
-	unsigned idx;
 	uint64_t first, last;
 };
 
-/* Position on the first entry overlapping [first, last]; false if none. */
+/* Position on the first entry overlapping [first, last]; false if none. O(log n). */
 VIOMMU_API bool viommu_rangemap_iter_start(struct viommu_rangemap_iter *it, const struct viommu_rangemap *m,
 					   uint64_t first, uint64_t last);
-/* Advance to the next overlapping entry; false at the end. */
+/* Advance to the next overlapping entry; false at the end (the cursor then stays). O(1). */
 VIOMMU_API bool viommu_rangemap_iter_next(struct viommu_rangemap_iter *it);
-/* Step back to the previous overlapping entry; false at the start. */
+/* Step back to the previous overlapping entry; false at the start. O(1). */
 VIOMMU_API bool viommu_rangemap_iter_prev(struct viommu_rangemap_iter *it);
-/* Replace the current entry's payload (the cursor stays valid). */
+/* Replace the current entry's payload (the cursor stays valid). O(1). */
 VIOMMU_API void viommu_rangemap_iter_set_value(struct viommu_rangemap_iter *it, uint64_t value);
 
-#define viommu_rangemap_for_each(it, m, first, last)				\
-	for (bool viommu_ok_ = viommu_rangemap_iter_start((it), (m), (first), (last)); \
-	     viommu_ok_; viommu_ok_ = viommu_rangemap_iter_next(it))
+/*
+ * The step of viommu_rangemap_for_each: the next slot of the window if it
+ * still overlaps the range (entries are disjoint and sorted, so the next one
+ * overlaps iff it starts at or below last), else viommu_rangemap_iter_next().
+ */
+static inline bool viommu_rangemap_iter_step(struct viommu_rangemap_iter *it)
+{
+	unsigned i = it->idx + 1;
+
+	if (i < it->win_n && it->win_first[i] <= it->last) {
+		it->idx = i;
+		it->entry.first = it->win_first[i];
+		it->entry.last = it->win_last[i];
+		it->entry.value = it->win_value[i];
+		return true;
+	}
+	return viommu_rangemap_iter_next(it);
+}
+
+/* The loop declares nothing, so loops over different cursors nest; @it is evaluated more than once. */
+#define viommu_rangemap_for_each(it, m, first, last)							\
+	for ((it)->valid = viommu_rangemap_iter_start((it), (m), (first), (last)); (it)->valid;	\
+	     (it)->valid = viommu_rangemap_iter_step(it))
 
 #ifdef __cplusplus
 }

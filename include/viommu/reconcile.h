@@ -237,6 +237,67 @@ VIOMMU_API int viommu_recon_check(struct viommu_recon *r, struct viommu_host *h,
 VIOMMU_API int viommu_recon_check_range(struct viommu_recon *r, struct viommu_host *h, uint64_t first,
 					uint64_t last, struct viommu_recon_report *where);
 
+/* ---- live migration and live update (src/reconcile/migrate.c) ---------- */
+
+/*
+ * Start / stop dirty logging on every attached backend (type1
+ * VFIO_IOMMU_DIRTY_PAGES, iommufd IOMMU_HWPT_SET_DIRTY_TRACKING). A backend
+ * that cannot track (type1 v1: EACCES; an iommufd domain without dirty ops:
+ * EOPNOTSUPP) is not an error: every page it maps counts as dirty in the log,
+ * as QEMU counts every mapped page when nothing can track. 0, or the first
+ * other error of a backend (the others are still started). O(backends).
+ */
+VIOMMU_API int viommu_recon_dirty_start(struct viommu_recon *r);
+VIOMMU_API int viommu_recon_dirty_stop(struct viommu_recon *r);
+
+/* What a viommu_recon_dirty_log() call found (an output struct under the size rule). */
+struct viommu_recon_dirty {
+	size_t sz;
+	uint64_t pages;			/* guest pages newly marked in the caller's bitmap */
+	uint64_t host_calls;		/* dirty reads made */
+	uint32_t untracked;		/* backends that cannot track: all their mapped pages counted */
+	uint64_t unattributed;		/* dirty IOVA bytes no desired translation explains (after an error) */
+};
+
+/*
+ * The guest pages the devices may have written since the last call (or the
+ * start): bit i of @bitmap (64-bit words) stands for the 4 KiB guest page at
+ * @gpa + i * 4096, for @npages pages; bits are set, never cleared (the
+ * caller clears what it has sent). Each backend's dirty bits are read over
+ * its host mappings, in windows of back-to-back mappings (type1 reads every
+ * mapped page as dirty: the kernel cannot see a device's writes; iommufd on a
+ * domain that tracks reads what the IOMMU saw written), and carried back to
+ * guest-physical addresses through the desired mapping (flat-view path:
+ * IOVA = guest-physical; IOMMU path: through the IOMMU translation the
+ * mapping came from). @out (may be NULL) gets the counts. 0, -EINVAL (not
+ * started, gpa not page aligned, npages 0 or past 2^64), or the first
+ * backend's read error. Cost: O(m + mapped pages / 64) for m host mappings,
+ * with one host call per window of at most 2^15 pages.
+ */
+VIOMMU_API int viommu_recon_dirty_log(struct viommu_recon *r, uint64_t gpa, uint64_t npages, uint64_t *bitmap,
+				      struct viommu_recon_dirty *out);
+
+/*
+ * Live update (QEMU's CPR): the host memory [old_first, old_last] is now
+ * reachable at @new_first as well (the same pages, e.g. a memfd mapped a
+ * second time). Every host mapping whose user range lies inside it gets the
+ * new user address without being unmapped: type1 VFIO_DMA_UNMAP_FLAG_VADDR
+ * over each run of them, then VFIO_DMA_MAP_FLAG_VADDR per mapping. The IOMMU
+ * keeps translating to the pinned pages throughout, so device DMA never
+ * stops. The records follow, so call it right before (or inside the
+ * transaction of) the commit that moves the regions to the new host
+ * addresses: that commit finds every mapping already as desired and makes no
+ * host call. Returns the number of host calls made, or a negative errno with
+ * nothing done: -EOPNOTSUPP if a backend has no user-address update (iommufd,
+ * whose live update is IOMMU_IOAS_CHANGE_PROCESS for file mappings only),
+ * -EINVAL if a mapping straddles the range's edge (it cannot be split), the
+ * move is not a multiple of the IOMMU page or the range wraps; or a
+ * backend's error (reported; the mappings still invalid get their old
+ * address back). Cost: O(m) over the m host mappings of every backend.
+ */
+VIOMMU_API long viommu_recon_update_vaddr(struct viommu_recon *r, uint64_t old_first, uint64_t old_last,
+					  uint64_t new_first);
+
 #ifdef __cplusplus
 }
 #endif

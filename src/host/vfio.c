@@ -32,6 +32,9 @@ struct vi_host_vfio {
 	int group_fd;			/* -1 when opened from a container fd */
 	uint64_t pgsizes;
 	bool has_dma_avail;
+	bool has_vaddr;			/* VFIO_CHECK_EXTENSION(VFIO_UPDATE_VADDR) */
+	bool has_migration;		/* GET_INFO's MIGRATION capability */
+	uint64_t mig_pgsizes, mig_max_bitmap;
 	struct viommu_host_iova_range *ranges;
 	uint32_t nranges;
 };
@@ -41,32 +44,108 @@ static struct vi_host_vfio *to_vfio(struct viommu_host *h)
 	return vi_container_of(h, struct vi_host_vfio, base);
 }
 
-static int vfio_map(struct viommu_host *h, uint64_t iova, uint64_t length, uint64_t vaddr, unsigned prot)
+/* A refusal by the kernel: log it with the range, return -errno. */
+static int kernel_refused(struct viommu_host *h, const char *op, const char *ioctl_name, uint64_t iova,
+			  uint64_t length)
+{
+	int err = -errno;
+
+	vi_host_refused(h, op, iova, length, err, ioctl_name);
+	return err;
+}
+
+static int vfio_map(struct viommu_host *h, uint64_t iova, uint64_t length, uint64_t vaddr, unsigned prot,
+		    unsigned flags)
 {
 	struct vfio_iommu_type1_dma_map m = {
 		.argsz = sizeof(m),
-		.flags = ((prot & VIOMMU_HOST_PROT_READ) ? VFIO_DMA_MAP_FLAG_READ : 0) |
-			 ((prot & VIOMMU_HOST_PROT_WRITE) ? VFIO_DMA_MAP_FLAG_WRITE : 0),
+		.flags = ((prot & VIOMMU_PERM_READ) ? VFIO_DMA_MAP_FLAG_READ : 0) |
+			 ((prot & VIOMMU_PERM_WRITE) ? VFIO_DMA_MAP_FLAG_WRITE : 0) |
+			 ((flags & VIOMMU_HOST_MAP_VADDR) ? VFIO_DMA_MAP_FLAG_VADDR : 0),
 		.vaddr = vaddr,
 		.iova = iova,
 		.size = length,
 	};
 
-	return ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_MAP_DMA, &m) ? -errno : 0;
+	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_MAP_DMA, &m))
+		return kernel_refused(h, "map", "the kernel refused VFIO_IOMMU_MAP_DMA", iova, length);
+	return 0;
 }
 
-static int vfio_unmap(struct viommu_host *h, uint64_t iova, uint64_t length, unsigned flags, uint64_t *unmapped)
+/*
+ * The uAPI structs of unmap and dirty pages end in a flexible array (data[])
+ * that the second struct fills: they are laid out in a buffer of u64 words.
+ */
+#define VI_VFIO_ARG_WORDS 8
+_Static_assert(sizeof(struct vfio_iommu_type1_dma_unmap) + sizeof(struct vfio_bitmap) <= VI_VFIO_ARG_WORDS * 8,
+	       "unmap + bitmap fit");
+_Static_assert(sizeof(struct vfio_iommu_type1_dirty_bitmap) + sizeof(struct vfio_iommu_type1_dirty_bitmap_get) <=
+	       VI_VFIO_ARG_WORDS * 8, "dirty header + range fit");
+
+/* VFIO_IOMMU_UNMAP_DMA, with a struct vfio_bitmap at minsz for GET_DIRTY_BITMAP. */
+static int vfio_unmap(struct viommu_host *h, uint64_t iova, uint64_t length, unsigned flags,
+		      const struct viommu_host_dirty_bitmap *bm, uint64_t *unmapped)
 {
+	uint64_t words[VI_VFIO_ARG_WORDS] = { 0 };
 	struct vfio_iommu_type1_dma_unmap u = {
 		.argsz = sizeof(u),
-		.flags = (flags & VIOMMU_HOST_UNMAP_ALL) ? VFIO_DMA_UNMAP_FLAG_ALL : 0,
+		.flags = ((flags & VIOMMU_HOST_UNMAP_ALL) ? VFIO_DMA_UNMAP_FLAG_ALL : 0) |
+			 ((flags & VIOMMU_HOST_UNMAP_VADDR) ? VFIO_DMA_UNMAP_FLAG_VADDR : 0),
 		.iova = iova,
 		.size = length,
 	};
 
-	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_UNMAP_DMA, &u))
-		return -errno;	/* the kernel did not write size back */
+	if (flags & VI_HOST_UNMAP_DIRTY) {
+		struct vfio_bitmap b = { .pgsize = bm->pgsize, .size = bm->size, .data = (__u64 *)bm->data };
+
+		u.argsz = sizeof(u) + sizeof(b);
+		u.flags |= VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP;
+		memcpy((char *)words + sizeof(u), &b, sizeof(b));
+	}
+	memcpy(words, &u, sizeof(u));
+	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_UNMAP_DMA, words))
+		/* the kernel did not write size back */
+		return kernel_refused(h, "unmap", "the kernel refused VFIO_IOMMU_UNMAP_DMA", iova, length);
+	memcpy(&u, words, sizeof(u));
 	*unmapped = u.size;
+	return 0;
+}
+
+/* VFIO_IOMMU_DIRTY_PAGES with START or STOP (or both, for the kernel to refuse). */
+static int vfio_dirty_ctl(struct viommu_host *h, unsigned flags)
+{
+	struct vfio_iommu_type1_dirty_bitmap d = {
+		.argsz = sizeof(d),
+		.flags = ((flags & VIOMMU_HOST_DIRTY_START) ? VFIO_IOMMU_DIRTY_PAGES_FLAG_START : 0) |
+			 ((flags & VIOMMU_HOST_DIRTY_STOP) ? VFIO_IOMMU_DIRTY_PAGES_FLAG_STOP : 0),
+	};
+
+	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_DIRTY_PAGES, &d))
+		return kernel_refused(h, "dirty_tracking", "the kernel refused VFIO_IOMMU_DIRTY_PAGES", 0, 0);
+	return 0;
+}
+
+/* VFIO_IOMMU_DIRTY_PAGES GET_BITMAP: the header, then struct vfio_iommu_type1_dirty_bitmap_get. */
+static int vfio_dirty_read(struct viommu_host *h, uint64_t iova, uint64_t length,
+			   const struct viommu_host_dirty_bitmap *bm, unsigned flags)
+{
+	uint64_t words[VI_VFIO_ARG_WORDS] = { 0 };
+	struct vfio_iommu_type1_dirty_bitmap d = {
+		.argsz = sizeof(d) + sizeof(struct vfio_iommu_type1_dirty_bitmap_get),
+		.flags = VFIO_IOMMU_DIRTY_PAGES_FLAG_GET_BITMAP,
+	};
+	struct vfio_iommu_type1_dirty_bitmap_get g = {
+		.iova = iova,
+		.size = length,
+		.bitmap = { .pgsize = bm->pgsize, .size = bm->size, .data = (__u64 *)bm->data },
+	};
+
+	(void)flags;	/* host.c refuses NO_CLEAR on type1 */
+	memcpy(words, &d, sizeof(d));
+	memcpy((char *)words + sizeof(d), &g, sizeof(g));
+	if (ioctl(to_vfio(h)->container_fd, VFIO_IOMMU_DIRTY_PAGES, words))
+		return kernel_refused(h, "dirty_read", "the kernel refused VFIO_IOMMU_DIRTY_PAGES GET_BITMAP", iova,
+				      length);
 	return 0;
 }
 
@@ -130,6 +209,10 @@ static int vfio_load_info(struct vi_host_vfio *v)
 	if (!info.has_pgsizes || !v->pgsizes)
 		return -EBADMSG;
 	v->has_dma_avail = info.has_dma_avail;
+	v->has_migration = info.has_migration;
+	v->mig_pgsizes = info.mig_pgsizes;
+	v->mig_max_bitmap = info.mig_max_bitmap;
+	v->has_vaddr = ioctl(v->container_fd, VFIO_CHECK_EXTENSION, VFIO_UPDATE_VADDR) == 1;
 	if (info.has_ranges) {
 		v->nranges = info.nranges;
 	} else {
@@ -152,9 +235,16 @@ static int vfio_get_caps(struct viommu_host *h, struct viommu_host_caps *caps)
 	caps->semantics = h->semantics;
 	caps->pgsize_bitmap = v->pgsizes;
 	caps->iova_alignment = UINT64_C(1) << vi_ffs64(v->pgsizes);
-	caps->flags = VIOMMU_HOST_CAP_UNMAP_ALL;
+	caps->flags = VIOMMU_HOST_CAP_UNMAP_ALL | (v->has_vaddr ? VIOMMU_HOST_CAP_VADDR : 0);
 	caps->dma_avail = UINT64_MAX;
 	caps->max_mappings = UINT64_MAX;
+	if (v->has_migration) {
+		caps->dirty_pgsizes = v->mig_pgsizes;
+		caps->dirty_max_bitmap_bytes = v->mig_max_bitmap;
+		/* the kernel offers the capability on v1 too, whose DIRTY_PAGES says EACCES */
+		if (h->semantics == VIOMMU_HOST_TYPE1V2)
+			caps->flags |= VIOMMU_HOST_CAP_DIRTY_TRACKING;
+	}
 	vi_host_caps_set_ranges(caps, v->ranges, v->nranges);
 	if (!v->has_dma_avail)
 		return 0;
@@ -194,11 +284,19 @@ static void vfio_free(struct viommu_host *h)
 	free(v);
 }
 
+static bool vfio_same_ctx(const struct viommu_host *a, const struct viommu_host *b)
+{
+	return a == b;
+}
+
 static const struct vi_host_ops vi_vfio_ops = {
 	.map = vfio_map,
 	.unmap = vfio_unmap,
 	.get_caps = vfio_get_caps,
 	.iova_ranges = vfio_iova_ranges,
+	.dirty_ctl = vfio_dirty_ctl,
+	.dirty_read = vfio_dirty_read,
+	.same_ctx = vfio_same_ctx,
 	.free = vfio_free,
 };
 

@@ -11,6 +11,8 @@
 #define VI_INFO_FLAG_CAPS	(1u << 1)
 #define VI_CAP_HDR		8u	/* id u16, version u16, next u32 */
 #define VI_CAP_IOVA_RANGE	1u
+#define VI_CAP_MIGRATION	2u	/* flags u32, pad, pgsize_bitmap u64, max_dirty_bitmap_size u64 */
+#define VI_CAP_MIGRATION_LEN	32u
 #define VI_CAP_DMA_AVAIL	3u
 
 static uint16_t rd16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
@@ -90,6 +92,12 @@ int vi_vfio_parse_info(const void *buf, size_t len, struct vi_vfio_info *out,
 				ret = parse_ranges(p + off, room, out, ranges, capacity);
 				if (ret)
 					return ret;
+			} else if (id == VI_CAP_MIGRATION && !out->has_migration) {
+				if (room < VI_CAP_MIGRATION_LEN)
+					return -EBADMSG;
+				out->mig_pgsizes = rd64(p + off + 16);
+				out->mig_max_bitmap = rd64(p + off + 24);
+				out->has_migration = true;
 			} else if (id == VI_CAP_DMA_AVAIL && !out->has_dma_avail) {
 				if (room < VI_CAP_HDR + 4)
 					return -EBADMSG;

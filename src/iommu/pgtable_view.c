@@ -53,7 +53,7 @@ VIOMMU_API int viommu_iommu_read_pgtable(void *ctx, uint64_t first, uint64_t las
 
 		r = viommu_pgtable_walk(src->opts, src->root, src->read, src->ctx, cur, 0, &res);
 		if (r == 0) {
-			unsigned perm = res.prot & VIOMMU_PERM_RW;	/* pgtable prot bits are VIOMMU_PERM_* */
+			unsigned perm = res.perm & VIOMMU_PERM_RW;	/* pgtable perm bits are VIOMMU_PERM_* */
 
 			end = res.leaf_iova + (res.size - 1);
 			r = viommu_iommu_view_add(view, res.leaf_iova, end, res.phys - (cur - res.leaf_iova), perm);

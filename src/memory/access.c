@@ -48,8 +48,9 @@ static int iommu_access(const struct viommu_mr *mr, uint64_t off, char *p, size_
 static int fv_access(const struct viommu_flatview *v, uint64_t addr, void *buf, size_t len, bool write,
 		     unsigned nest)
 {
+	const struct viommu_mr_section *s;
+	struct vi_pcur cur;
 	uint64_t last, a;
-	size_t i, k;
 	char *p = buf;
 
 	if (!len)
@@ -59,12 +60,9 @@ static int fv_access(const struct viommu_flatview *v, uint64_t addr, void *buf, 
 	last = addr + (len - 1);
 	if (last < addr)
 		return -EFAULT;
-	i = vi_flatview_index(v, addr);
 	/* Check the whole range first, so a bad access moves nothing. */
-	for (k = i, a = addr;; k++) {
-		const struct viommu_mr_section *s = &v->s[k];
-
-		if (k >= v->n || s->first > a)
+	for (s = vi_pcur_seek_key(&cur, v->sec, VI_SEC_ESZ, addr, NULL), a = addr;; s = vi_pcur_next(&cur)) {
+		if (!s || s->first > a)
 			return -EFAULT;
 		if (write && s->readonly)
 			return -EACCES;
@@ -76,8 +74,7 @@ static int fv_access(const struct viommu_flatview *v, uint64_t addr, void *buf, 
 			break;
 		a = s->last + 1;
 	}
-	for (k = i, a = addr;; k++) {
-		const struct viommu_mr_section *s = &v->s[k];
+	for (s = vi_pcur_seek_key(&cur, v->sec, VI_SEC_ESZ, addr, NULL), a = addr;; s = vi_pcur_next(&cur)) {
 		uint64_t end = VI_MIN(s->last, last), off = s->offset + (a - s->first);
 		size_t n = (size_t)(end - a) + 1;
 		int err = 0;

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * AMD-Vi v1 (host) page-table descriptors (semantics.md §6.3, AMD I/O
- * Virtualization Technology (IOMMU) Specification, "I/O Page Tables for Host
- * Translations").
+ * AMD-Vi v1 (host) page-table descriptors (AMD I/O Virtualization Technology
+ * (IOMMU) Specification, "I/O Page Tables for Host Translations"; Linux
+ * drivers/iommu/generic_pt/fmt/amdv1.h and drivers/iommu/amd/amd_iommu_types.h).
  *
  * Entry: bit 0 PR, Next Level 11:9, address 51:12, reserved 58:52, FC
  * (force coherent) bit 60, IR bit 61, IW bit 62. 512 entries per 4K table;
@@ -53,8 +53,8 @@ static int amd_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 		return -EINVAL;
 	if (!levels) {
 		levels = 4;
-		if (o->ias)
-			for (levels = 1; levels < 6 && 12 + 9 * levels < o->ias; levels++)
+		if (o->in_bits)
+			for (levels = 1; levels < 6 && 12 + 9 * levels < o->in_bits; levels++)
 				;
 	}
 	if (levels < 1 || levels > 6)
@@ -64,11 +64,11 @@ static int amd_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	c->bits_per_level = 9;
 	/* Mode 6 indexes only bits 63:57 at the root. */
 	c->top_bits = VI_MIN(9u, 64 - (12 + 9 * (levels - 1)));
-	c->ias = o->ias ? o->ias : VI_MIN(12 + 9 * levels, 64u);
-	if (c->ias < 21 || c->ias > VI_MIN(12 + 9 * levels, 64u))
+	c->in_bits = o->in_bits ? o->in_bits : VI_MIN(12 + 9 * levels, 64u);
+	if (c->in_bits < 21 || c->in_bits > VI_MIN(12 + 9 * levels, 64u))
 		return -EINVAL;
-	c->oas = o->oas ? o->oas : 48;
-	if (c->oas < 32 || c->oas > 52)
+	c->out_bits = o->out_bits ? o->out_bits : 48;
+	if (c->out_bits < 32 || c->out_bits > 52)
 		return -EINVAL;
 	c->leaf_levels = 0x7u & (uint32_t)vi_mask(levels);	/* 4K, 2M, 1G */
 	c->present_mask = AMD_PR;
@@ -78,15 +78,15 @@ static int amd_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	return 0;
 }
 
-static uint64_t amd_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigned prot)
+static uint64_t amd_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigned perm)
 {
 	uint64_t v = AMD_PR | ((uint64_t)AMD_NL_LEAF << AMD_NL_SHIFT);
 
-	if (prot & VIOMMU_PT_PROT_READ)
+	if (perm & VIOMMU_PERM_READ)
 		v |= AMD_IR;
-	if (prot & VIOMMU_PT_PROT_WRITE)
+	if (perm & VIOMMU_PERM_WRITE)
 		v |= AMD_IW;
-	if (prot & VIOMMU_PT_PROT_SNOOP)
+	if (perm & VIOMMU_PT_ATTR_SNOOP)
 		v |= AMD_FC;
 	return v;
 }
@@ -98,19 +98,19 @@ static uint64_t amd_table_bits(const struct vi_pt_cfg *c, unsigned level)
 	return AMD_PR | AMD_IR | AMD_IW | ((uint64_t)level << AMD_NL_SHIFT);
 }
 
-static unsigned amd_prot(uint64_t pte)
+static unsigned amd_perm(uint64_t pte)
 {
-	return (pte & AMD_IR ? VIOMMU_PT_PROT_READ : 0) | (pte & AMD_IW ? VIOMMU_PT_PROT_WRITE : 0);
+	return (pte & AMD_IR ? VIOMMU_PERM_READ : 0) | (pte & AMD_IW ? VIOMMU_PERM_WRITE : 0);
 }
 
-static unsigned amd_leaf_prot(const struct vi_pt_cfg *c, unsigned level, uint64_t pte)
+static unsigned amd_leaf_perm(const struct vi_pt_cfg *c, unsigned level, uint64_t pte)
 {
-	return amd_prot(pte) | (pte & AMD_FC ? VIOMMU_PT_PROT_SNOOP : 0);
+	return amd_perm(pte) | (pte & AMD_FC ? VIOMMU_PT_ATTR_SNOOP : 0);
 }
 
-static unsigned amd_table_prot(const struct vi_pt_cfg *c, uint64_t pte)
+static unsigned amd_table_perm(const struct vi_pt_cfg *c, uint64_t pte)
 {
-	return amd_prot(pte) | VIOMMU_PT_PROT_SNOOP;
+	return amd_perm(pte) | VIOMMU_PT_ATTR_SNOOP;
 }
 
 /* log2 of an NL = 7 page: 13 + the run of ones from address bit 12 (up to 53
@@ -180,8 +180,8 @@ const struct vi_pt_fmt vi_pt_fmt_amd = {
 	.init = amd_init,
 	.leaf_bits = amd_leaf_bits,
 	.table_bits = amd_table_bits,
-	.leaf_prot = amd_leaf_prot,
-	.table_prot = amd_table_prot,
+	.leaf_perm = amd_leaf_perm,
+	.table_perm = amd_table_perm,
 	.check = amd_check,
 	.next_level = amd_next_level,
 	.leaf_shift = amd_leaf_shift,

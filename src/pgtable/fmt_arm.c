@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * ARM LPAE (VMSAv8-64) descriptors, stage 1 and stage 2 (semantics.md §6.2).
+ * ARM LPAE (VMSAv8-64) descriptors, stage 1 and stage 2 (Arm Architecture
+ * Reference Manual, "VMSAv8-64 translation table format descriptors"; Linux
+ * drivers/iommu/io-pgtable-arm.c, whose ARM_LPAE_PTE_* and prot choices these
+ * follow).
  *
  * bits 1:0 = 0b11 table (above the last level) or page (last level), 0b01
  * block; AF bit 10 must be set; SH 9:8. Stage 1: AP[2] bit 7 read-only,
@@ -52,17 +55,17 @@ static int arm_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	else
 		return -EINVAL;
 	bpl = gs - 3;
-	c->ias = o->ias ? o->ias : 48;
-	c->oas = o->oas ? o->oas : 48;
-	if (c->ias < 25 || c->ias > 48 || c->oas < 32 || c->oas > 48)
+	c->in_bits = o->in_bits ? o->in_bits : 48;
+	c->out_bits = o->out_bits ? o->out_bits : 48;
+	if (c->in_bits < 25 || c->in_bits > 48 || c->out_bits < 32 || c->out_bits > 48)
 		return -EINVAL;
-	levels = (c->ias - gs + bpl - 1) / bpl;
+	levels = (c->in_bits - gs + bpl - 1) / bpl;
 	if (o->levels && o->levels != levels)
 		return -EINVAL;
 	c->levels = levels;
 	c->granule_shift = gs;
 	c->bits_per_level = bpl;
-	c->top_bits = c->ias - gs - (levels - 1) * bpl;
+	c->top_bits = c->in_bits - gs - (levels - 1) * bpl;
 	/* Blocks: 4K granule at 2M and 1G; 16K at 32M; 64K at 512M (the larger
 	 * ones need 52-bit addresses, which this format does not do). */
 	c->leaf_levels = (gs == 12 ? 0x7u : 0x3u) & (uint32_t)vi_mask(levels);
@@ -73,23 +76,23 @@ static int arm_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	return 0;
 }
 
-static uint64_t arm_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigned prot)
+static uint64_t arm_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigned perm)
 {
 	uint64_t v = (level ? ARM_TYPE_BLOCK : ARM_TYPE_TABLE) | ARM_AF | ARM_SH_IS;
 
 	if (c->format == VIOMMU_PT_ARM_S1) {
 		/* Stage 1 cannot deny reads: write-only becomes read-write, as in Linux. */
 		v |= ARM_S1_NG | ARM_S1_AP_UNPRIV;
-		if (!(prot & VIOMMU_PT_PROT_WRITE))
+		if (!(perm & VIOMMU_PERM_WRITE))
 			v |= ARM_S1_AP_RDONLY;
-		if (prot & VIOMMU_PT_PROT_SNOOP)
+		if (perm & VIOMMU_PT_ATTR_SNOOP)
 			v |= (uint64_t)ARM_S1_ATTR_CACHE << ARM_S1_ATTR_SHIFT;
 	} else {
-		if (prot & VIOMMU_PT_PROT_READ)
+		if (perm & VIOMMU_PERM_READ)
 			v |= ARM_S2_AP_READ;
-		if (prot & VIOMMU_PT_PROT_WRITE)
+		if (perm & VIOMMU_PERM_WRITE)
 			v |= ARM_S2_AP_WRITE;
-		v |= (prot & VIOMMU_PT_PROT_SNOOP ? ARM_S2_MEMATTR_OIWB : ARM_S2_MEMATTR_NC) << ARM_S2_MEMATTR_SHIFT;
+		v |= (perm & VIOMMU_PT_ATTR_SNOOP ? ARM_S2_MEMATTR_OIWB : ARM_S2_MEMATTR_NC) << ARM_S2_MEMATTR_SHIFT;
 	}
 	return v;
 }
@@ -99,34 +102,34 @@ static uint64_t arm_table_bits(const struct vi_pt_cfg *c, unsigned level)
 	return ARM_TYPE_TABLE;
 }
 
-static unsigned arm_leaf_prot(const struct vi_pt_cfg *c, unsigned level, uint64_t pte)
+static unsigned arm_leaf_perm(const struct vi_pt_cfg *c, unsigned level, uint64_t pte)
 {
 	unsigned p = 0;
 
 	if (c->format == VIOMMU_PT_ARM_S1) {
-		p = VIOMMU_PT_PROT_READ;
+		p = VIOMMU_PERM_READ;
 		if (!(pte & ARM_S1_AP_RDONLY))
-			p |= VIOMMU_PT_PROT_WRITE;
+			p |= VIOMMU_PERM_WRITE;
 		if (((pte & ARM_S1_ATTR_MASK) >> ARM_S1_ATTR_SHIFT) == ARM_S1_ATTR_CACHE)
-			p |= VIOMMU_PT_PROT_SNOOP;
+			p |= VIOMMU_PT_ATTR_SNOOP;
 	} else {
 		if (pte & ARM_S2_AP_READ)
-			p |= VIOMMU_PT_PROT_READ;
+			p |= VIOMMU_PERM_READ;
 		if (pte & ARM_S2_AP_WRITE)
-			p |= VIOMMU_PT_PROT_WRITE;
+			p |= VIOMMU_PERM_WRITE;
 		if (((pte & ARM_S2_MEMATTR_MASK) >> ARM_S2_MEMATTR_SHIFT) == ARM_S2_MEMATTR_OIWB)
-			p |= VIOMMU_PT_PROT_SNOOP;
+			p |= VIOMMU_PT_ATTR_SNOOP;
 	}
 	return p;
 }
 
-static unsigned arm_table_prot(const struct vi_pt_cfg *c, uint64_t pte)
+static unsigned arm_table_perm(const struct vi_pt_cfg *c, uint64_t pte)
 {
-	unsigned all = VIOMMU_PT_PROT_READ | VIOMMU_PT_PROT_WRITE | VIOMMU_PT_PROT_SNOOP;
+	unsigned all = VIOMMU_PERM_READ | VIOMMU_PERM_WRITE | VIOMMU_PT_ATTR_SNOOP;
 
 	/* Stage 2 tables carry no hierarchical permissions. */
 	if (c->format == VIOMMU_PT_ARM_S1 && (pte & ARM_S1_APTABLE_RDONLY))
-		all &= ~VIOMMU_PT_PROT_WRITE;
+		all &= ~VIOMMU_PERM_WRITE;
 	return all;
 }
 
@@ -167,8 +170,8 @@ const struct vi_pt_fmt vi_pt_fmt_arm = {
 	.init = arm_init,
 	.leaf_bits = arm_leaf_bits,
 	.table_bits = arm_table_bits,
-	.leaf_prot = arm_leaf_prot,
-	.table_prot = arm_table_prot,
+	.leaf_perm = arm_leaf_perm,
+	.table_perm = arm_table_perm,
 	.check = arm_check,
 	.fault_code = arm_fault_code,
 	.fmt_level = arm_fmt_level,

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Intel VT-d second-stage descriptors (semantics.md §6.1).
+ * Intel VT-d second-stage descriptors (Intel VT-d specification, "Second-Stage
+ * Paging Entries" and, for the fault reasons, "Non-Recoverable Fault Reason
+ * Codes"; Linux drivers/iommu/generic_pt/fmt/vtdss.h).
  *
  * Entry: bit 0 R, bit 1 W, bit 7 PS (leaf at the 2M/1G levels), bit 11 SNP,
  * address 51:12. There is no present bit: present iff R|W. Table entries
@@ -23,19 +25,19 @@ static int vtd_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	if (o->granule && o->granule != 4096)
 		return -EINVAL;
 	if (!levels)
-		levels = o->ias ? (o->ias <= 39 ? 3 : o->ias <= 48 ? 4 : 5) : 4;
+		levels = o->in_bits ? (o->in_bits <= 39 ? 3 : o->in_bits <= 48 ? 4 : 5) : 4;
 	if (levels < 3 || levels > 5)
 		return -EINVAL;
 	c->levels = levels;
 	c->granule_shift = 12;
 	c->bits_per_level = 9;
 	c->top_bits = 9;	/* a VT-d root is a full 512-entry table even below AGAW */
-	c->ias = o->ias ? o->ias : 12 + 9 * levels;
+	c->in_bits = o->in_bits ? o->in_bits : 12 + 9 * levels;
 	/* The MGAW may be below the table's AGAW, never above it. */
-	if (c->ias < 21 || c->ias > 12 + 9 * levels)
+	if (c->in_bits < 21 || c->in_bits > 12 + 9 * levels)
 		return -EINVAL;
-	c->oas = o->oas ? o->oas : 48;
-	if (c->oas < 21 || c->oas > 52)
+	c->out_bits = o->out_bits ? o->out_bits : 48;
+	if (c->out_bits < 21 || c->out_bits > 52)
 		return -EINVAL;
 	c->leaf_levels = 0x7;	/* 4K, 2M, 1G */
 	c->present_mask = VTD_R | VTD_W;
@@ -45,15 +47,15 @@ static int vtd_init(struct vi_pt_cfg *c, const struct viommu_pgtable_opts *o)
 	return 0;
 }
 
-static uint64_t vtd_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigned prot)
+static uint64_t vtd_leaf_bits(const struct vi_pt_cfg *c, unsigned level, unsigned perm)
 {
 	uint64_t v = 0;
 
-	if (prot & VIOMMU_PT_PROT_READ)
+	if (perm & VIOMMU_PERM_READ)
 		v |= VTD_R;
-	if (prot & VIOMMU_PT_PROT_WRITE)
+	if (perm & VIOMMU_PERM_WRITE)
 		v |= VTD_W;
-	if (prot & VIOMMU_PT_PROT_SNOOP)
+	if (perm & VIOMMU_PT_ATTR_SNOOP)
 		v |= VTD_SNP;
 	if (level)
 		v |= VTD_PS;
@@ -66,19 +68,19 @@ static uint64_t vtd_table_bits(const struct vi_pt_cfg *c, unsigned level)
 	return VTD_R | VTD_W;
 }
 
-static unsigned vtd_prot(uint64_t pte)
+static unsigned vtd_perm(uint64_t pte)
 {
-	return (pte & VTD_R ? VIOMMU_PT_PROT_READ : 0) | (pte & VTD_W ? VIOMMU_PT_PROT_WRITE : 0);
+	return (pte & VTD_R ? VIOMMU_PERM_READ : 0) | (pte & VTD_W ? VIOMMU_PERM_WRITE : 0);
 }
 
-static unsigned vtd_leaf_prot(const struct vi_pt_cfg *c, unsigned level, uint64_t pte)
+static unsigned vtd_leaf_perm(const struct vi_pt_cfg *c, unsigned level, uint64_t pte)
 {
-	return vtd_prot(pte) | (pte & VTD_SNP ? VIOMMU_PT_PROT_SNOOP : 0);
+	return vtd_perm(pte) | (pte & VTD_SNP ? VIOMMU_PT_ATTR_SNOOP : 0);
 }
 
-static unsigned vtd_table_prot(const struct vi_pt_cfg *c, uint64_t pte)
+static unsigned vtd_table_perm(const struct vi_pt_cfg *c, uint64_t pte)
 {
-	return vtd_prot(pte) | VIOMMU_PT_PROT_SNOOP;
+	return vtd_perm(pte) | VIOMMU_PT_ATTR_SNOOP;
 }
 
 /*
@@ -114,7 +116,7 @@ static uint8_t vtd_fault_code(enum viommu_pt_fault f, unsigned access, bool root
 	case VIOMMU_PT_FAULT_PERMISSION:
 	case VIOMMU_PT_FAULT_ACCESS_FLAG:
 		/* No separate not-present code: a write faults 5, a read 6. */
-		return access & VIOMMU_PT_PROT_WRITE ? 0x5 : 0x6;
+		return access & VIOMMU_PERM_WRITE ? 0x5 : 0x6;
 	case VIOMMU_PT_FAULT_RESERVED:
 	case VIOMMU_PT_FAULT_ADDR_SIZE:
 	case VIOMMU_PT_FAULT_LEVEL:	/* not produced: VT-d pointers always descend by one */
@@ -137,8 +139,8 @@ const struct vi_pt_fmt vi_pt_fmt_vtd = {
 	.init = vtd_init,
 	.leaf_bits = vtd_leaf_bits,
 	.table_bits = vtd_table_bits,
-	.leaf_prot = vtd_leaf_prot,
-	.table_prot = vtd_table_prot,
+	.leaf_perm = vtd_leaf_perm,
+	.table_perm = vtd_table_perm,
 	.check = vtd_check,
 	.fault_code = vtd_fault_code,
 	.fmt_level = vtd_fmt_level,

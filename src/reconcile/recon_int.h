@@ -84,6 +84,8 @@ struct vi_recon_backend {
 	struct viommu_host_iova_range ranges[VIOMMU_HOST_CAPS_MAX_RANGES];
 	struct viommu_recon_stats st;
 	bool full;			/* the backend said ENOSPC in this work range: stop asking */
+	bool dirty_on;			/* migrate.c: dirty logging started on this backend */
+	bool dirty_untracked;		/* migrate.c: it cannot track: every mapped page counts as dirty */
 	struct vi_recon_backend *next;
 };
 
@@ -112,6 +114,7 @@ struct viommu_recon {
 	int status;			/* first error of the last operation */
 	struct viommu_recon_report first_error;
 	uint64_t commits;
+	bool dirty_logging;		/* migrate.c: viommu_recon_dirty_start() was called */
 };
 
 /* ---- what a source calls -------------------------------------------------- */

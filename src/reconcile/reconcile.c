@@ -257,7 +257,11 @@ static bool next_run(struct viommu_recon *r, struct vi_recon_backend *b, uint64_
 	}
 	out->p = *p;
 	piece_pop(it);
-	while ((p = piece_peek(it))) {
+	/*
+	 * A run ending on a page boundary cannot glue to the next piece (runs
+	 * break there): do not make the source look the next piece up.
+	 */
+	while (out->p.last != UINT64_MAX && ((out->p.last + 1) & pm) && (p = piece_peek(it))) {
 		if (out->p.last == UINT64_MAX || p->first != out->p.last + 1 || !p->mappable ||
 		    !same_translation(&out->p, p) || (p->first & pm) == 0)
 			break;
@@ -307,7 +311,9 @@ static void flush_pending(struct viommu_recon *r, struct vi_recon_backend *b, st
 		}
 		if (g && (first | (g - 1)) < last)
 			last = first | (g - 1);
-		if (!r->opts.coalesce && (bd = r->src->next_cut(r, b->page - 1, first, last)))
+		/* a cut is page aligned and above @first: none within one page */
+		if (!r->opts.coalesce && (first | (b->page - 1)) < last &&
+		    (bd = r->src->next_cut(r, b->page - 1, first, last)))
 			last = bd - 1;
 		host_map(r, b, first, last, vaddr, pe->perm, &pe->p);
 		if (last == pe->last)
@@ -393,22 +399,36 @@ static void map_piece(struct viommu_recon *r, struct vi_recon_backend *b, struct
 
 struct gap { uint64_t first, last; };
 
-void vi_recon_map_missing(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last)
+/*
+ * vi_recon_map_missing; @empty: the caller knows the record holds nothing in
+ * [first, last], so every run is one gap (what is mapped here lands only in
+ * the run being mapped, below the next run).
+ */
+static void map_missing(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last,
+			bool empty)
 {
 	struct pending pe = { 0 };
 	struct piece_iter pit;
 	struct run run;
+	bool more = true;
 
 	pieces_from(&pit, r, first);
-	while (next_run(r, b, b->page - 1, &pit, first, last, &run)) {
+	while (more && next_run(r, b, b->page - 1, &pit, first, last, &run)) {
 		struct viommu_rangemap_iter it;
 		struct gap gaps_small[8], *gaps = gaps_small;
 		size_t ngaps = 0, cap = VI_ARRAY_SIZE(gaps_small);
 		uint64_t a = VI_MAX(run.p.first, first), z = VI_MIN(run.p.last, last), cur = a;
 		bool end = false;
 
+		/* a run reaching @last is the last one: no lookup of a piece beyond */
+		more = run.p.last < last;
+		if (empty) {
+			gaps[ngaps++] = (struct gap){ a, z };
+			end = true;
+		}
 		/* The record changes while we map: collect the gaps first. */
-		viommu_rangemap_for_each(&it, b->maps, a, z) {
+		for (bool ok = !empty && viommu_rangemap_iter_start(&it, b->maps, a, z); ok;
+		     ok = viommu_rangemap_iter_next(&it)) {
 			if (it.entry.first > cur) {
 				if (ngaps == cap) {
 					struct gap *n = malloc(sizeof(*n) * cap * 2);
@@ -444,6 +464,11 @@ void vi_recon_map_missing(struct viommu_recon *r, struct vi_recon_backend *b, ui
 	flush_pending(r, b, &pe);
 }
 
+void vi_recon_map_missing(struct viommu_recon *r, struct vi_recon_backend *b, uint64_t first, uint64_t last)
+{
+	map_missing(r, b, first, last, false);
+}
+
 /* Does the whole recorded extent translate exactly as desired? */
 static bool extent_matches(const struct viommu_recon *r, uint64_t first, uint64_t last, uint64_t value)
 {
@@ -463,7 +488,11 @@ static bool extent_matches(const struct viommu_recon *r, uint64_t first, uint64_
 	return false;
 }
 
-/* Bytes of the extent whose translation the desired mapping keeps (what an unmap of it takes away for nothing). */
+/*
+ * Bytes of the extent whose translation the desired mapping keeps (what an
+ * unmap of it takes away for nothing). Pieces are disjoint, so the extent
+ * matches (extent_matches) exactly when that is all of it.
+ */
 static uint64_t unchanged_bytes(const struct viommu_recon *r, uint64_t first, uint64_t last, uint64_t value)
 {
 	uint64_t delta = (value & ~VI_REC_FLAGS) - first, n = 0;
@@ -472,10 +501,49 @@ static uint64_t unchanged_bytes(const struct viommu_recon *r, uint64_t first, ui
 	struct piece_iter it;
 
 	pieces_from(&it, r, first);
-	for (; (p = piece_peek(&it)) && p->first <= last; piece_pop(&it))
+	for (; (p = piece_peek(&it)) && p->first <= last; piece_pop(&it)) {
 		if (p->mappable && p->perm == perm && p->delta == delta)
 			n += VI_MIN(p->last, last) - VI_MAX(p->first, first) + 1;
+		if (p->last >= last)
+			break;
+	}
 	return n;
+}
+
+/* A recorded extent that no longer translates as desired, and its unchanged bytes. */
+struct stale {
+	struct viommu_range_entry e;
+	uint64_t keep;
+};
+
+/*
+ * Unmap recorded extent @e (exactly one record entry) with one host call:
+ * unmap_range without the record walks, as the extent is known.
+ */
+static int unmap_extent(struct viommu_recon *r, struct vi_recon_backend *b, const struct viommu_range_entry *e)
+{
+	uint64_t done = 0, len = e->last - e->first + 1;
+	long n;
+	int rc;
+
+	b->st.unmap_ops++;
+	rc = viommu_host_unmap(b->h, e->first, len, &done);
+	if (rc) {
+		if (!(e->value & VI_REC_STALE))
+			viommu_rangemap_set_value(b->maps, e->first, e->value | VI_REC_STALE);
+		report(r, VIOMMU_RECON_ERR_BACKEND, rc, e->first, e->last, b, NULL, true);
+		return rc;
+	}
+	b->st.unmap_bytes += done;
+	n = viommu_rangemap_remove_inside(b->maps, e->first, e->last, NULL, NULL);
+	b->st.mappings -= n > 0 ? (uint64_t)n : 0;
+	if (done != len) {
+		vi_warn("reconcile: unmap of [0x%llx, 0x%llx] removed 0x%llx bytes, the record held 0x%llx",
+			(unsigned long long)e->first, (unsigned long long)e->last, (unsigned long long)done,
+			(unsigned long long)len);
+		report(r, VIOMMU_RECON_ERR_BACKEND, -EIO, e->first, e->last, b, NULL, true);
+	}
+	return 0;
 }
 
 /*
@@ -484,6 +552,13 @@ static uint64_t unchanged_bytes(const struct viommu_recon *r, uint64_t first, ui
  * touch in turn), so that after the stale extents are unmapped one fill pass
  * maps every run whole: the fewest calls, and the unchanged remainders of the
  * stale extents are back as soon as their work range is filled.
+ *
+ * Per work range the record is walked once per growth pass; the last pass
+ * (nothing grew) names the stale extents, each compared once, and whether
+ * anything else lies in the range. Up to VI_ARRAY_SIZE(st) of them are
+ * unmapped from that list; beyond it the record is searched again from where
+ * the last one ended, as a list of unbounded length would need memory a
+ * failure could deny.
  */
 static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const struct vi_recon_range *d, size_t n)
 {
@@ -499,15 +574,38 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 		 */
 		uint64_t wf = d[i].first & ~pm, wl = d[i].last | pm;
 		struct viommu_rangemap_iter it;
-		bool grew;
+		struct stale st[8];
+		size_t nst;
+		bool grew, more, kept, empty;
 
 		i++;
 		do {
 			grew = false;
+			nst = 0;
+			more = false;	/* stale extents beyond st[] */
+			kept = false;	/* a matching extent overlaps [wf, wl] */
 			/* stale extents that overlap or touch: a run may continue into them */
 			viommu_rangemap_for_each(&it, b->maps, wf ? wf - 1 : 0, wl == UINT64_MAX ? wl : wl + 1) {
-				if (extent_matches(r, it.entry.first, it.entry.last, it.entry.value))
+				uint64_t keep;
+
+				/*
+				 * An extent that only touches the range and overlaps no
+				 * changed range (below: the earlier ones were reconciled
+				 * in earlier work ranges, which would have grown to it;
+				 * above: d[i] is the next) still matches, as every
+				 * recorded extent does after a reconcile unless its
+				 * unmap failed (viommu_recon_check's -EIO is that
+				 * invariant broken): no need to compare it.
+				 */
+				if (!(it.entry.value & VI_REC_STALE) &&
+				    (it.entry.last < wf ||
+				     (it.entry.first > wl && (i >= n || it.entry.last < (d[i].first & ~pm)))))
 					continue;
+				keep = unchanged_bytes(r, it.entry.first, it.entry.last, it.entry.value);
+				if (keep == it.entry.last - it.entry.first + 1) {
+					kept |= it.entry.last >= wf && it.entry.first <= wl;
+					continue;
+				}
 				if (it.entry.first < wf) {
 					wf = it.entry.first;
 					grew = true;
@@ -516,6 +614,10 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 					wl = it.entry.last;
 					grew = true;
 				}
+				if (nst < VI_ARRAY_SIZE(st))
+					st[nst++] = (struct stale){ it.entry, keep };
+				else
+					more = true;
 			}
 			while (i < n && wl != UINT64_MAX && (d[i].first & ~pm) <= wl + 1) {
 				wl = VI_MAX(wl, d[i].last | pm);
@@ -524,19 +626,31 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 			}
 		} while (grew);
 
+		/* nothing grew: every stale extent found lies in [wf, wl] */
+		empty = !kept && !more;
+		for (size_t k = 0; k < nst; k++) {
+			if (unmap_extent(r, b, &st[k].e)) {
+				empty = false;
+				continue;
+			}
+			b->full = false;	/* an unmap made room */
+			if (st[k].keep) {
+				b->st.windows++;
+				b->st.window_bytes += st[k].keep;
+			}
+		}
 		/*
-		 * Unmap the stale extents one at a time, finding the next from
-		 * where the last ended: an unmap changes the record under an
-		 * iterator, and a list of them would need memory a failure could
-		 * deny, leaving stale extents neither unmapped nor marked.
+		 * Beyond the list: the next stale extent from where the last one
+		 * ended (an unmap changes the record under an iterator).
 		 */
-		for (uint64_t cur = wf;;) {
+		for (uint64_t cur = more ? st[nst - 1].e.last + 1 : 0; more;) {
 			struct viommu_range_entry e;
 			bool found = false;
-			uint64_t keep;
+			uint64_t keep = 0;
 
 			viommu_rangemap_for_each(&it, b->maps, cur, wl) {
-				if (!extent_matches(r, it.entry.first, it.entry.last, it.entry.value)) {
+				keep = unchanged_bytes(r, it.entry.first, it.entry.last, it.entry.value);
+				if (keep != it.entry.last - it.entry.first + 1) {
 					e = it.entry;
 					found = true;
 					break;
@@ -544,9 +658,8 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 			}
 			if (!found)
 				break;
-			keep = unchanged_bytes(r, e.first, e.last, e.value);
-			if (unmap_range(r, b, e.first, e.last, NULL) == 0) {
-				b->full = false;	/* an unmap made room */
+			if (unmap_extent(r, b, &e) == 0) {
+				b->full = false;
 				if (keep) {
 					b->st.windows++;
 					b->st.window_bytes += keep;
@@ -556,7 +669,7 @@ static void reconcile(struct viommu_recon *r, struct vi_recon_backend *b, const 
 				break;
 			cur = e.last + 1;
 		}
-		vi_recon_map_missing(r, b, wf, wl);
+		map_missing(r, b, wf, wl, empty);
 	}
 }
 
@@ -994,7 +1107,7 @@ static int check_leaf(const struct viommu_pt_mapping *m, void *ctx)
 	while (x <= z) {
 		if (!viommu_rangemap_find(c->b->maps, x, &e) ||
 		    (e.value & ~VI_REC_FLAGS) + (x - e.first) != m->phys + (x - m->iova) ||
-		    (e.value & VI_REC_PERM) != (m->prot & VIOMMU_PERM_RW)) {
+		    (e.value & VI_REC_PERM) != (m->perm & VIOMMU_PERM_RW)) {
 			found(c, -EIO, x, z);
 			return 1;
 		}

@@ -169,7 +169,7 @@ static void flat_commit(struct viommu_memory_listener *l, struct viommu_as *as)
 	struct viommu_recon *r = l->opaque;
 	struct viommu_flatview *before = r->view;
 
-	r->view = flat(r)->view_emptied ? NULL : viommu_as_get_flatview(as);
+	r->view = viommu_as_get_flatview(as);	/* empty when the space is being freed */
 	if (r->opts.policy == VIOMMU_RECON_NAIVE)
 		flat_naive_commit(r, before);
 	else
@@ -217,7 +217,7 @@ VIOMMU_API struct viommu_recon *viommu_recon_new(struct viommu_memory *m, struct
 	r->src_priv = f;
 	f->as = as;
 	f->l = (struct viommu_memory_listener){
-		.size = sizeof(f->l), .as = as, .opaque = r,
+		.sz = sizeof(f->l), .as = as, .opaque = r,
 		.begin = flat_begin, .diff = flat_diff, .commit = flat_commit,
 	};
 	rc = viommu_memory_listener_register(m, &f->l);

@@ -306,7 +306,7 @@ static void io_mem_commit(struct viommu_memory_listener *l, struct viommu_as *as
 	struct iommu_source *io = iosrc(r);
 	struct viommu_flatview *before = r->view;
 
-	r->view = io->view_emptied ? NULL : viommu_as_get_flatview(as);
+	r->view = viommu_as_get_flatview(as);	/* empty when the space is being freed */
 	if (!io->quiet) {
 		vi_recon_dirty_reset(r);
 		if (io->index_lost && !index_rebuild(io))
@@ -379,7 +379,7 @@ VIOMMU_API struct viommu_recon *viommu_recon_new_iommu(struct viommu_memory *m, 
 	io->sys = sys;
 	io->quiet = true;	/* the replays: no backend yet, only the view and the index to fill */
 	io->ml = (struct viommu_memory_listener){
-		.size = sizeof(io->ml), .as = sys, .opaque = r,
+		.sz = sizeof(io->ml), .as = sys, .opaque = r,
 		.begin = io_mem_begin, .diff = io_mem_diff, .commit = io_mem_commit,
 	};
 	rc = viommu_memory_listener_register(m, &io->ml);

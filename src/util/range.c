@@ -54,14 +54,65 @@ VIOMMU_API bool viommu_pow2_next(struct viommu_pow2_iter *it)
 	return true;
 }
 
+/*
+ * Blocks in the uncapped cover of [first, last]. The cover climbs from first
+ * to the most aligned address M in [first, last + 1] with one block per set
+ * bit of M - first (each block is the lowest set bit of what remains, so
+ * distinct sizes ascending), then descends with one per set bit of
+ * last + 1 - M. M is last + 1 with its bits below the highest bit where
+ * first - 1 and last + 1 differ cleared. last + 1 may be 2^64: then M is 2^64
+ * itself (or, for first == 0, the whole space is one block).
+ */
+static uint64_t cover_uncapped(uint64_t first, uint64_t last)
+{
+	uint64_t end, m;
+
+	if (last == UINT64_MAX)
+		return first ? (uint64_t)__builtin_popcountll(-first) : 1;
+	end = last + 1;
+	if (!first)
+		return (uint64_t)__builtin_popcountll(end);
+	m = end & ~vi_mask(vi_fls64((first - 1) ^ end));
+	return (uint64_t)__builtin_popcountll(m - first) + (uint64_t)__builtin_popcountll(end - m);
+}
+
+/*
+ * With blocks capped at 2^order (order < 64): the part below the first
+ * 2^order boundary a in the range climbs as uncapped (its blocks are smaller
+ * than 2^order anyway), [a, b) is (b - a) >> order full blocks, and the part
+ * from the last boundary b descends. A range holding no full 2^order block is
+ * covered as if uncapped. O(1).
+ */
 VIOMMU_API uint64_t viommu_pow2_count(uint64_t first, uint64_t last, unsigned max_order)
 {
-	struct viommu_pow2_iter it;
-	uint64_t n = 0;
+	uint64_t lo, full, a;
 
-	viommu_pow2_for_each(&it, first, last, max_order, 64)
-		n++;
-	return n;
+	if (first > last || max_order > 64) {
+		vi_errno(-EINVAL);
+		return 0;
+	}
+	if (max_order == 64)
+		return cover_uncapped(first, last);
+	lo = vi_mask(max_order);
+	/* a = first rounded up to 2^order; none in range if that passes last. */
+	if ((first & lo) && (first | lo) >= last)
+		return cover_uncapped(first, last);
+	a = (first & lo) ? (first | lo) + 1 : first;
+	if (last == UINT64_MAX) {
+		/* Full blocks from a to 2^64: (2^64 - a) >> order, which is 2^64
+		 * only for the whole space with order 0. */
+		if (!a && !max_order) {
+			vi_errno(-EOVERFLOW);
+			return UINT64_MAX;
+		}
+		full = ((UINT64_MAX - a) >> max_order) + 1;
+		return (uint64_t)__builtin_popcountll(a - first) + full;
+	}
+	/* b = last + 1 rounded down: at least one full block iff b > a. */
+	if (((last + 1) & ~lo) <= a)
+		return cover_uncapped(first, last);
+	full = (((last + 1) & ~lo) - a) >> max_order;
+	return (uint64_t)__builtin_popcountll(a - first) + full + (uint64_t)__builtin_popcountll((last + 1) & lo);
 }
 
 VIOMMU_API int viommu_range_aligned_cover(uint64_t first, uint64_t last, unsigned min_order,

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * The range map: a B+ tree of disjoint closed intervals keyed by their last
- * address. See docs/design-rangemap.md for the structure and its costs.
+ * address. See docs/design.md, "The range map", for the structure, the
+ * measured node sizes and the costs.
  *
  * Keying by `last` means one descent for a key k finds the first entry whose
  * last >= k; because entries are disjoint and sorted that is the only entry
@@ -81,7 +82,8 @@ struct vi_rm_path {
  * Number of keys < k among the n (>= 1) sorted keys of a node (unused slots
  * hold UINT64_MAX for the fixed-length binary variant). A forward scan: with the
  * node's lines prefetched it beat a binary search by 40% on
- * cache-resident maps and tied at 10^6 entries (docs/design-rangemap.md); the
+ * cache-resident maps and tied at 10^6 entries (docs/design.md, "Node sizes
+ * and search"); the
  * binary search stays behind VI_RM_SEARCH_BINARY for re-measuring.
  */
 static inline unsigned rank(const uint64_t *keys, unsigned cap, unsigned n, uint64_t k)
@@ -807,6 +809,31 @@ VIOMMU_API int viommu_rangemap_set_value(struct viommu_rangemap *m, uint64_t add
 
 /* ---- cursor ------------------------------------------------------------- */
 
+/*
+ * Leaves sit wherever malloc put them, so the hardware cannot guess the next
+ * one: on entering a leaf the cursor asks for all of the next one, its
+ * header (n, prev, next) included, while this one is walked. Deeper
+ * prefetching (two leaves ahead along the links, or up to four through the
+ * inner node's child array) measured no better on this machine.
+ */
+static inline void prefetch_next_leaf(const struct vi_rm_leaf *l)
+{
+	if (l->next)
+		prefetch_range(l->next, sizeof(struct vi_rm_leaf));
+}
+
+/* Put the cursor on slot @i of leaf @l, with the window the inline step reads. */
+static inline void cursor_at(struct viommu_rangemap_iter *it, const struct vi_rm_leaf *l, unsigned i)
+{
+	it->node = (void *)l;
+	it->idx = i;
+	it->win_first = l->first;
+	it->win_last = l->last;
+	it->win_value = l->value;
+	it->win_n = l->n;
+	fill(&it->entry, l, i);
+}
+
 VIOMMU_API bool viommu_rangemap_iter_start(struct viommu_rangemap_iter *it, const struct viommu_rangemap *m,
 					   uint64_t first, uint64_t last)
 {
@@ -816,18 +843,18 @@ VIOMMU_API bool viommu_rangemap_iter_start(struct viommu_rangemap_iter *it, cons
 	it->map = m;
 	it->node = NULL;
 	it->idx = 0;
+	it->win_n = 0;
 	it->first = first;
 	it->last = last;
+	it->valid = false;
 	if (!m->root || first > last)
 		return false;
 	l = locate(m, first, &pos);
 	if (pos >= l->n || l->first[pos] > last)
 		return false;
-	it->node = l;
-	it->idx = pos;
-	fill(&it->entry, l, pos);
-	if (l->next)
-		prefetch_range(l->next, offsetof(struct vi_rm_leaf, prev));
+	cursor_at(it, l, pos);
+	prefetch_next_leaf(l);
+	it->valid = true;
 	return true;
 }
 
@@ -844,15 +871,11 @@ VIOMMU_API bool viommu_rangemap_iter_next(struct viommu_rangemap_iter *it)
 		i = 0;
 		if (!l)
 			return false;
-		/* Leaves sit wherever malloc put them: fetch the next one while this one is walked. */
-		if (l->next)
-			prefetch_range(l->next, offsetof(struct vi_rm_leaf, prev));
+		prefetch_next_leaf(l);
 	}
 	if (l->first[i] > it->last)
 		return false;
-	it->node = l;
-	it->idx = i;
-	fill(&it->entry, l, i);
+	cursor_at(it, l, i);
 	return true;
 }
 
@@ -872,9 +895,7 @@ VIOMMU_API bool viommu_rangemap_iter_prev(struct viommu_rangemap_iter *it)
 	i--;
 	if (l->last[i] < it->first)
 		return false;
-	it->node = l;
-	it->idx = i;
-	fill(&it->entry, l, i);
+	cursor_at(it, l, i);
 	return true;
 }
 

@@ -10,7 +10,7 @@
 
 /*
  * Entries per leaf and children per inner node, chosen by measurement with
- * bench/bench_rangemap.c (docs/design-rangemap.md). Unused key slots are
+ * bench/bench_rangemap.c (docs/design.md, "Node sizes and search"). Unused key slots are
  * padded with UINT64_MAX, which ends the key scan. Powers of two, so the
  * optional binary search (VI_RM_SEARCH_BINARY) can run over the whole array.
  * The fuzz target and test_rangemap_small_nodes.c compile the map with 4.

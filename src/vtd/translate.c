@@ -295,8 +295,8 @@ static void walk_opts(const struct viommu_vtd *v, const struct vtd_cfg *c, struc
 	o->sz = sizeof(*o);
 	o->format = VIOMMU_PT_VTD_SL;
 	o->levels = c->levels;
-	o->ias = c->in_bits;
-	o->oas = v->haw;
+	o->in_bits = c->in_bits;
+	o->out_bits = v->haw;
 }
 
 int vtd_read_view(struct viommu_vtd *v, const struct vtd_cfg *cfg, uint64_t first, uint64_t last,
@@ -423,7 +423,7 @@ static int translate_locked(struct viommu_vtd *v, uint16_t sid, uint64_t iova, u
 		}
 		return fault(v, sid, iova, w.rsvd ? 0xC : res.vtd_reason, access, c.fpd, x);
 	}
-	unsigned perm = res.prot & RW;
+	unsigned perm = res.perm & RW;
 	uint64_t out0 = res.phys - (iova - res.leaf_iova);
 
 	if (perm)

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build (once) the guest kernel with iommufd and the VFIO device cdev from
-# Debian's own linux-source-6.12 (bookworm-backports), as test-vm.md
-# describes: Debian's packaged kernels lack CONFIG_IOMMUFD. The source is
-# fetched through a private apt configuration so the system's stays untouched;
-# the mirror is the one the system already uses. The result is cached in
-# CACHE/kernel-iommufd-HASH, HASH covering the config fragment, this script
-# and the source version, so a rebuild happens only when one of them changes.
+# Debian's own linux-source-6.12 (bookworm-backports): Debian's packaged
+# kernels lack CONFIG_IOMMUFD. The source is fetched through a private apt
+# configuration so the system's stays untouched; the mirror is the one the
+# system already uses. The result is cached in CACHE/kernel-iommufd-HASH,
+# HASH covering the config fragment and this script without their comment
+# lines, and the source version, so a rebuild happens only when one of them
+# changes in substance.
 #
 # usage: kernel.sh CACHE   (prints the directory holding vmlinuz)
 set -euo pipefail
@@ -36,7 +37,8 @@ if [ -z "$ver" ]; then
 fi
 [ -n "$ver" ] || { log "no $pkg in bookworm-backports"; exit 1; }
 
-key=$(cat "$here/iommufd.config" "$0" <(echo "$pkg $ver") | sha256sum | cut -c1-16)
+key=$(cat <(grep -v '^[[:space:]]*#' "$here/iommufd.config") <(grep -v '^[[:space:]]*#' "$0") <(echo "$pkg $ver") |
+	sha256sum | cut -c1-16)
 out=$cache/kernel-iommufd-$key
 if [ -f "$out/vmlinuz" ]; then
 	echo "$out"

@@ -4,11 +4,13 @@
 VM_QEMU=${VIOMMU_VM_QEMU:-qemu-system-x86_64}
 VM_TIMEOUT=${VIOMMU_VM_TIMEOUT:-240}
 # vfio_iommu_type1's mapping limit in the guest: small, so ENOSPC is reached
-# quickly (semantics.md §3.1); the guest programs read it from the kernel.
+# quickly (vfio_iommu_type1.c dma_entry_limit, default 65535); the guest programs read it from the kernel.
 VM_DMA_LIMIT=${VIOMMU_VM_DMA_LIMIT:-100}
 # Extra kernel command line; NAME=VALUE words the kernel does not know reach
 # /init's environment (e.g. VIOMMU_VM_RACE_DMAS=40 for a short race).
 VM_APPEND=${VIOMMU_VM_APPEND:-}
+# Extra vfio_iommu_type1 parameters (insmod does not read the command line).
+VM_TYPE1_ARGS=${VM_TYPE1_ARGS:-}
 
 vm_log() { echo "check-vm: $*" >&2; }
 
@@ -74,7 +76,7 @@ vm_stock_kernel() {
 }
 
 # The kernel with iommufd and the VFIO device cdev, built from Debian's
-# linux-source (test-vm.md); see kernel.sh. Cached by its configuration.
+# linux-source (Debian kernels lack CONFIG_IOMMUFD); see kernel.sh. Cached by its configuration.
 vm_iommufd_kernel() {
 	"$here/kernel.sh" "$cache"
 }
@@ -128,7 +130,7 @@ vm_initramfs() {
 			esac || return 1
 			# insmod does not read module parameters from the kernel command line
 			case $name in
-			vfio_iommu_type1.ko) echo "/lib/modules/$name dma_entry_limit=$VM_DMA_LIMIT" ;;
+			vfio_iommu_type1.ko) echo "/lib/modules/$name dma_entry_limit=$VM_DMA_LIMIT $VM_TYPE1_ARGS" ;;
 			*) echo "/lib/modules/$name" ;;
 			esac >> "$root/modules.list"
 		done
@@ -150,18 +152,20 @@ vm_initramfs() {
 # through Interrupt-remapped IO-APIC". The parameter skips only that check;
 # nothing is retried, so a real failure still fails.
 VM_KERNEL_ARGS="console=ttyS0 intel_iommu=on panic=-1 loglevel=4 no_timer_check"
+# The IOMMU the guest gets (tests/qemu/run.sh puts its own device here).
+VM_IOMMU_ARGS=${VM_IOMMU_ARGS:-"-device intel-iommu,intremap=on,caching-mode=on"}
 vm_boot_and_check() {
 	local tag=$1 kdir=$2 work=$3 initrd log start rc=0 prog
 	initrd=$(vm_initramfs "$kdir" "$work" "$tag") || return 1
 	log=$work/console-$tag.log
 	start=$(date +%s)
 	timeout --foreground -k 5 "$VM_TIMEOUT" "$VM_QEMU" -machine q35,accel=tcg -cpu max -m 512 -smp 1 \
-		-device intel-iommu,intremap=on,caching-mode=on -device edu \
+		$VM_IOMMU_ARGS -device edu -device edu \
 		-kernel "$kdir/vmlinuz" -initrd "$initrd" \
 		-append "$VM_KERNEL_ARGS vfio_iommu_type1.dma_entry_limit=$VM_DMA_LIMIT $VM_APPEND" \
 		-nographic -nodefaults -serial stdio -monitor none -no-reboot </dev/null > "$log" 2>&1 || true
 	vm_log "$tag kernel: guest ran $(( $(date +%s) - start )) s"
-	sed -n 's/\r$//; /^VIOMMU-VM:/p; /^ok /p; /^FAIL/p; /^case /p; /^caps /p; /^race /p; /^replay /p; /^kmsg: /p; /passed, .* failed/p; /^SKIP/p; /DMAR/p' "$log" \
+	sed -n 's/\r$//; /^VIOMMU-VM:/p; /^ok /p; /^FAIL/p; /^case /p; /^caps /p; /^race /p; /^replay /p; /^kmsg: /p; /^pins /p; /^dirty /p; /^getinfo /p; /passed, .* failed/p; /^SKIP/p; /DMAR/p' "$log" \
 		| sed "s/^/[$tag] /"
 	grep -q "^VIOMMU-VM: done" "$log" || { vm_log "$tag: the guest did not finish (see $log)"; rc=1; }
 	while read -r prog _; do

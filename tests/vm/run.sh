@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make check-vm: run the guest test programs in a QEMU q35 guest with an
 # emulated VT-d (caching mode) and the edu DMA device, against a real Linux
-# kernel (../shared/brief/test-vm.md). Installs what it needs from Debian's
+# kernel (docs/design.md, "Real-kernel tests"). Installs what it needs from Debian's
 # archive; caches kernels and packages outside the work tree.
 #
 # usage: tests/vm/run.sh [--build DIR] [--kernel stock|iommufd|all] [--keep]

@@ -483,7 +483,7 @@ static int ensure_started(struct interp *s)
 	s->as = s->root ? viommu_as_new(s->m, "system", s->root) : NULL;
 	if (!s->as)
 		return fail(s, -ENOMEM, "out of memory");
-	s->diff_l = (struct viommu_memory_listener){ .size = sizeof(s->diff_l), .as = s->as, .opaque = s,
+	s->diff_l = (struct viommu_memory_listener){ .sz = sizeof(s->diff_l), .as = s->as, .opaque = s,
 						     .diff = on_diff };
 	if ((rc = viommu_memory_listener_register(s->m, &s->diff_l)))
 		return fail(s, rc, "cannot listen to the view: %s", strerror(-rc));
@@ -578,7 +578,7 @@ static int cmd_region(struct interp *s, int n, char **t)
 	struct viommu_mr *target = NULL;	/* not a struct region *: the array may move */
 	bool ro = false, unm = false;
 	int first_opt, rc;
-	static const struct viommu_mr_ops mmio_ops = { .size = sizeof(mmio_ops) };
+	static const struct viommu_mr_ops mmio_ops = { .sz = sizeof(mmio_ops) };
 
 	if (!strcmp(t[0], "ram"))
 		kind = VIOMMU_MR_RAM;

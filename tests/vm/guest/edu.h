@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The QEMU edu device as a DMA engine, driven from user space through its
- * VFIO device fd (../shared/brief/test-vm.md): BAR0 registers 0x80 source,
+ * VFIO device fd (QEMU hw/misc/edu.c, docs/specs/edu.rst): BAR0 registers 0x80 source,
  * 0x88 destination, 0x90 count, 0x98 command (bit 0 start/busy, bit 1
  * device-to-RAM); the device's own 4 KiB buffer is at device address 0x40000.
  * RAM addresses are IOVAs: they go through the emulated VT-d.
@@ -77,7 +77,7 @@ static inline int edu_wr(const struct edu *e, uint32_t reg, uint32_t v)
 	return pwrite(e->device_fd, &v, 4, (off_t)(e->bar0 + reg)) == 4 ? 0 : -EIO;
 }
 
-/* vfio-pci leaves bus mastering off (test-vm.md): set Memory and Bus Master. */
+/* vfio-pci leaves bus mastering off (vfio_pci_core_enable): set Memory and Bus Master. */
 static inline int edu_enable(struct edu *e)
 {
 	uint16_t cmd;
@@ -145,6 +145,8 @@ static inline int edu_open_iommufd(struct edu *e, const char *cdev)
 	e->host = viommu_host_iommufd_open_ioas(e->iommufd, alloc.out_ioas_id);
 	if (!e->host)
 		return -errno;
+	/* the automatic HWPT the kernel wrote back: where dirty tracking acts */
+	viommu_host_iommufd_set_hwpt(e->host, at.pt_id);
 	return edu_enable(e);
 }
 
@@ -255,6 +257,22 @@ static inline unsigned kmsg_dmar_faults(int fd, bool echo)
 		}
 	}
 	return n;
+}
+
+/* "VmLck:" / "VmPin:" of /proc/self/status, in 4 KiB pages. */
+static inline uint64_t status_pages(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long kb = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && sscanf(line + strlen(key), " %llu", &kb) == 1)
+			break;
+	fclose(f);
+	return kb / 4;
 }
 
 #endif

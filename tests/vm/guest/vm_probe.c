@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The guest environment the other guest programs rely on (test-vm.md): the
+ * The guest environment the other guest programs rely on: the
  * edu device is bound to vfio-pci in its own IOMMU group, the VFIO container
  * speaks API version 0 and offers type1 v2 (and v1); the iommufd kernel also
  * has /dev/iommu and the device cdev.

@@ -15,34 +15,10 @@
 
 #include "test.h"
 
-static long alloc_budget = -1;	/* < 0: unlimited */
-
-static void *t_malloc(size_t n)
-{
-	if (alloc_budget == 0)
-		return NULL;
-	if (alloc_budget > 0)
-		alloc_budget--;
-	return malloc(n);
-}
-
-static void *t_calloc(size_t k, size_t n)
-{
-	if (alloc_budget == 0)
-		return NULL;
-	if (alloc_budget > 0)
-		alloc_budget--;
-	return calloc(k, n);
-}
-
-#define VI_RM_LEAF_CAP 4
-#define VI_RM_INNER_CAP 4
-#define malloc(n) t_malloc(n)
-#define calloc(k, n) t_calloc(k, n)
+#include "alloc_budget.h"
 #include "../src/util/rangemap.c"
 #include "../src/devtlb/devtlb.c"
-#undef malloc
-#undef calloc
+#include "alloc_budget_end.h"
 
 /* The structure's own invariants: two equal copies, count, FIFO. */
 static void check_consistent(struct viommu_devtlb *t)

@@ -1102,7 +1102,7 @@ VIOMMU_API int viommu_flatview_next_boundary(const struct viommu_flatview *v, ui
 
 	if (!v || !out)
 		return vi_errno(-EINVAL);
-	b = vi_pt_at(v->bnd, 0, vi_pt_lower(v->bnd, addr));
+	b = vi_pt_find(v->bnd, 0, addr);	/* one descent */
 	if (!b)
 		return vi_errno(-ENOENT);
 	*out = *b;

@@ -23,6 +23,8 @@
 
 #include "memory/ptree.h"
 
+__thread struct vi_pt_work vi_pt_work;
+
 struct pt_op {
 	struct vi_pt_txn *t;
 	size_t esz;
@@ -110,6 +112,7 @@ static struct vi_pnode *pt_new(struct pt_op *op, uint32_t level, uint32_t n)
 
 	if (!x)
 		return NULL;
+	vi_pt_work.made++;
 	x->n = n;
 	x->level = (uint16_t)level;
 	x->state = VI_PN_FRESH;
@@ -466,6 +469,7 @@ size_t vi_pt_lower(const struct vi_pnode *x, uint64_t key)
 {
 	size_t base = 0;
 
+	vi_pt_work.descents++;
 	if (!x)
 		return 0;
 	if (x->keys[x->n - 1] < key)
@@ -503,6 +507,7 @@ static const void *pt_item(const struct vi_pnode *leaf, size_t esz, uint32_t i)
 
 const void *vi_pt_at(const struct vi_pnode *x, size_t esz, size_t i)
 {
+	vi_pt_work.descents++;
 	if (!x || i >= x->count)
 		return NULL;
 	while (x->level) {
@@ -531,6 +536,7 @@ static uint32_t pt_count_below(const uint64_t *k, uint32_t n, uint64_t key)
 
 const void *vi_pt_find(const struct vi_pnode *x, size_t esz, uint64_t key)
 {
+	vi_pt_work.descents++;
 	if (!x || x->keys[x->n - 1] < key)
 		return NULL;
 	while (x->level)
@@ -540,6 +546,7 @@ const void *vi_pt_find(const struct vi_pnode *x, size_t esz, uint64_t key)
 
 const void *vi_pcur_seek(struct vi_pcur *c, const struct vi_pnode *x, size_t esz, size_t i)
 {
+	vi_pt_work.descents++;
 	c->depth = 0;
 	c->esz = esz;
 	if (!x || i >= x->count)
@@ -561,6 +568,7 @@ const void *vi_pcur_seek_key(struct vi_pcur *c, const struct vi_pnode *x, size_t
 {
 	size_t base = 0;
 
+	vi_pt_work.descents++;
 	c->depth = 0;
 	c->esz = esz;
 	if (!x || x->keys[x->n - 1] < key) {
@@ -590,6 +598,7 @@ const void *vi_pcur_next(struct vi_pcur *c)
 
 	if (!c->depth)
 		return NULL;
+	vi_pt_work.steps++;
 	d = c->depth - 1;
 	if (++c->idx[d] < c->node[d]->n)
 		return pt_item(c->node[d], c->esz, c->idx[d]);

@@ -79,6 +79,19 @@ static inline size_t vi_pt_count(const struct vi_pnode *x)
 	return x ? x->count : 0;
 }
 
+/*
+ * Work counters of the calling thread (tests and fuzz: cost budgets in
+ * counted units, not time). descents: walks from a root to a leaf, each
+ * O(log n) (lower, find, at, the cursor seeks); steps: cursor steps, each
+ * O(1) amortised (vi_pcur_next, so vi_pt_copy_out counts one per item);
+ * made: nodes made by updates. Thread-local because readers run
+ * concurrently with the writer and take no lock.
+ */
+struct vi_pt_work {
+	uint64_t descents, steps, made;
+};
+extern __thread struct vi_pt_work vi_pt_work;
+
 /* One update transaction: start zeroed. */
 struct vi_pt_txn {
 	struct vi_pnode *made;		/* every node it made */

@@ -60,6 +60,19 @@ static int list_push(struct pt_list *l, struct vi_pnode *x, uint64_t key, size_t
 	return 0;
 }
 
+/*
+ * Give @l room for @cap entries up front: a rebuilt level pushes a node's
+ * children and its replacements, and growing 16 -> 32 -> 64 on the way cost
+ * three allocations per level of every update (the commit path's largest
+ * allocator cost). Failure is left to list_push.
+ */
+static void list_init(struct pt_list *l, size_t cap)
+{
+	l->v = malloc(cap * sizeof(*l->v));
+	l->n = 0;
+	l->cap = l->v ? cap : 0;
+}
+
 /* Push child @k of inner node @x. */
 static int list_push_child(struct pt_list *l, const struct vi_pnode *x, uint32_t k)
 {
@@ -222,8 +235,9 @@ static int pt_merge2(struct pt_op *op, struct vi_pnode *a, struct vi_pnode *b, s
 		pt_buf_put(op, a->n, b->keys, vi_pt_items(b), b->n);
 		err = pt_make_leaves(op, op->kbuf, op->ibuf, total, out);
 	} else {
-		struct pt_list e = { 0 };
+		struct pt_list e;
 
+		list_init(&e, (size_t)a->n + b->n);
 		for (uint32_t k = 0; k < a->n && !err; k++)
 			err = list_push_child(&e, a, k);
 		for (uint32_t k = 0; k < b->n && !err; k++)
@@ -301,7 +315,7 @@ static int pt_rep(struct pt_op *op, struct vi_pnode *x, uint64_t xkey, size_t i,
 	const struct vi_pslot *s = vi_pt_slots(x);
 	uint32_t lo = 0, hi;
 	size_t base_lo, p0, p1;
-	struct pt_list c = { 0 };
+	struct pt_list c;
 
 	while (lo + 1 < x->n && s[lo].cum <= i)
 		lo++;
@@ -310,6 +324,7 @@ static int pt_rep(struct pt_op *op, struct vi_pnode *x, uint64_t xkey, size_t i,
 		while (hi + 1 < x->n && s[hi].cum < j)
 			hi++;
 	base_lo = lo ? s[lo - 1].cum : 0;
+	list_init(&c, x->n + 4 + k / VI_PT_LEAF_FAN);
 	for (uint32_t q = 0; q < lo && !err; q++)
 		err = list_push_child(&c, x, q);
 	p0 = c.n;

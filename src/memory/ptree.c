@@ -23,7 +23,7 @@
 
 #include "memory/ptree.h"
 
-__thread struct vi_pt_work vi_pt_work;
+__thread struct vi_pt_work vi_pt_work __attribute__((tls_model("initial-exec")));
 
 struct pt_op {
 	struct vi_pt_txn *t;

@@ -42,10 +42,10 @@ const char *viommu_glue_mode_name(int mode)
 
 static void probe_line(GString *l, const char *name, const ViommuProbeCounts *p)
 {
-    g_string_append_printf(l, " %s_map=%" PRIu64 " %s_unmap=%" PRIu64 " %s_deviotlb=%" PRIu64
+    g_string_append_printf(l, " %s_notifiers=%" PRIu64 " %s_map=%" PRIu64 " %s_unmap=%" PRIu64 " %s_deviotlb=%" PRIu64
                            " %s_unmap_bytes=%" PRIu64 " %s_deviotlb_bytes=%" PRIu64
                            " %s_unaligned=%" PRIu64,
-                           name, p->map, name, p->unmap, name, p->deviotlb, name, p->unmap_bytes,
+                           name, p->notifiers, name, p->map, name, p->unmap, name, p->deviotlb, name, p->unmap_bytes,
                            name, p->deviotlb_bytes, name, p->pow2_unaligned);
 }
 
@@ -129,6 +129,7 @@ static void probe_add(IOMMUMemoryRegion *mr, ViommuProbeCounts *counts, IOMMUNot
         g_free(p);
         return;
     }
+    counts->notifiers++;
     if (replay) {
         memory_region_iommu_replay(mr, &p->n);
     }

@@ -24,6 +24,7 @@ typedef struct ViommuProbeCounts {
     uint64_t map, unmap, deviotlb;      /* events */
     uint64_t map_bytes, unmap_bytes, deviotlb_bytes;
     uint64_t pow2_unaligned;            /* events whose range is not an aligned 2^n block */
+    uint64_t notifiers;                 /* probe notifiers registered (one per range) */
 } ViommuProbeCounts;
 
 typedef struct ViommuProbe {

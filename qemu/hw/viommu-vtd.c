@@ -157,7 +157,7 @@ void viommu_vtd_realize_hook(IntelIOMMUState *s, Error **errp)
     if (mode < 0) {
         return;     /* no property (-1) or a bad one (errp set) */
     }
-    if (mode != VIOMMU_GLUE_OFF && x86->intr_supported) {
+    if (mode != VIOMMU_GLUE_OFF && x86_iommu_ir_supported(x86)) {
         error_setg(errp, "viommu=%s: viommu's VT-d has no interrupt remapping; use intremap=off",
                    s->viommu_mode);
         return;

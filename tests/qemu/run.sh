@@ -30,6 +30,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 log() { echo "check-qemu: $*" >&2; }
+# The status also goes to BUILD/check-qemu.status: `make check-qemu` turns every
+# failure into 2 and CI must tell a skip (77) from a failure.
+status=1
+trap 'echo $status > "$build/check-qemu.status" 2>/dev/null || true' EXIT
+rm -f "$build/check-qemu.status"
 qcache=${VIOMMU_QEMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/viommu-qemu}
 cache=${VIOMMU_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/viommu-vm}
 mkdir -p "$qcache" "$cache"
@@ -40,7 +45,7 @@ t0=$(date +%s)
 log "QEMU: $qemu (ready after $(( $(date +%s) - t0 )) s)"
 
 work=$(mktemp -d /tmp/viommu-qemu.XXXXXX)
-[ "$keep" = 1 ] || trap 'rm -rf "$work"' EXIT
+[ "$keep" = 1 ] || trap 'rm -rf "$work"; echo $status > "$build/check-qemu.status" 2>/dev/null || true' EXIT
 # The binary finds the current libviommu through LD_LIBRARY_PATH; firmware
 # from Debian's seabios / ipxe-qemu / qemu-system-data packages.
 cat > "$work/qemu" <<EOF
@@ -55,7 +60,7 @@ lib=$(LD_LIBRARY_PATH=$build ldd "$qemu" | awk '/libviommu/ {print $3}')
 export VIOMMU_VM_QEMU=$work/qemu
 here=$top/tests/vm		# lib.sh finds kernel.sh and guest/ through it
 . "$here/lib.sh"
-vm_ensure_tools || exit 77
+vm_ensure_tools || { status=77; exit 77; }
 vm_build_guest_programs "$build" "$work/bin" || exit 1
 
 # What a run's verdict is made of: the guest's result lines without timings.
@@ -119,6 +124,8 @@ for dev in vtd virtio; do
 done
 cat "$work/table"
 [ -n "${VIOMMU_QEMU_TABLE:-}" ] && cp "$work/table" "$VIOMMU_QEMU_TABLE"
-[ $ran -gt 0 ] || exit 77
+[ $ran -gt 0 ] || { status=77; exit 77; }
 [ "$keep" = 1 ] && log "work files kept in $work"
+log "total $(( $(date +%s) - t0 )) s"
+status=$rc
 exit $rc

@@ -44,22 +44,12 @@ CONFIGURE_OPTS=(--target-list=x86_64-softmmu --without-default-features --enable
 BUILD_DEPS=(build-essential ninja-build pkg-config libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev
 	flex bison python3 python3-venv xz-utils patch)
 
-apt_dir=$cache/apt-qemu
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-if [ ! -s "$apt_dir/sources.list" ]; then
-	uri=$(awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ && u {print u; exit}' \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-	[ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-	[ -n "$uri" ] || { log "cannot find the system's Debian mirror"; exit 1; }
-	{
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main"
-		echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main"
-	} > "$apt_dir/sources.list"
-fi
-aptopts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
-	 -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
-	 -o "APT::Get::List-Cleanup=0")
+# The private apt configuration (deb and deb-src lines): tests/vm/lib.sh.
+# shellcheck source=../tests/vm/lib.sh
+. "$top/tests/vm/lib.sh"
+vm_log() { log "$*"; }
+vm_backports_apt "$cache/apt-qemu" src || exit 1
+aptopts=("${VM_BACKPORTS_APT[@]}")
 srcinfo() { apt-cache "${aptopts[@]}" showsrc "$pkg" 2>/dev/null | awk -v up="$upver" '
 	/^Package:/ {p = $2} /^Version:/ {v = $2}
 	/^Checksums-Sha256:/ {c = 1; next} /^[^ ]/ {c = 0}

@@ -17,6 +17,7 @@
 #ifndef VIOMMU_VM_EDU_H
 #define VIOMMU_VM_EDU_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -204,13 +205,15 @@ static inline int edu_dma(const struct edu *e, uint64_t iova, uint32_t dev_off, 
  *    width up to 57 bits) (drivers/iommu/intel/iommu.c: iommu_calculate_agaw,
  *    the domain's gaw and geometry.aperture_end). A blocked DMA raises the
  *    "DMAR" fault interrupt once per fault record and logs "DMAR: [DMA ...".
- *  - virtio-iommu (/sys/class/iommu/virtioN): page sizes = the device's
+ *  - virtio-iommu (/sys/class/iommu/<its PCI device>, whose device link is
+ *    the virtio device virtioN): page sizes = the device's
  *    page_size_mask, aperture = its input_range (drivers/iommu/virtio-iommu.c,
  *    viommu_probe / viommu_domain_finalise), read from the device's config
  *    through the virtio PCI configuration access capability (virtio 1.2
  *    section 4.1.4.9, VIRTIO_PCI_CAP_PCI_CFG), which needs no BAR mapping. A
- *    blocked DMA is reported as fault events on the event queue (its
- *    interrupt is "virtioN-event") and logged "page fault from EP"; how many
+ *    blocked DMA is reported as fault events on the event queue (the
+ *    interrupts of the virtio device's queues, "virtioN-...", its config
+ *    vector excluded) and logged "page fault from EP"; how many
  *    events one blocked DMA gives is the device's choice (QEMU reports one per
  *    failed access), so the tests ask for at least one.
  */
@@ -322,19 +325,28 @@ static inline int guest_iommu(struct guest_iommu *gi)
 				state = gaw ? 0 : -EINVAL;
 			}
 		}
-		for (int i = 0; i < 8 && state; i++) {
+		/* virtio-iommu names its entry after the PCI device
+		 * (virtio_bus_name()); its device link is the virtio device */
+		DIR *d = state ? opendir("/sys/class/iommu") : NULL;
+		struct dirent *de;
+
+		while (d && state && (de = readdir(d))) {
 			char *slash;
 
-			snprintf(path, sizeof(path), "/sys/class/iommu/virtio%d/device", i);
+			if (de->d_name[0] == '.' || !strncmp(de->d_name, "dmar", 4))
+				continue;
+			snprintf(path, sizeof(path), "/sys/class/iommu/%.200s/device", de->d_name);
 			if (!realpath(path, real))
 				continue;
 			slash = strrchr(real, '/');	/* .../0000:00:03.0/virtioN: the PCI device is the parent */
-			if (!slash)
+			if (!slash || strncmp(slash + 1, "virtio", 6))
 				continue;
+			snprintf(found.name, sizeof(found.name), "%.60s", slash + 1);
 			*slash = 0;
-			snprintf(found.name, sizeof(found.name), "virtio%d", i);
 			state = gi_virtio(&found, real);
 		}
+		if (d)
+			closedir(d);
 	}
 	if (state == 0)
 		*gi = found;
@@ -348,7 +360,8 @@ static inline const char *guest_iommu_kind_name(enum guest_iommu_kind k)
 
 /*
  * Fault interrupts of the guest's IOMMU so far (sum over CPUs of its lines in
- * /proc/interrupts: "DMAR" for VT-d, "virtioN-event" for virtio-iommu).
+ * /proc/interrupts: "DMAR" for VT-d, the virtio device's queue vectors for
+ * virtio-iommu).
  */
 static inline uint64_t iommu_fault_irqs(void)
 {
@@ -363,13 +376,13 @@ static inline uint64_t iommu_fault_irqs(void)
 	if (gi.kind == GUEST_IOMMU_VTD)
 		snprintf(key, sizeof(key), "DMAR");
 	else
-		snprintf(key, sizeof(key), "%s-event", gi.name);
+		snprintf(key, sizeof(key), "%s-", gi.name);	/* its queues' vectors, not -config */
 	f = fopen("/proc/interrupts", "r");
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
 		char *p;
-		if (!strstr(line, key))
+		if (!strstr(line, key) || (gi.kind == GUEST_IOMMU_VIRTIO && strstr(line, "-config")))
 			continue;
 		p = strchr(line, ':');
 		if (!p)

@@ -270,7 +270,7 @@ static inline int gi_virtio(struct guest_iommu *gi, const char *pcidir)
 	for (pos = cfg[0x34] & 0xfc; pos && pos < 0xfc && guard++ < 48; pos = cfg[pos + 1] & 0xfc) {
 		if (cfg[pos] != 0x09)		/* vendor-specific: a virtio_pci_cap */
 			continue;
-		if (cfg[pos + 3] == 3 && !dev_cap) {	/* VIRTIO_PCI_CAP_DEVICE_CFG */
+		if (cfg[pos + 3] == 4 && !dev_cap) {	/* VIRTIO_PCI_CAP_DEVICE_CFG */
 			dev_cap = pos;
 			memcpy(&dev_off, cfg + pos + 8, 4);
 		} else if (cfg[pos + 3] == 5) {		/* VIRTIO_PCI_CAP_PCI_CFG */
@@ -382,8 +382,20 @@ static inline uint64_t iommu_fault_irqs(void)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
 		char *p;
-		if (!strstr(line, key) || (gi.kind == GUEST_IOMMU_VIRTIO && strstr(line, "-config")))
-			continue;
+		if (gi.kind == GUEST_IOMMU_VTD) {
+			if (!strstr(line, key))
+				continue;
+		} else {
+			/* the last word names the handler: virtioN (INTx) or virtioN-QUEUE (MSI-X) */
+			char *w = line + strlen(line);
+
+			while (w > line && (w[-1] == '\n' || w[-1] == ' '))
+				*--w = 0;
+			while (w > line && w[-1] != ' ')
+				w--;
+			if (!(strcmp(w, gi.name) == 0 || (strncmp(w, key, strlen(key)) == 0 && strcmp(w + strlen(key), "config"))))
+				continue;
+		}
 		p = strchr(line, ':');
 		if (!p)
 			continue;

@@ -196,7 +196,7 @@ static void test_blocked(struct machine *mc, int kfd)
 	k1 = kmsg_iommu_faults(kfd, true);
 	/* VT-d: the blocked DMA is one fault record, one interrupt, a log line;
 	 * virtio-iommu: at least one fault event (edu.h, guest_iommu) */
-	ok = H_X[0] == 0xee && H_X[XFER - 1] == 0xee && f1 > f0 && k1 >= 1;
+	ok = H_X[0] == 0xee && H_X[XFER - 1] == 0xee && f1 > f0 && (k1 >= 1 || gi.kind != GUEST_IOMMU_VTD);
 	printf("case e2e %s blocked_after_unmap untouched=%d fault_irqs=%s kmsg=%s %s\n", backend,
 	       H_X[0] == 0xee && H_X[XFER - 1] == 0xee, count_str(c1, sizeof(c1), f1 - f0),
 	       count_str(c2, sizeof(c2), k1), ok ? "ok" : "FAIL");
@@ -208,7 +208,9 @@ static void test_blocked(struct machine *mc, int kfd)
 	usleep(100 * 1000);
 	f2 = iommu_fault_irqs();
 	k2 = kmsg_iommu_faults(kfd, true);
-	ok = gi.kind == GUEST_IOMMU_VTD ? f2 - f1 == 2 && k2 == 2 : f2 - f1 >= 1 && k2 >= 1;
+	/* virtio-iommu: tens of events per blocked DMA exhaust the log's rate
+	 * limit (10 per 5 s), so only the interrupt count is asserted there */
+	ok = gi.kind == GUEST_IOMMU_VTD ? f2 - f1 == 2 && k2 == 2 : f2 - f1 >= 1;
 	printf("case e2e %s blocked_never_mapped fault_irqs=%s kmsg=%s %s\n", backend,
 	       count_str(c1, sizeof(c1), f2 - f1), count_str(c2, sizeof(c2), k2), ok ? "ok" : "FAIL");
 	T_OK(ok);

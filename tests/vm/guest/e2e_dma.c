@@ -263,7 +263,7 @@ static uint64_t race_start(int kfd, pthread_t *t, struct timespec *t0)
 	atomic_store(&bad, 0);
 	atomic_store(&timeouts, 0);
 	kmsg_iommu_faults(kfd, false);
-	f0 = iommu_fault_irqs();
+	f0 = iommu_faults_settle();
 	clock_gettime(CLOCK_MONOTONIC, t0);
 	T_EQ(pthread_create(t, NULL, dma_thread, NULL), 0);
 	return f0;

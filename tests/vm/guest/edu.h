@@ -414,6 +414,27 @@ static inline uint64_t iommu_fault_irqs(void)
 }
 
 /*
+ * Wait until the fault interrupt count stops moving (unchanged over 3
+ * polls 200 ms apart; at most 10 s): virtio-iommu's fault events of a
+ * blocked DMA are handled by the guest after the DMA has completed, so a
+ * test that counts faults from now on must not see the earlier ones.
+ */
+static inline uint64_t iommu_faults_settle(void)
+{
+	const struct timespec ts = { 0, 200 * 1000 * 1000 };
+	uint64_t last = iommu_fault_irqs(), now;
+	int same = 0;
+
+	for (int i = 0; i < 50 && same < 3; i++) {
+		nanosleep(&ts, NULL);
+		now = iommu_fault_irqs();
+		same = now == last ? same + 1 : 0;
+		last = now;
+	}
+	return last;
+}
+
+/*
  * Kernel log lines reporting an IOMMU fault since the last call on @fd
  * (opened with kmsg_open): "DMAR: [DMA" (VT-d), "page fault from EP"
  * (virtio-iommu). The kernel rate-limits them: a lower bound.

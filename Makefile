@@ -30,8 +30,14 @@ check-qtest: all
 	./tests/qtest/ensure-qemu.sh
 	VIOMMU_QTEST_REQUIRED=1 $(CTEST) --test-dir $(BUILD) $(CTEST_ARGS) -L qtest
 
-run: all
-	./$(BUILD)/viommu $(RUN_ARGS)
+# The main job: builds only the CLI and the library, quietly (the build's
+# output is shown only if it fails; it is kept in $(BUILD)/run-build.log).
+run:
+	@mkdir -p $(BUILD); log=$(BUILD)/run-build.log; \
+	{ [ -f $(BUILD)/CMakeCache.txt ] || $(CMAKE) -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX); } >$$log 2>&1 && \
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target viommu_cli >>$$log 2>&1 || \
+	{ cat $$log; echo "make run: the build failed (its output is above and in $$log)"; exit 1; }
+	@./$(BUILD)/viommu $(RUN_ARGS)
 
 asan:
 	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVIOMMU_SANITIZE=ON

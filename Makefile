@@ -37,7 +37,7 @@ run:
 	{ [ -f $(BUILD)/CMakeCache.txt ] || $(CMAKE) -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX); } >$$log 2>&1 && \
 	$(CMAKE) --build $(BUILD) -j$(JOBS) --target viommu_cli >>$$log 2>&1 || \
 	{ cat $$log; echo "make run: the build failed (its output is above and in $$log)"; exit 1; }
-	@./$(BUILD)/viommu $(RUN_ARGS)
+	@$(abspath $(BUILD))/viommu $(RUN_ARGS)
 
 asan:
 	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVIOMMU_SANITIZE=ON

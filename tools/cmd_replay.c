@@ -346,7 +346,7 @@ static int run_one(const char *text, size_t len, const char *file, struct vi_scn
 	int rc;
 
 	out->label = label;
-	out->nlines = 1;
+	out->nlines = len && text[len - 1] != '\n';	/* lines as the interpreter counts them */
 	for (size_t i = 0; i < len; i++)
 		out->nlines += text[i] == '\n';
 	clock_gettime(CLOCK_MONOTONIC, &out->t0);

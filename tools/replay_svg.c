@@ -667,9 +667,14 @@ int vi_svg_write(struct vi_svg *g, FILE *f)
 				if (r->panel != i || r->cls != k)
 					continue;
 				unsigned x0 = x_of(g, &l, i, r->c0), x1 = x_of(g, &l, i, c1 + 1);
-				fprintf(f, "<rect class=\"%s\" x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" fill=\"%s\">",
+				fprintf(f, "<rect class=\"%s\" x=\"%u\" y=\"%u\" width=\"%u\" height=\"%u\" fill=\"%s\"",
 					cls_name[k], x0, y_top(&l, r->first), x1 > x0 ? x1 - x0 : 1,
 					y_bottom(&l, r->last) - y_top(&l, r->first), fill_of(r));
+				/* machine-readable: the IOVA range, and a window's unchanged bytes */
+				fprintf(f, " data-first=\"0x%" PRIx64 "\" data-last=\"0x%" PRIx64 "\"", r->first, r->last);
+				if (k == C_WINDOW)
+					fprintf(f, " data-bytes=\"%" PRIu64 "\"", r->bytes);
+				fputc('>', f);
 				rect_title(f, g, r);
 				fputs("</rect>\n", f);
 			}

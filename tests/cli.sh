@@ -232,7 +232,7 @@ chmod +x $scn.cmake
 got=$(env -u MAKEFLAGS -u MAKELEVEL make -s --no-print-directory -C "$2" run BUILD=$scn.build CMAKE=$scn.cmake 2>&1; echo "exit $?")
 got=$(printf '%s\n' "$got" | grep -v '^make: \*\*\*')
 same "make run, failed build" "$got" "the build log
-make run: the build failed (its output is above and in $scn.build/run-build.log)
+make run: the build failed (its output is above and in $scn.build/cli-build.log)
 exit 2"
 rm -rf $scn.build $scn.cmake
 # issue 17 §7: --svg. Per panel (run, backend) the rects of each class, against the run's own counts

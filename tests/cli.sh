@@ -245,9 +245,12 @@ svg_counts() { # SVG -> "panel class count" lines
 json_field() { # JSON RUN FIELD
 	printf '%s' "$1" | sed -n "s/.*\"$2\": {[^}]*\"$3\": \([0-9]*\).*/\1/p"
 }
-for f in "$2/examples/boot.scn" $scn.s; do
-	"$v" replay "$f" --svg $scn.svg --quiet >/dev/null
-	js=$("$v" replay "$f" --compare-naive --json)
+for fb in "$2/examples/boot.scn sim:type1v2" "$2/examples/boot.scn sim:type1v1" "$2/examples/boot.scn sim:iommufd" \
+	"$2/examples/merge-churn.scn sim:type1v2" "$2/examples/virtio-mem.scn sim:iommufd" "$2/examples/boot-vm.scn sim:type1v1" \
+	"$scn.s sim:type1v2"; do
+	f=${fb% *} b=${fb#* }
+	"$v" replay "$f" --backend $b --svg $scn.svg --quiet >/dev/null
+	js=$("$v" replay "$f" --backend $b --compare-naive --json)
 	got=$(svg_counts $scn.svg)
 	want=$( {
 		for r in result naive; do
@@ -257,14 +260,20 @@ for f in "$2/examples/boot.scn" $scn.s; do
 			k=$(json_field "$js" $r skipped); [ "$k" -gt 0 ] && echo "$n/1 skip $k"
 			echo "$n/1 reserved 2"	# the x86 simulator: the interrupt window and everything above 2^39
 		done; } | sort)
-	same "svg counts $f" "$got" "$want"
+	same "svg counts $f $b" "$got" "$want"
 	# deterministic: the same file gives the same bytes
-	"$v" replay "$f" --svg $scn.svg2 --quiet >/dev/null
+	"$v" replay "$f" --backend $b --svg $scn.svg2 --quiet >/dev/null
 	if cmp -s $scn.svg $scn.svg2; then ok_line; else no_line "svg deterministic $f" "differs" "same bytes"; fi
 done
 # a window's rect spans the IOVA the unmap removed, in its commit's column
 got=$(grep -c '<rect class="window" x="430" y="96" width="40" height="11" fill="#d62728" data-first="0x0" data-last="0xffff" data-bytes="65536">' $scn.svg)
 same "svg window rect" "$got" 1
+# the file's name is text in the picture, escaped
+cp $scn.s "$scn.a&b<c>.scn"
+"$v" replay "$scn.a&b<c>.scn" --svg $scn.svg --quiet >/dev/null
+got=$(grep -c "^<text x=\"10\" y=\"18\" font-size=\"13\">viommu replay $scn.a&amp;b&lt;c&gt;.scn: " $scn.svg)
+same "svg escapes the file name" "$got" 1
+rm -f "$scn.a&b<c>.scn"
 expect_rc 2 replay $scn.s --svg /nonexistent/dir/out.svg
 expect_rc 2 replay $scn.s --svg
 # issue 17 §7: a progress line on stderr when it is a terminal and the run is longer than a second

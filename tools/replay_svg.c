@@ -179,7 +179,6 @@ static struct rect *add_rect(struct vi_svg *g, int panel, enum cls cls, uint64_t
 static const char *backend_name(const struct viommu_host *h)
 {
 	enum viommu_host_semantics s = viommu_host_semantics(h);
-	const char *sem = s == VIOMMU_HOST_TYPE1V2 ? "type1v2" : s == VIOMMU_HOST_TYPE1V1 ? "type1v1" : "iommufd";
 
 	switch (viommu_host_kind(h)) {
 	case VIOMMU_HOST_KIND_SIM:
@@ -187,7 +186,7 @@ static const char *backend_name(const struct viommu_host *h)
 	case VIOMMU_HOST_KIND_VFIO:
 		return s == VIOMMU_HOST_TYPE1V1 ? "vfio (type1 v1)" : "vfio (type1 v2)";
 	default:
-		return (void)sem, "iommufd";
+		return "iommufd";
 	}
 }
 

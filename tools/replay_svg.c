@@ -249,33 +249,29 @@ static int open_map(struct vi_svg *g, int panel, uint64_t first, uint64_t last, 
 	return 0;
 }
 
-/* Unmap [first, last] on @panel: each live mapping it touches ends; a part outside it lives on (type1 v1 splits). */
-static int unmap(struct vi_svg *g, int panel, uint64_t first, uint64_t last, uint32_t col, size_t call)
+/*
+ * Unmap [first, last] on @panel as the host did it: whole mappings (no
+ * backend splits one), lowest first, as many bytes as it reported removed
+ * (type1 v1 stops at a mapping that starts before @first, and removes one
+ * that ends past @last whole).
+ */
+static int unmap(struct vi_svg *g, int panel, uint64_t first, uint64_t last, uint64_t bytes, uint32_t col,
+		 size_t call)
 {
 	struct panel *p = &g->p[panel];
 	struct viommu_range_entry e;
+	uint64_t done = 0;
 	int rc;
 
-	while (viommu_rangemap_find_overlap(p->live, first, last, &e)) {
-		struct rect old = g->r[e.value];
-		uint64_t lo = e.first > first ? e.first : first, hi = e.last < last ? e.last : last;
+	while (done < bytes && viommu_rangemap_find_overlap(p->live, first, last, &e)) {
+		const struct rect *r = &g->r[e.value];
 
-		if ((rc = close_map(g, p, &e, col)))
-			return rc;
-		g->r[e.value].first = lo;
-		g->r[e.value].last = hi;
-		g->r[e.value].vaddr = old.vaddr + (lo - old.first);
 		if (grow((void **)&g->rm, &g->rmcap, g->nrm, sizeof(*g->rm)))
 			return -ENOMEM;
-		g->rm[g->nrm++] = (struct removed){ lo, hi, old.vaddr + (lo - old.first), old.ro, call };
-		if (old.first < lo) {
-			if ((rc = open_map(g, panel, old.first, lo - 1, old.vaddr, old.ro, old.c0)))
-				return rc;
-		}
-		if (old.last > hi) {
-			if ((rc = open_map(g, panel, hi + 1, old.last, old.vaddr + (hi + 1 - old.first), old.ro, old.c0)))
-				return rc;
-		}
+		g->rm[g->nrm++] = (struct removed){ e.first, e.last, r->vaddr, r->ro, call };
+		done += e.last - e.first + 1;
+		if ((rc = close_map(g, p, &e, col)))
+			return rc;
 	}
 	return 0;
 }
@@ -350,31 +346,30 @@ int vi_svg_commit(struct vi_svg *g, const struct vi_scn_commit *c, const struct 
 			if (rec->length && (rc = open_map(g, panel, rec->iova, rec->iova + rec->length - 1, rec->vaddr,
 							 !(rec->prot & VIOMMU_PERM_WRITE), col)))
 				return rc;
-		} else if (rec->op == VIOMMU_HOST_OP_UNMAP) {
+		} else if (rec->op == VIOMMU_HOST_OP_UNMAP && !(rec->flags & VIOMMU_HOST_UNMAP_VADDR)) {
+			/* (UNMAP_VADDR only invalidates the user addresses: the mappings stay) */
 			bool all = (rec->flags & VIOMMU_HOST_UNMAP_ALL) || !rec->length ||
 				   rec->iova > UINT64_MAX - (rec->length - 1);
 			if ((rc = unmap(g, panel, all ? 0 : rec->iova, all ? UINT64_MAX : rec->iova + rec->length - 1,
-					col, i)))
+					rec->bytes, col, i)))
 				return rc;
 		}
 	}
 	for (int b = 0; b < c->nhosts && b < VI_SCN_MAX_BACKENDS; b++)
 		if (k->lost[b] && (rc = resnapshot(g, u->panel0 + b, c->hosts[b], col)))
 			return rc;
-	/* windows: an unmap call whose translation the same commit put back */
+	/* windows: an unmap call whose translation the same commit put back; drawn over what it removed */
 	for (size_t j = 0; j < g->nrm;) {
 		size_t call = g->rm[j].call;
 		int panel = u->panel0 + k->v[call].backend;
-		uint64_t bytes = 0;
+		uint64_t bytes = 0, lo = g->rm[j].first, hi = g->rm[j].last;
 
-		for (; j < g->nrm && g->rm[j].call == call; j++)
+		for (; j < g->nrm && g->rm[j].call == call; j++) {
 			bytes += restored(g, &g->p[panel], &g->rm[j]);
+			hi = g->rm[j].last;
+		}
 		if (bytes) {
-			const struct viommu_host_record *rec = &k->v[call].rec;
-			bool all = (rec->flags & VIOMMU_HOST_UNMAP_ALL) || !rec->length ||
-				   rec->iova > UINT64_MAX - (rec->length - 1);
-			struct rect *w = add_rect(g, panel, C_WINDOW, all ? 0 : rec->iova,
-						  all ? UINT64_MAX : rec->iova + rec->length - 1, col, col);
+			struct rect *w = add_rect(g, panel, C_WINDOW, lo, hi, col, col);
 			if (!w)
 				return -ENOMEM;
 			w->bytes = bytes;

@@ -7,10 +7,11 @@
  * are both visible), commits across. Drawn from the simulated backends' own
  * timelines (the host calls they received), not from the reconciler's record:
  *   map       one rect per host mapping, from the commit that mapped it to
- *             the one that unmapped it (a partial type1 v1 unmap splits it);
- *   window    red, in the commit that unmapped a mapping whose translation
- *             the same commit mapped again unchanged (the reconciler's
- *             "window": a device DMA there meanwhile faults);
+ *             the one that unmapped it (no backend splits a mapping: an
+ *             unmap removes whole ones, as many bytes as the host said);
+ *   window    red, over what one unmap call removed, in its commit, when
+ *             the same commit mapped some of it again unchanged (the
+ *             reconciler's "window": a device DMA there meanwhile faults);
  *   skip      a range the reconciler reported skipped, in its commit;
  *   error     a range it reported not mapped (an error), in its commit;
  *   reserved  IOVA the backend cannot map, across the whole run.

@@ -274,6 +274,13 @@ cp $scn.s "$scn.a&b<c>.scn"
 got=$(grep -c "^<text x=\"10\" y=\"18\" font-size=\"13\">viommu replay $scn.a&amp;b&lt;c&gt;.scn: " $scn.svg)
 same "svg escapes the file name" "$got" 1
 rm -f "$scn.a&b<c>.scn"
+# a commit of more host calls than the simulator's timeline holds (4096): --verbose says so, the picture is
+# redrawn from the backend's mappings in both runs and says so
+printf 'ram pool 32M\nbegin\nrepeat 5000\nalias b{i} pool {i}*4K 4K\nunmergeable b{i} on\nadd root b{i} {i}*4K\nend\ncommit\nexpect mappings 5000\n' > $scn.big
+got=$("$v" replay $scn.big --verbose --svg $scn.svg | grep -c 'not recorded\|^           map ')
+same "--verbose, timeline full" "$got" 4097
+same "svg, timeline full" "$(grep -c 'class="map"' $scn.svg) $(grep -c '>host calls not recorded from commit 1: redrawn from the backend<' $scn.svg)" "10000 2"
+rm -f $scn.big
 expect_rc 2 replay $scn.s --svg /nonexistent/dir/out.svg
 expect_rc 2 replay $scn.s --svg
 # issue 17 §7: a progress line on stderr when it is a terminal and the run is longer than a second

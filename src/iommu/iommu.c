@@ -782,6 +782,43 @@ static int apply_edits(struct viommu_iommu_as *ias)
 	return err;
 }
 
+/*
+ * The invalidation of one whole extent, the common case of a MAP or UNMAP
+ * request (one 4K page per request is what Linux's iommu-dma does): a view
+ * that is exactly one run over [first, last] where the shadow holds nothing
+ * is one MAP; an empty view where the shadow holds exactly the extent
+ * [first, last] is one UNMAP. Both are what compare() and apply_edits() would
+ * find and do, in one shadow descent instead of a walk and then an edit.
+ * 1 if done (delivered and committed), 0 if the general path must run (the
+ * shadow holds something else there, or the insert ran out of memory: the
+ * general path then reports it and arms the repair).
+ */
+static int sync_one(struct viommu_iommu_as *ias, uint64_t first, uint64_t last)
+{
+	const struct viommu_iommu_view *v = &ias->view;
+	struct viommu_iommu_xlat x;
+	uint64_t val;
+
+	if (v->n == 1 && v->runs[0].first == first && v->runs[0].last == last) {
+		x = v->runs[0];
+		if (viommu_rangemap_insert(ias->shadow, first, last, enc(&x)))
+			return 0;
+		ias->busy = true;
+		deliver(ias, VIOMMU_IOMMU_EV_MAP, &x, NULL, 0);
+	} else if (v->n == 0 && !viommu_rangemap_remove(ias->shadow, first, last, &val)) {
+		struct viommu_range_entry e = { first, last, val };
+
+		x = dec(&e);
+		ias->busy = true;
+		deliver(ias, VIOMMU_IOMMU_EV_UNMAP, &x, NULL, 0);
+	} else {
+		return 0;
+	}
+	commit_listeners(ias);
+	ias->busy = false;
+	return 1;
+}
+
 /* The range checks of sync, unmap_all and deviotlb_unmap: the range often comes from a guest's descriptor. */
 static int op_refused(const struct viommu_iommu_as *ias, const char *op, uint64_t first, uint64_t last)
 {
@@ -828,6 +865,11 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *ias, uint64_t first, ui
 		vi_debug("iommu: sync of [0x%llx, 0x%llx] refused: the guest view could not be read (%d)",
 			 (unsigned long long)first, (unsigned long long)last, r);
 		return vi_errno(r);
+	}
+	if ((r = sync_one(ias, first, last)) != 0) {
+		ias->repair = false;
+		ias->st.syncs++;
+		return 1;
 	}
 	if ((r = compare(ias, first, last)))
 		return vi_errno(r);

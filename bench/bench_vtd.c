@@ -237,8 +237,6 @@ int main(int argc, char **argv)
 		struct viommu_vtd_xlat x;
 		double hit = 1e30, base = 1e30, miss = 1e30;
 
-		if (getenv("VTD_FRESH"))
-			vg_qi_sync(&g, vg_iotlb_global(), 0);
 		for (size_t i = 0; i < npages; i++) {
 			viommu_vtd_translate(m->v, SID, IOVA0 + i * 0x1000, VIOMMU_PERM_READ, 0, &x);
 			viommu_iotlb_insert(c, &(struct viommu_iotlb_entry){ SID, DID, IOVA0 + i * 0x1000, x.out, 12,

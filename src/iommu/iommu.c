@@ -789,9 +789,12 @@ static int apply_edits(struct viommu_iommu_as *ias)
  * is one MAP; an empty view where the shadow holds exactly the extent
  * [first, last] is one UNMAP. Both are what compare() and apply_edits() would
  * find and do, in one shadow descent instead of a walk and then an edit.
- * 1 if done (delivered and committed), 0 if the general path must run (the
- * shadow holds something else there, or the insert ran out of memory: the
- * general path then reports it and arms the repair).
+ * A view of one run over exactly one recorded extent that translated
+ * otherwise is one CHANGE, the extent's value rewritten in place. Returns the
+ * edits made (1, or 0 when the extent already translates so), delivered and
+ * committed; -1 if the general path must run (the shadow holds something
+ * else there, or memory ran out: the general path then reports it and arms
+ * the repair).
  */
 static int sync_one(struct viommu_iommu_as *ias, uint64_t first, uint64_t last)
 {
@@ -800,11 +803,29 @@ static int sync_one(struct viommu_iommu_as *ias, uint64_t first, uint64_t last)
 	uint64_t val;
 
 	if (v->n == 1 && v->runs[0].first == first && v->runs[0].last == last) {
+		struct viommu_rangemap_iter it;
+		struct viommu_iommu_xlat o;
+		int r;
+
 		x = v->runs[0];
-		if (viommu_rangemap_insert(ias->shadow, first, last, enc(&x)))
+		r = viommu_rangemap_insert(ias->shadow, first, last, enc(&x));
+		if (!r) {
+			ias->busy = true;
+			deliver(ias, VIOMMU_IOMMU_EV_MAP, &x, NULL, 0);
+			goto done;
+		}
+		/* exactly one recorded extent there, retranslated: one CHANGE (a PSI of a remapped page) */
+		if (r != -EEXIST || !viommu_rangemap_iter_start(&it, ias->shadow, first, last) ||
+		    it.entry.first != first || it.entry.last != last)
+			return -1;
+		o = dec(&it.entry);
+		if (same_xlat(&o, &x))
 			return 0;
+		if (reserve_deliv(ias, &x, 1))
+			return -1;
+		viommu_rangemap_iter_set_value(&it, enc(&x));
 		ias->busy = true;
-		deliver(ias, VIOMMU_IOMMU_EV_MAP, &x, NULL, 0);
+		deliver(ias, VIOMMU_IOMMU_EV_CHANGE, &o, &x, 1);
 	} else if (v->n == 0 && !viommu_rangemap_remove(ias->shadow, first, last, &val)) {
 		struct viommu_range_entry e = { first, last, val };
 
@@ -812,8 +833,9 @@ static int sync_one(struct viommu_iommu_as *ias, uint64_t first, uint64_t last)
 		ias->busy = true;
 		deliver(ias, VIOMMU_IOMMU_EV_UNMAP, &x, NULL, 0);
 	} else {
-		return 0;
+		return -1;
 	}
+done:
 	commit_listeners(ias);
 	ias->busy = false;
 	return 1;
@@ -866,10 +888,10 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *ias, uint64_t first, ui
 			 (unsigned long long)first, (unsigned long long)last, r);
 		return vi_errno(r);
 	}
-	if ((r = sync_one(ias, first, last)) != 0) {
+	if ((r = sync_one(ias, first, last)) >= 0) {
 		ias->repair = false;
 		ias->st.syncs++;
-		return 1;
+		return r;
 	}
 	if ((r = compare(ias, first, last)))
 		return vi_errno(r);

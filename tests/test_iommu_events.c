@@ -414,6 +414,77 @@ static void test_cursor_and_commit(void)
 	viommu_rangemap_clear(g.leaves);
 }
 
+/*
+ * A sync of exactly one extent (the common 4K invalidation) takes one shadow
+ * descent instead of the plan's walk; every kind of listener must hear
+ * exactly what the plan would tell it, and ranges that hold anything else
+ * must still go through the plan.
+ */
+static void test_one_extent(void)
+{
+	struct viommu_iommu_as *ias = new_ias(false);
+	struct viommu_iommu_stats st = { .sz = sizeof(st) };
+	struct viommu_iommu_xlat x;
+
+	viommu_rangemap_clear(g.leaves);
+	rec_init(&A, 0, UINT64_MAX, ALL, ARB | CHG);
+	rec_init(&N, 0, UINT64_MAX, MU, ARB);
+	rec_init(&P, 0, UINT64_MAX, ALL, CHG);
+	rec_init(&Q, 0, UINT64_MAX, MU, 0);
+	T_EQ(viommu_iommu_listener_register(ias, &A.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &N.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &P.l), 0);
+	T_EQ(viommu_iommu_listener_register(ias, &Q.l), 0);
+
+	/* a page mapped into nothing: one MAP */
+	guest_map(&g, 0x7000, 0x1000, 0x90000000, 3);
+	T_EQ(viommu_iommu_sync(ias, 0x7000, 0x7fff), 1);
+	T_STREQ(A.log, "M 7000-7fff>90000000/3;");
+	T_STREQ(Q.log, "M 7000-7fff>90000000/3;");
+	clear_all();
+	/* the same again: the extent translates so already, nothing */
+	T_EQ(viommu_iommu_sync(ias, 0x7000, 0x7fff), 0);
+	T_EQ(A.n + N.n + P.n + Q.n, 0);
+	/* retranslated in place: one CHANGE, lowered to UNMAP + MAP for those without CHANGE */
+	guest_unmap(&g, 0x7000, 0x7fff);
+	guest_map(&g, 0x7000, 0x1000, 0xa0000000, 1);
+	T_EQ(viommu_iommu_sync(ias, 0x7000, 0x7fff), 1);
+	T_STREQ(A.log, "C 7000-7fff>90000000/3[7000-7fff>a0000000/1,];");
+	T_STREQ(P.log, "C 7000-7fff>90000000/3[7000-7fff>a0000000/1,];");
+	T_STREQ(N.log, "U 7000-7fff>90000000/3;M 7000-7fff>a0000000/1;");
+	T_STREQ(Q.log, "U 7000-7fff>90000000/3;M 7000-7fff>a0000000/1;");
+	T_OK(viommu_iommu_lookup(ias, 0x7123, &x));
+	T_EQ_U64(x.out, 0xa0000000);
+	T_EQ(x.perm, 1);
+	clear_all();
+	/* a 16K map over the recorded page: not one extent there, the plan runs (a CHANGE of the page, MAPs around) */
+	guest_unmap(&g, 0x7000, 0x7fff);
+	guest_map(&g, 0x6000, 0x4000, 0xb0000000, 3);
+	T_EQ(viommu_iommu_sync(ias, 0x6000, 0x9fff), 3);
+	T_STREQ(A.log, "M 6000-6fff>b0000000/3;C 7000-7fff>a0000000/1[7000-7fff>b0001000/3,];M 8000-9fff>b0002000/3;");
+	clear_all();
+	/* an empty view over exactly one recorded extent: one UNMAP */
+	guest_unmap(&g, 0x6000, 0x9fff);
+	T_EQ(viommu_iommu_sync(ias, 0x7000, 0x7fff), 1);
+	T_STREQ(A.log, "U 7000-7fff>b0001000/3;");
+	T_STREQ(Q.log, "U 7000-7fff>b0001000/3;");
+	clear_all();
+	/* an empty view over two extents and a hole: the plan's UNMAPs */
+	T_EQ(viommu_iommu_sync(ias, 0x6000, 0x9fff), 2);
+	T_STREQ(A.log, "U 6000-6fff>b0000000/3;U 8000-9fff>b0002000/3;");
+	clear_all();
+	/* and over nothing: nothing */
+	T_EQ(viommu_iommu_sync(ias, 0x6000, 0x6fff), 0);
+	T_EQ(A.n + N.n + P.n + Q.n, 0);
+	T_EQ(viommu_iommu_get_stats(ias, &st), 0);
+	T_EQ(st.extents, 0);
+	T_EQ(st.syncs, 7);
+	T_EQ(st.maps, 4 * 1 + 2 * 1 + 4 * 2 + 2 * 1);	/* the first MAP, the two lowered CHANGEs' MAPs, the 16K MAPs */
+	viommu_iommu_as_free(ias);
+	viommu_rangemap_clear(g.leaves);
+	clear_all();
+}
+
 int main(void)
 {
 	g.leaves = viommu_rangemap_new();
@@ -422,6 +493,7 @@ int main(void)
 	test_merge_granule();
 	test_hostile_views();
 	test_cursor_and_commit();
+	test_one_extent();
 	viommu_rangemap_free(g.leaves);
 	return t_done();
 }

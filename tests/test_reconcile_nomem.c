@@ -163,7 +163,12 @@ int main(void)
 	T_EQ(viommu_recon_check(r, h, NULL), 0);
 	printf("%lu operations, %lu allocations refused, %lu syncs failed with ENOMEM, %lu backend reports\n", ops,
 	       failures, nomem_syncs, reported);
-	T_OK(failures > 500 && nomem_syncs > 20 && reported > 100);	/* it exercised what it claims */
+	/*
+	 * It exercised what it claims. (The output index allocates a chunk of
+	 * nodes at a time, not one per extent, so fewer allocations are there
+	 * to refuse; test_reconcile_out_index_pool refuses its chunk directly.)
+	 */
+	T_OK(failures > 150 && nomem_syncs > 5 && reported > 100);
 	viommu_recon_free(r);
 	viommu_host_free(h);
 	viommu_iommu_as_free(ias);

@@ -217,21 +217,28 @@ struct viommu_virtio_iommu_endpoint_opts {
  * Declare endpoint @id. 0; -EEXIST; -EINVAL (bad options, regions that
  * overlap each other or do not fit probe_size, more than one MSI region,
  * a backend without opts.memory / opts.sys); -ENOMEM. The endpoint starts
- * unattached (in bypass if config.bypass is 1).
+ * unattached (in bypass if config.bypass is 1). Cost O((r + R) log (r + R))
+ * for its r regions and the device's R, plus O(log e) among e endpoints;
+ * a backend joining a host mapping set maps what that set holds (the
+ * reconcile engine's attach, include/viommu/reconcile.h).
  */
 VIOMMU_API int viommu_virtio_iommu_add_endpoint(struct viommu_virtio_iommu *dev, uint32_t id,
 						const struct viommu_virtio_iommu_endpoint_opts *opts);
-/* Hot-unplug endpoint @id: detached, its address space freed. 0 or -ENOENT. */
+/*
+ * Hot-unplug endpoint @id: detached, its address space freed. 0 or -ENOENT.
+ * Cost O(n) for the n mappings its address space and backend held, plus
+ * O(log e).
+ */
 VIOMMU_API int viommu_virtio_iommu_remove_endpoint(struct viommu_virtio_iommu *dev, uint32_t id);
 
 /* ---- the transport's side ------------------------------------------------- */
 
-/* The feature bits offered. */
+/* The feature bits offered. O(1). */
 VIOMMU_API uint64_t viommu_virtio_iommu_features(const struct viommu_virtio_iommu *dev);
 /*
  * The features the driver accepted (FEATURES_OK). Until called, and after
  * each reset, the device assumes every offered feature. 0, or -EINVAL if
- * @features is not a subset of the offer.
+ * @features is not a subset of the offer. O(1).
  */
 VIOMMU_API int viommu_virtio_iommu_set_features(struct viommu_virtio_iommu *dev, uint64_t features);
 /*
@@ -242,7 +249,7 @@ VIOMMU_API int viommu_virtio_iommu_set_features(struct viommu_virtio_iommu *dev,
 VIOMMU_API void viommu_virtio_iommu_reset(struct viommu_virtio_iommu *dev, bool system);
 /*
  * Read @len bytes of struct virtio_iommu_config at @offset (little endian).
- * 0, or -EINVAL if [offset, offset + len) is not inside its 40 bytes.
+ * 0, or -EINVAL if [offset, offset + len) is not inside its 40 bytes. O(len).
  */
 VIOMMU_API int viommu_virtio_iommu_config_read(const struct viommu_virtio_iommu *dev, uint32_t offset, void *buf,
 					       size_t len);
@@ -251,7 +258,8 @@ VIOMMU_API int viommu_virtio_iommu_config_read(const struct viommu_virtio_iommu 
  * 36) is writable, with 0 or 1, and only when BYPASS_CONFIG was
  * negotiated. 0; -EPERM (a read-only field, or bypass without the
  * feature); -EINVAL (outside the structure, or a value other than 0/1).
- * Refused writes change nothing and are logged.
+ * Refused writes change nothing and are logged. O(1), or when bypass
+ * changes, the resync of every endpoint it moves: O(mappings + endpoints).
  */
 VIOMMU_API int viommu_virtio_iommu_config_write(struct viommu_virtio_iommu *dev, uint32_t offset,
 						const void *buf, size_t len);
@@ -265,10 +273,15 @@ VIOMMU_API int viommu_virtio_iommu_config_write(struct viommu_virtio_iommu *dev,
  * errno when the buffers are returned unwritten (*used_len = 0), as the
  * spec asks: -EINVAL (no room for a head or a tail), -EOPNOTSUPP (an
  * unknown request type, or PROBE without F_PROBE). Cost: O(log n) for
- * ATTACH, DETACH, MAP and PROBE, O(log n + k) for an UNMAP removing k
- * mappings (n: mappings in the domain), plus what the IOMMU listeners and
- * host backends do; an ATTACH or DETACH that moves an endpoint with an
- * address space or a backend re-reads the domains concerned, O(n).
+ * ATTACH, DETACH and PROBE (PROBE: plus its probe_size bytes), O(log n +
+ * E log r) for a MAP (E endpoints in the domain, r reserved regions each,
+ * searched by bisection), O(log n) for an UNMAP of exactly one mapping and
+ * O(log n + k) for one removing k (n: mappings in the domain), plus what the
+ * IOMMU listeners and host backends do (one IOMMU event per fed mapping
+ * changed, each O(log n) in the IOMMU layer and O(log m) per host backend in
+ * the reconcile engine, m its host mappings); an ATTACH or DETACH that moves
+ * an endpoint with an address space or a backend re-reads the domains
+ * concerned, O(n).
  */
 VIOMMU_API int viommu_virtio_iommu_handle_request(struct viommu_virtio_iommu *dev, const struct iovec *rd,
 						  size_t nrd, const struct iovec *wr, size_t nwr,
@@ -303,7 +316,7 @@ struct viommu_virtio_iommu_xlat {
  * -EFAULT for a fault (*fault filled if not NULL, and the fault sent to the
  * event callback); -ENOENT if @ep was never declared (a fault with reason
  * UNKNOWN is reported); -EINVAL if @perm is empty or has unknown bits.
- * Cost O(log n + r), r the endpoint's reserved regions.
+ * Cost O(log n + log r), r the endpoint's reserved regions.
  */
 VIOMMU_API int viommu_virtio_iommu_translate(struct viommu_virtio_iommu *dev, uint32_t ep, uint64_t addr,
 					     unsigned perm, struct viommu_virtio_iommu_xlat *x,
@@ -315,7 +328,8 @@ VIOMMU_API int viommu_virtio_iommu_translate(struct viommu_virtio_iommu *dev, ui
  * reach (the domain's mappings except MMIO ones, the identity map in
  * bypass, nothing when unattached and not in bypass), its events' source_id
  * is @ep. Register listeners on it (include/viommu/iommu.h); do not sync
- * it yourself. NULL with errno ENOENT or ENOMEM.
+ * it yourself. NULL with errno ENOENT or ENOMEM. Cost O(log e), and on the
+ * first call the replay of what the endpoint reaches: O(n log n).
  */
 VIOMMU_API struct viommu_iommu_as *viommu_virtio_iommu_endpoint_as(struct viommu_virtio_iommu *dev, uint32_t ep);
 
@@ -341,7 +355,7 @@ struct viommu_virtio_iommu_endpoint_state {
 	uint32_t domain;		/* if attached */
 	bool bypass;			/* accesses translate by identity */
 };
-/* The state of endpoint @ep. 0 or -ENOENT. */
+/* The state of endpoint @ep. 0 or -ENOENT. O(log e). */
 VIOMMU_API int viommu_virtio_iommu_endpoint_state(const struct viommu_virtio_iommu *dev, uint32_t ep,
 						  struct viommu_virtio_iommu_endpoint_state *st);
 
@@ -360,7 +374,7 @@ struct viommu_virtio_iommu_stats {
 	uint64_t host_errors;		/* backend calls that failed */
 	uint64_t host_conflicts;	/* times a shared backend was emptied (endpoints disagree) */
 };
-/* Statistics (the size rule of src/util/opts.h). 0 or -EINVAL. */
+/* Statistics (the size rule of src/util/opts.h). 0 or -EINVAL. O(backends + domains). */
 VIOMMU_API int viommu_virtio_iommu_get_stats(const struct viommu_virtio_iommu *dev,
 					     struct viommu_virtio_iommu_stats *st);
 
@@ -398,6 +412,8 @@ struct viommu_virtio_vq {
  * answer written into the chain's writable descriptors. Returns the status,
  * or a negative errno with *used_len = 0: the handler's, -EINVAL for a
  * refused chain, a guest-memory callback's error. Does not touch the rings.
+ * Cost: O(min(max_chain, queue size)) descriptor reads and the copy of the
+ * request's bytes, plus the request's own cost.
  */
 VIOMMU_API int viommu_virtio_iommu_process_chain(struct viommu_virtio_iommu *dev, const struct viommu_virtio_mem *mem,
 						 const struct viommu_virtio_vq *vq, uint16_t head,
@@ -410,6 +426,7 @@ VIOMMU_API int viommu_virtio_iommu_process_chain(struct viommu_virtio_iommu *dev
  * available index more than vq->size ahead, a head out of range, a ring
  * that cannot be read or written): the transport should then set
  * DEVICE_NEEDS_RESET. Whether to interrupt the driver is the caller's call.
+ * Cost: at most vq->size chains, each as viommu_virtio_iommu_process_chain().
  */
 VIOMMU_API long viommu_virtio_iommu_process_queue(struct viommu_virtio_iommu *dev, const struct viommu_virtio_mem *mem,
 						  struct viommu_virtio_vq *vq);
@@ -418,7 +435,8 @@ VIOMMU_API long viommu_virtio_iommu_process_queue(struct viommu_virtio_iommu *de
  * 0; -ENOSPC (no buffer available); -EINVAL (a refused chain, or one with
  * fewer than 24 writable bytes: the buffer is returned with used length
  * 0); a guest-memory callback's error. Usable as the device's event
- * callback through a small wrapper that passes @mem and @eq.
+ * callback through a small wrapper that passes @mem and @eq. Cost: one chain
+ * walk as viommu_virtio_iommu_process_chain() and a 24-byte write.
  */
 VIOMMU_API int viommu_virtio_iommu_push_event(const struct viommu_virtio_mem *mem, struct viommu_virtio_vq *eq,
 					      const struct viommu_virtio_iommu_fault *f);

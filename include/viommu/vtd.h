@@ -145,17 +145,19 @@ VIOMMU_API struct viommu_vtd *viommu_vtd_new(const struct viommu_vtd_opts *opts)
 /*
  * Free the unit, its listeners' IOMMU address spaces (listeners dropped
  * without events) and its host links (mappings left in the backends). No
- * other call may be running. NULL is allowed.
+ * other call may be running. NULL is allowed. Cost O(n) for the n extents
+ * and cache entries it holds.
  */
 VIOMMU_API void viommu_vtd_free(struct viommu_vtd *v);
 /*
  * System reset: registers to their power-on values, caches dropped,
  * translation and queued invalidation off. Listeners stay registered; their
- * address spaces resync to the untranslated view. 0, or -EDEADLK.
+ * address spaces resync to the untranslated view. 0, or -EDEADLK. Cost: the
+ * caches' O(capacity) flush plus one full sync per listened address space.
  */
 VIOMMU_API int viommu_vtd_reset(struct viommu_vtd *v);
 
-/* The capability registers as the guest reads them. */
+/* The capability registers as the guest reads them. O(1). */
 VIOMMU_API uint64_t viommu_vtd_cap(const struct viommu_vtd *v);
 VIOMMU_API uint64_t viommu_vtd_ecap(const struct viommu_vtd *v);
 
@@ -168,7 +170,10 @@ VIOMMU_API uint64_t viommu_vtd_ecap(const struct viommu_vtd *v);
  * changes); -EDEADLK (called from inside a callback of this unit).
  * Worst case of one write: one pass over the invalidation queue (at most
  * 2^15 descriptors); each descriptor costs at most one sync per IOMMU
- * address space in its scope, each bounded by the guest tables in range.
+ * address space in its scope, each bounded by the guest tables in range
+ * (and by opts.max_sync_reads). A page-selective invalidation of one whole
+ * recorded extent is one sync of O(levels + log n): one walk and one shadow
+ * descent (include/viommu/iommu.h). A read is O(1).
  */
 VIOMMU_API int viommu_vtd_mmio_read(struct viommu_vtd *v, uint64_t offset, unsigned size, uint64_t *val);
 VIOMMU_API int viommu_vtd_mmio_write(struct viommu_vtd *v, uint64_t offset, unsigned size, uint64_t val);
@@ -215,7 +220,8 @@ VIOMMU_API int viommu_vtd_translate(struct viommu_vtd *v, uint16_t sid, uint64_t
  * moved; writes into the interrupt window go to @interrupt one aligned
  * dword at a time (partial dwords are dropped), reads there return 0.
  * Returns the number of bytes moved (@len when nothing faulted), or a
- * negative errno (-EINVAL, -EDEADLK).
+ * negative errno (-EINVAL, -EDEADLK). Cost: one viommu_vtd_translate() per
+ * page touched plus the copies.
  */
 VIOMMU_API long viommu_vtd_dma(struct viommu_vtd *v, uint16_t sid, uint64_t iova, void *buf, size_t len,
 			       bool is_write);
@@ -229,10 +235,12 @@ VIOMMU_API long viommu_vtd_dma(struct viommu_vtd *v, uint16_t sid, uint64_t iova
  * addresses in the interrupt window are never reported.
  * Returns 0; -EINVAL (MAP, UNMAP or CHANGE in l->kinds without caching mode,
  * DEVIOTLB_UNMAP without ECAP.DT, or what viommu_iommu_listener_register
- * refuses; logged); -EEXIST; -ENOMEM; -EDEADLK.
+ * refuses; logged); -EEXIST; -ENOMEM; -EDEADLK. Cost: on first use one
+ * full sync (a walk of the guest tables), then the replay of the n extents,
+ * O(n log n).
  */
 VIOMMU_API int viommu_vtd_listener_register(struct viommu_vtd *v, uint16_t sid, struct viommu_iommu_listener *l);
-/* Unregister (no events). 0, -ENOENT, -EDEADLK. */
+/* Unregister (no events). 0, -ENOENT, -EDEADLK. O(listeners). */
 VIOMMU_API int viommu_vtd_listener_unregister(struct viommu_vtd *v, uint16_t sid,
 					      struct viommu_iommu_listener *l);
 
@@ -245,7 +253,8 @@ VIOMMU_API int viommu_vtd_listener_unregister(struct viommu_vtd *v, uint16_t sid
  * device to other tables its backend follows (the old mappings are removed
  * first). Needs caching mode and opts.memory / opts.sys.
  * Returns 0; -EINVAL (no caching mode, no memory model, NULL; logged);
- * -EEXIST (already attached); -ENOMEM; -EDEADLK.
+ * -EEXIST (already attached); -ENOMEM; -EDEADLK. Cost: the reconcile
+ * engine's attach, O(p log m) for the p pieces of what the device reaches.
  */
 struct viommu_vtd_host_report {
 	struct viommu_host *backend;
@@ -263,7 +272,10 @@ struct viommu_vtd_host_opts {
 };
 VIOMMU_API int viommu_vtd_host_attach(struct viommu_vtd *v, uint16_t sid, struct viommu_host *h,
 				      const struct viommu_vtd_host_opts *opts);
-/* Detach (the mappings only this device needed are unmapped). 0, -ENOENT, -EDEADLK. */
+/*
+ * Detach (the mappings only this device needed are unmapped). 0, -ENOENT,
+ * -EDEADLK. Cost O(m log m) for the m host mappings unmapped.
+ */
 VIOMMU_API int viommu_vtd_host_detach(struct viommu_vtd *v, uint16_t sid, struct viommu_host *h);
 
 struct viommu_vtd_host_stats {
@@ -273,7 +285,7 @@ struct viommu_vtd_host_stats {
 	uint64_t mappings;		/* host mappings held now */
 	uint64_t errors;		/* failed backend calls */
 };
-/* Totals for backend @h. 0, -ENOENT (not attached), -EINVAL. */
+/* Totals for backend @h. 0, -ENOENT (not attached), -EINVAL. O(attachments). */
 VIOMMU_API int viommu_vtd_host_get_stats(struct viommu_vtd *v, struct viommu_host *h,
 					 struct viommu_vtd_host_stats *st);
 
@@ -298,7 +310,7 @@ struct viommu_vtd_stats {
 	uint64_t sync_errors;		/* syncs refused (unreadable guest tables, or over max_sync_reads) */
 	uint64_t interrupts;		/* dwords written into the interrupt window */
 };
-/* Counters; st->sz set by the caller. 0 or -EINVAL. */
+/* Counters; st->sz set by the caller. 0 or -EINVAL. O(1). */
 VIOMMU_API int viommu_vtd_get_stats(struct viommu_vtd *v, struct viommu_vtd_stats *st);
 
 #ifdef __cplusplus

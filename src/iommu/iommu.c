@@ -782,6 +782,65 @@ static int apply_edits(struct viommu_iommu_as *ias)
 	return err;
 }
 
+/*
+ * The invalidation of one whole extent, the common case of a MAP or UNMAP
+ * request (one 4K page per request is what Linux's iommu-dma does): a view
+ * that is exactly one run over [first, last] where the shadow holds nothing
+ * is one MAP; an empty view where the shadow holds exactly the extent
+ * [first, last] is one UNMAP. Both are what compare() and apply_edits() would
+ * find and do, in one shadow descent instead of a walk and then an edit.
+ * A view of one run over exactly one recorded extent that translated
+ * otherwise is one CHANGE, the extent's value rewritten in place. Returns the
+ * edits made (1, or 0 when the extent already translates so), delivered and
+ * committed; -1 if the general path must run (the shadow holds something
+ * else there, or memory ran out: the general path then reports it and arms
+ * the repair).
+ */
+static int sync_one(struct viommu_iommu_as *ias, uint64_t first, uint64_t last)
+{
+	const struct viommu_iommu_view *v = &ias->view;
+	struct viommu_iommu_xlat x;
+	uint64_t val;
+
+	if (v->n == 1 && v->runs[0].first == first && v->runs[0].last == last) {
+		struct viommu_rangemap_iter it;
+		struct viommu_iommu_xlat o;
+		int r;
+
+		x = v->runs[0];
+		r = viommu_rangemap_insert(ias->shadow, first, last, enc(&x));
+		if (!r) {
+			ias->busy = true;
+			deliver(ias, VIOMMU_IOMMU_EV_MAP, &x, NULL, 0);
+			goto done;
+		}
+		/* exactly one recorded extent there, retranslated: one CHANGE (a PSI of a remapped page) */
+		if (r != -EEXIST || !viommu_rangemap_iter_start(&it, ias->shadow, first, last) ||
+		    it.entry.first != first || it.entry.last != last)
+			return -1;
+		o = dec(&it.entry);
+		if (same_xlat(&o, &x))
+			return 0;
+		if (reserve_deliv(ias, &x, 1))
+			return -1;
+		viommu_rangemap_iter_set_value(&it, enc(&x));
+		ias->busy = true;
+		deliver(ias, VIOMMU_IOMMU_EV_CHANGE, &o, &x, 1);
+	} else if (v->n == 0 && !viommu_rangemap_remove(ias->shadow, first, last, &val)) {
+		struct viommu_range_entry e = { first, last, val };
+
+		x = dec(&e);
+		ias->busy = true;
+		deliver(ias, VIOMMU_IOMMU_EV_UNMAP, &x, NULL, 0);
+	} else {
+		return -1;
+	}
+done:
+	commit_listeners(ias);
+	ias->busy = false;
+	return 1;
+}
+
 /* The range checks of sync, unmap_all and deviotlb_unmap: the range often comes from a guest's descriptor. */
 static int op_refused(const struct viommu_iommu_as *ias, const char *op, uint64_t first, uint64_t last)
 {
@@ -828,6 +887,11 @@ VIOMMU_API int viommu_iommu_sync(struct viommu_iommu_as *ias, uint64_t first, ui
 		vi_debug("iommu: sync of [0x%llx, 0x%llx] refused: the guest view could not be read (%d)",
 			 (unsigned long long)first, (unsigned long long)last, r);
 		return vi_errno(r);
+	}
+	if ((r = sync_one(ias, first, last)) >= 0) {
+		ias->repair = false;
+		ias->st.syncs++;
+		return r;
 	}
 	if ((r = compare(ias, first, last)))
 		return vi_errno(r);

@@ -32,6 +32,7 @@ VIOMMU_API int viommu_iommu_read_pgtable(void *ctx, uint64_t first, uint64_t las
 	const struct viommu_iommu_pgtable_source *src = ctx;
 	struct viommu_pgtable_opts o;
 	struct vi_pt_cfg c;
+	bool have_cfg = false;
 	uint64_t cur = first;
 	int r;
 
@@ -40,18 +41,29 @@ VIOMMU_API int viommu_iommu_read_pgtable(void *ctx, uint64_t first, uint64_t las
 			(unsigned long long)last, first > last ? "first > last" : "no source, format or read callback");
 		return vi_errno(-EINVAL);
 	}
-	r = vi_pt_opts_copy(&o, src->opts);
-	if (!r)
-		r = vi_pt_cfg_init(&c, &o);
-	if (r) {
-		vi_warn("iommu: page-table read view refused: bad page-table options (%d)", r);
-		return vi_errno(r);
-	}
 	for (;;) {
 		struct viommu_pt_walk_result res;
 		uint64_t end;
 
 		r = viommu_pgtable_walk(src->opts, src->root, src->read, src->ctx, cur, 0, &res);
+		/*
+		 * The format's geometry is needed only for a hole's extent, so
+		 * a read of leaves (one 4K page, the common invalidation) does
+		 * not check and unpack the options a second time; a walk that
+		 * refused them (no fault recorded) is reported here.
+		 */
+		if (!have_cfg && ((r && res.fault == VIOMMU_PT_FAULT_NONE) || res.fault == VIOMMU_PT_FAULT_TRANSLATION ||
+				  res.fault == VIOMMU_PT_FAULT_ACCESS_FLAG)) {
+			int rc = vi_pt_opts_copy(&o, src->opts);
+
+			if (!rc)
+				rc = vi_pt_cfg_init(&c, &o);
+			if (rc) {
+				vi_warn("iommu: page-table read view refused: bad page-table options (%d)", rc);
+				return vi_errno(rc);
+			}
+			have_cfg = true;
+		}
 		if (r == 0) {
 			unsigned perm = res.perm & VIOMMU_PERM_RW;	/* pgtable perm bits are VIOMMU_PERM_* */
 

@@ -100,9 +100,37 @@ static struct vi_out_node *avl_insert(struct vi_out_node *n, struct vi_out_node 
 	return avl_rebalance(n);
 }
 
+/* A node from the pool; NULL if it is empty and no chunk can be had. */
+static struct vi_out_node *node_get(struct vi_out_index *x)
+{
+	struct vi_out_node *nn = x->free;
+
+	if (!nn) {
+		struct vi_out_chunk *c = malloc(sizeof(*c));
+
+		if (!c)
+			return NULL;
+		c->next = x->chunks;
+		x->chunks = c;
+		x->nchunks++;
+		/* thread the new nodes onto the free list, lowest first */
+		for (size_t i = 0; i < VI_OUT_CHUNK; i++)
+			c->nodes[i].left = i + 1 < VI_OUT_CHUNK ? &c->nodes[i + 1] : NULL;
+		nn = &c->nodes[0];
+	}
+	x->free = nn->left;
+	return nn;
+}
+
+static void node_put(struct vi_out_index *x, struct vi_out_node *n)
+{
+	n->left = x->free;
+	x->free = n;
+}
+
 int vi_out_index_insert(struct vi_out_index *x, uint64_t out_first, uint64_t out_last, uint64_t iova)
 {
-	struct vi_out_node *nn = calloc(1, sizeof(*nn));
+	struct vi_out_node *nn = node_get(x);
 	int rc = 0;
 
 	if (!nn)
@@ -111,7 +139,7 @@ int vi_out_index_insert(struct vi_out_index *x, uint64_t out_first, uint64_t out
 				    .max_last = out_last, .height = 1 };
 	x->root = avl_insert(x->root, nn, &rc);
 	if (rc) {
-		free(nn);
+		node_put(x, nn);
 		return rc;
 	}
 	x->n++;
@@ -129,7 +157,9 @@ static struct vi_out_node *avl_take_min(struct vi_out_node *n, struct vi_out_nod
 	return avl_rebalance(n);
 }
 
-static struct vi_out_node *avl_remove(struct vi_out_node *n, uint64_t of, uint64_t iova, bool *found)
+/* Detach the node keyed (of, iova) from @n's subtree into *found (NULL if absent). */
+static struct vi_out_node *avl_remove(struct vi_out_node *n, uint64_t of, uint64_t iova,
+				      struct vi_out_node **found)
 {
 	int c;
 
@@ -143,8 +173,7 @@ static struct vi_out_node *avl_remove(struct vi_out_node *n, uint64_t of, uint64
 	} else {
 		struct vi_out_node *l = n->left, *r = n->right, *m;
 
-		*found = true;
-		free(n);
+		*found = n;
 		if (!r)
 			return l;
 		r = avl_take_min(r, &m);
@@ -157,12 +186,14 @@ static struct vi_out_node *avl_remove(struct vi_out_node *n, uint64_t of, uint64
 
 bool vi_out_index_remove(struct vi_out_index *x, uint64_t out_first, uint64_t iova)
 {
-	bool found = false;
+	struct vi_out_node *found = NULL;
 
 	x->root = avl_remove(x->root, out_first, iova, &found);
-	if (found)
-		x->n--;
-	return found;
+	if (!found)
+		return false;
+	node_put(x, found);
+	x->n--;
+	return true;
 }
 
 static void overlap_query(const struct vi_out_node *n, uint64_t first, uint64_t last,
@@ -186,22 +217,17 @@ void vi_out_index_query(const struct vi_out_index *x, uint64_t first, uint64_t l
 	overlap_query(x->root, first, last, fn, ctx);
 }
 
-static void free_nodes(struct vi_out_node *n)
-{
-	while (n) {
-		struct vi_out_node *r = n->right;
-
-		free_nodes(n->left);
-		free(n);
-		n = r;
-	}
-}
-
 void vi_out_index_clear(struct vi_out_index *x)
 {
-	free_nodes(x->root);
-	x->root = NULL;
-	x->n = 0;
+	struct vi_out_chunk *c = x->chunks;
+
+	while (c) {
+		struct vi_out_chunk *next = c->next;
+
+		free(c);
+		c = next;
+	}
+	*x = (struct vi_out_index){ 0 };
 }
 
 /* Height, or -1 if an invariant fails below @n; keys must lie strictly between lo and hi. */
@@ -231,7 +257,12 @@ static int subtree_valid(const struct vi_out_node *n, const struct vi_out_node *
 
 bool vi_out_index_valid(const struct vi_out_index *x)
 {
-	size_t count = 0;
+	size_t count = 0, nfree = 0;
 
-	return subtree_valid(x->root, NULL, NULL, &count) >= 0 && count == x->n;
+	if (subtree_valid(x->root, NULL, NULL, &count) < 0 || count != x->n)
+		return false;
+	/* every pool node is in the tree or on the free list (the list is bounded by the pool) */
+	for (const struct vi_out_node *f = x->free; f && nfree <= x->nchunks * VI_OUT_CHUNK; f = f->left)
+		nfree++;
+	return x->n + nfree == x->nchunks * VI_OUT_CHUNK;
 }

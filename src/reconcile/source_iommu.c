@@ -39,6 +39,15 @@ struct iommu_source {
 	 */
 	struct vi_out_index index;
 	bool index_lost;
+	/*
+	 * What the last event said of the shadow, true until the next event
+	 * (every change of the shadow is an event to this listener): a MAP's
+	 * extent is in it (perm != 0), an UNMAP's range holds nothing (perm
+	 * 0). The reconcile that follows reads the pieces of exactly that range,
+	 * so it needs no shadow lookup for them.
+	 */
+	struct viommu_iommu_xlat hint;
+	bool hint_valid;
 	bool quiet;			/* registration replay or unregistration: nothing to reconcile */
 	bool collecting;		/* the events of a sync are being collected as changed ranges */
 	/* the changed guest-physical ranges of the memory commit being received */
@@ -58,7 +67,17 @@ static struct iommu_source *iosrc(const struct viommu_recon *r)
 /* Position on the extent holding c->addr, or the next one. */
 static bool io_load_extent(const struct viommu_recon *r, struct vi_recon_cursor *c)
 {
-	if (!viommu_iommu_lookup_next(iosrc(r)->ias, c->addr, &c->x)) {
+	const struct iommu_source *io = iosrc(r);
+
+	if (io->hint_valid && c->addr >= io->hint.first && c->addr <= io->hint.last) {
+		/* the extent holding c->addr, or (perm 0) a hole around it */
+		c->x = io->hint;
+		c->in_x = true;
+		if (c->x.perm)
+			c->idx = vi_recon_section_from(r->view, c->x.out + (c->addr - c->x.first));
+		return true;
+	}
+	if (!viommu_iommu_lookup_next(io->ias, c->addr, &c->x)) {
 		c->done = true;
 		return false;
 	}
@@ -83,6 +102,16 @@ static bool io_next(const struct viommu_recon *r, struct vi_recon_cursor *c, str
 	if (c->done || (!c->in_x && !io_load_extent(r, c)))
 		return false;
 	cur = c->addr;
+	if (!c->x.perm) {
+		/* a hole the last event named: nothing desired, nothing to report */
+		*p = (struct vi_recon_piece){ .first = cur, .last = c->x.last, .out = cur };
+		c->in_x = false;
+		if (c->x.last == UINT64_MAX)
+			c->done = true;
+		else
+			c->addr = c->x.last + 1;
+		return true;
+	}
 	g = c->x.out + (cur - c->x.first);
 	rest = c->x.last - cur;		/* bytes left in the extent - 1 */
 	while (c->idx < n && viommu_flatview_section(r->view, c->idx)->last < g)
@@ -209,11 +238,16 @@ static void io_event(struct viommu_iommu_listener *l, const struct viommu_iommu_
 	switch (ev->kind) {
 	case VIOMMU_IOMMU_EV_MAP:
 		index_add(io, ev->first, ev->last, ev->out);
+		io->hint = (struct viommu_iommu_xlat){ ev->first, ev->last, ev->out, ev->perm };
+		io->hint_valid = ev->perm != 0;
 		break;
 	case VIOMMU_IOMMU_EV_UNMAP:
 		index_del(io, ev->first, ev->out);
+		io->hint = (struct viommu_iommu_xlat){ ev->first, ev->last, 0, 0 };
+		io->hint_valid = true;
 		break;
 	case VIOMMU_IOMMU_EV_CHANGE:
+		io->hint_valid = false;
 		index_del(io, ev->first, ev->out);
 		for (size_t i = 0; i < ev->npieces; i++)
 			index_add(io, ev->pieces[i].first, ev->pieces[i].last, ev->pieces[i].out);

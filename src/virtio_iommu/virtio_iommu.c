@@ -426,6 +426,27 @@ static int resv_check(const struct viommu_virtio_iommu *dev, const struct viommu
 	return 0;
 }
 
+/*
+ * The first of @ep's own regions (sorted, disjoint) that overlaps
+ * [first, last], or NULL: a binary search, O(log nresv).
+ */
+static const struct viommu_virtio_iommu_resv *ep_resv_overlap(const struct vio_endpoint *ep, uint64_t first,
+							     uint64_t last)
+{
+	size_t lo = 0, hi = ep->nresv;
+
+	/* the first region ending at or after @first */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ep->resv[mid].last < first)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < ep->nresv && ep->resv[lo].first <= last ? &ep->resv[lo] : NULL;
+}
+
 /* The reserved region of @ep containing @addr (device-wide first). */
 static bool resv_at(const struct viommu_virtio_iommu *dev, const struct vio_endpoint *ep, uint64_t addr,
 		    struct viommu_virtio_iommu_resv *out)
@@ -436,13 +457,11 @@ static bool resv_at(const struct viommu_virtio_iommu *dev, const struct vio_endp
 		*out = (struct viommu_virtio_iommu_resv){ e.first, e.last, (unsigned)e.value };
 		return true;
 	}
-	for (size_t i = 0; i < ep->nresv; i++) {
-		if (addr >= ep->resv[i].first && addr <= ep->resv[i].last) {
-			*out = ep->resv[i];
-			return true;
-		}
-	}
-	return false;
+	const struct viommu_virtio_iommu_resv *r = ep_resv_overlap(ep, addr, addr);
+
+	if (r)
+		*out = *r;
+	return r != NULL;
 }
 
 /* A reserved region of any endpoint of @d overlapping [first, last]. */
@@ -456,11 +475,11 @@ static bool resv_overlap(const struct viommu_virtio_iommu *dev, const struct vio
 		return true;
 	}
 	for (const struct vio_endpoint *ep = d->eps; ep; ep = ep->dnext) {
-		for (size_t i = 0; i < ep->nresv; i++) {
-			if (ep->resv[i].first <= last && first <= ep->resv[i].last) {
-				*out = ep->resv[i];
-				return true;
-			}
+		const struct viommu_virtio_iommu_resv *r = ep_resv_overlap(ep, first, last);
+
+		if (r) {
+			*out = *r;
+			return true;
 		}
 	}
 	return false;
@@ -982,22 +1001,35 @@ static int req_unmap(struct viommu_virtio_iommu *dev, const uint8_t *r)
 
 	if (!d)
 		return status;
-	/* A mapping split at either end: refuse before removing anything. */
-	struct viommu_rangemap_iter it;
-	bool any = viommu_rangemap_iter_start(&it, d->maps, first, last), split = any && it.entry.first < first;
-
-	e = it.entry;
-	while (any && !split && it.entry.last < last && viommu_rangemap_iter_next(&it))
-		e = it.entry;
-	split = split || (any && e.last > last);
-	if (split)
-		return refuse(S(RANGE), T, "domain %u [%#llx, %#llx]: would split mapping [%#llx, %#llx]", dom,
-			      (unsigned long long)first, (unsigned long long)last, (unsigned long long)e.first,
-			      (unsigned long long)e.last);
-	if (!any)
-		return S(OK);
 	struct unmap_ctx u = { dev, d, 0 };
-	long n = viommu_rangemap_remove_inside(d->maps, first, last, on_removed, &u);
+	long n;
+
+	/*
+	 * The range is exactly one mapping (the common case): nothing else can
+	 * lie in it and nothing is split, so one descent removes it.
+	 */
+	e = (struct viommu_range_entry){ first, last, 0 };
+	if (!viommu_rangemap_remove(d->maps, first, last, &e.value)) {
+		on_removed(&e, &u);
+		n = 1;
+	} else {
+		/* A mapping split at either end: refuse before removing anything. */
+		struct viommu_rangemap_iter it;
+		bool any = viommu_rangemap_iter_start(&it, d->maps, first, last),
+		     split = any && it.entry.first < first;
+
+		e = it.entry;
+		while (any && !split && it.entry.last < last && viommu_rangemap_iter_next(&it))
+			e = it.entry;
+		split = split || (any && e.last > last);
+		if (split)
+			return refuse(S(RANGE), T, "domain %u [%#llx, %#llx]: would split mapping [%#llx, %#llx]",
+				      dom, (unsigned long long)first, (unsigned long long)last,
+				      (unsigned long long)e.first, (unsigned long long)e.last);
+		if (!any)
+			return S(OK);
+		n = viommu_rangemap_remove_inside(d->maps, first, last, on_removed, &u);
+	}
 
 	if (n <= 0)
 		return S(OK);

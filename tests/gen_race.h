@@ -52,6 +52,23 @@ static inline uint64_t t_gen_inserted(const struct t_gen *g)
 	return __atomic_load_n(&g->inserted, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * The value a writer stores for key k of writer w at generation gen, so a
+ * hit names its key and generation: k from bit @shift (8 bits), w from
+ * shift + 8 (4 bits), gen from shift + 12.
+ */
+static inline uint64_t t_gen_stamp(unsigned w, unsigned k, uint64_t gen, unsigned shift)
+{
+	return gen << (shift + 12) | (uint64_t)w << (shift + 8) | (uint64_t)k << shift;
+}
+
+/* A writer's next step: a key below @nkeys into *key, and a percentile 0..99 to choose the operation. */
+static inline unsigned t_gen_draw(struct t_rng *r, unsigned nkeys, unsigned *key)
+{
+	*key = (unsigned)t_rng_below(r, nkeys);
+	return (unsigned)t_rng_below(r, 100);
+}
+
 /* Failures seen by any thread; t_gen_fail() counts one and says whether to print it (the first 10). */
 static unsigned long t_gen_bad;
 

@@ -46,13 +46,13 @@ static struct t_rng writer_rng[NWRITERS];
 
 static uint64_t out_of(unsigned w, unsigned k, uint64_t gen)
 {
-	return gen << 32 | (uint64_t)w << 28 | (uint64_t)k << 20;
+	return t_gen_stamp(w, k, gen, 20);
 }
 
 static void writer_op(unsigned w)
 {
 	struct t_rng *rp = &writer_rng[w];
-	unsigned ki = (unsigned)t_rng_below(rp, NKEYS), what = (unsigned)t_rng_below(rp, 100);
+	unsigned ki, what = t_gen_draw(rp, NKEYS, &ki);
 	struct key *k = &keys[w][ki];
 
 	if (what < 65) {

@@ -49,7 +49,7 @@ static unsigned long reader_hits, reader_lookups, stale_window_hits;
 
 static uint64_t out_of(unsigned w, unsigned k, uint64_t gen)
 {
-	return gen << 24 | (uint64_t)w << 20 | (uint64_t)k << 12;
+	return t_gen_stamp(w, k, gen, 12);
 }
 
 /* One step of writer @w's stream. */
@@ -57,7 +57,7 @@ static void writer_op(unsigned w)
 {
 	struct t_rng *rp = &writer_rng[w];
 	{
-		unsigned ki = (unsigned)t_rng_below(rp, NKEYS), what = (unsigned)t_rng_below(rp, 100);
+		unsigned ki, what = t_gen_draw(rp, NKEYS, &ki);
 		struct key *k = &keys[w][ki];
 
 		if (what < 60) {

@@ -84,7 +84,9 @@ struct vi_rm_chunk {
  * slot sw_off of chunk sw (NULL: start again at the first slot); every slot
  * before it was, when the sweep passed, the leaf following its predecessor
  * slot's leaf in key order. hole is a leaf freed by the current operation
- * whose slot pool_compact() still has to refill.
+ * whose slot pool_compact() still has to refill. Once a whole pass found
+ * every leaf in order with nothing moved meanwhile (sorted), the sweep
+ * rests until a leaf is placed out of order (sweep_disorder()).
  */
 struct viommu_rangemap {
 	void *root;
@@ -95,6 +97,8 @@ struct viommu_rangemap {
 	size_t pool_bytes;
 	unsigned height;
 	unsigned sw_off, sw_tick;
+	bool sorted;		/* the last full pass found the pool in key order and nothing moved since */
+	bool pass_dirty;	/* a leaf went out of order during the current pass */
 };
 
 /* A root-to-leaf path: node[l] is at level l (0 = leaf), idx[l] its slot in node[l+1]. */
@@ -239,6 +243,7 @@ static void pool_free_all(struct viommu_rangemap *m)
 	m->chunk_tail = m->sw = NULL;
 	m->pool_bytes = 0;
 	m->hole = NULL;
+	m->sorted = m->pass_dirty = false;
 }
 
 static struct vi_rm_leaf *leaf_new(struct viommu_rangemap *m)
@@ -470,6 +475,22 @@ static void fix_keys_up(struct viommu_rangemap *m, struct vi_rm_path *p, unsigne
 
 /* ---- leaf relayout -------------------------------------------------------- */
 
+/* A leaf was placed out of key order: the sweep has work again. */
+static inline void sweep_disorder(struct viommu_rangemap *m)
+{
+	m->sorted = false;
+	m->pass_dirty = true;
+}
+
+/* Whether pool slot b directly follows slot a (b is in use). */
+static bool slot_follows(const struct viommu_rangemap *m, const struct vi_rm_leaf *a, const struct vi_rm_leaf *b)
+{
+	for (const struct vi_rm_chunk *c = m->chunk_tail; c; c = c->prev)
+		if (b >= c->leaf && b < c->leaf + c->used)
+			return b > c->leaf ? b - 1 == a : c->prev && &c->prev->leaf[c->prev->cap - 1] == a;
+	return false;
+}
+
 /*
  * The tree's pointer to live leaf l: its parent's child slot, found by one
  * descent by l's highest key (keys are disjoint, so that descent ends at l),
@@ -517,6 +538,7 @@ static void pool_compact(struct viommu_rangemap *m)
 		*h = *e;
 		*ref = h;
 		relink(h);
+		sweep_disorder(m);
 	}
 	pool_drop_last(m);
 }
@@ -558,7 +580,7 @@ static void sweep_step(struct viommu_rangemap *m)
 {
 	struct vi_rm_leaf *want, *slot;
 
-	if (m->nleaves < 2) {
+	if (m->nleaves < 2 || m->sorted) {
 		m->sw = NULL;
 		return;
 	}
@@ -568,6 +590,7 @@ static void sweep_step(struct viommu_rangemap *m)
 	if (!m->sw || (m->sw == m->chunk_tail && m->sw_off >= m->sw->used)) {
 		m->sw = m->chunk_head;
 		m->sw_off = 0;
+		m->pass_dirty = false;
 	}
 	slot = &m->sw->leaf[m->sw_off];
 	if (m->sw_off)
@@ -582,8 +605,13 @@ static void sweep_step(struct viommu_rangemap *m)
 		want = (struct vi_rm_leaf *)node;
 	}
 	if (!want) {
-		/* The slot before is the rightmost leaf: this pass is done. */
+		/*
+		 * The slot before is the rightmost leaf: this pass is done. Each
+		 * step left its slot holding the successor of the slot before,
+		 * so unless a leaf moved meanwhile the pool is in key order.
+		 */
 		m->sw = NULL;
+		m->sorted = !m->pass_dirty;
 		return;
 	}
 	if (want != slot)
@@ -722,6 +750,9 @@ VIOMMU_API int viommu_rangemap_insert(struct viommu_rangemap *m, uint64_t first,
 	m->ninner += need;
 
 	leaf_split_insert(leaf, spare_leaf, pos, p.spine[0], first, last, value);
+	/* Ascending fills append the new leaf right behind its left half: still in order. */
+	if (!slot_follows(m, leaf, spare_leaf))
+		sweep_disorder(m);
 	void *left = leaf, *right = spare_leaf;
 	for (lvl = 1; lvl <= m->height; lvl++) {
 		struct vi_rm_inner *par = p.node[lvl];
@@ -1269,6 +1300,17 @@ int vi_rangemap_check(const struct viommu_rangemap *m)
 	if (rc)
 		return rc;
 	CHECK(c.prev_leaf->next == NULL);
+	if (m->sorted) {
+		/* Resting sweep: the pool's slots, in order, are the leaf chain. */
+		const struct vi_rm_leaf *l = c.prev_leaf;
+
+		while (l->prev)
+			l = l->prev;
+		for (const struct vi_rm_chunk *ch = m->chunk_head; ch; ch = ch->next)
+			for (unsigned i = 0; i < ch->used; i++, l = l->next)
+				CHECK(l == &ch->leaf[i]);
+		CHECK(l == NULL);
+	}
 	CHECK(c.count == m->count);
 	CHECK(c.nleaves == m->nleaves);
 	CHECK(c.ninner == m->ninner);

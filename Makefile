@@ -85,7 +85,8 @@ bench: bench-build
 
 # Each bench's table layout (bench/median_table.sh's header): peers as
 # columns for bench_iotlb, page-table formats as columns for bench_pgtable.
-bench-tables: bench-build
+bench-tables:
+	@$(MAKE) -s bench-build >&2
 	@set -e; mkdir -p build-bench/runs; \
 	for i in $$(seq $(BENCH_RUNS)); do \
 	  for b in $(BENCH_LIST); do \

@@ -12,7 +12,7 @@ CTEST_ARGS = --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)')
 # `make check` runs everything but the QEMU oracle tests (label qtest).
 CHECK_ARGS = $(CTEST_ARGS) -LE qtest
 
-.PHONY: all check run check-svg asan tsan fuzz bench install clean check-vm check-qtest check-vhost check-qemu
+.PHONY: all check run check-svg asan tsan fuzz bench bench-build bench-tables install clean check-vm check-qtest check-vhost check-qemu
 
 all: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -74,7 +74,17 @@ fuzz:
 
 # bench_iotlb measures against QEMU's IOTLB on GLib: install libglib2.0-dev
 # from Debian's archive if it is missing (as tests/vm does for its packages).
-bench:
+# `make bench` runs every benchmark once; `make bench-tables` runs them
+# BENCH_RUNS times (in alternating passes, so a burst of load hits every
+# bench alike), keeps the runs in build-bench/runs/ and prints each bench's
+# median table with bench/median_table.sh: the tables in docs/design.md are
+# this output. BENCHES=rangemap,pgtable restricts both to those benches.
+BENCH_RUNS ?= 3
+BENCHES    ?=
+BENCH_LIST  = $(if $(BENCHES),$(foreach b,$(subst $(comma), ,$(BENCHES)),build-bench/bench_$(b)),build-bench/bench_*)
+comma      := ,
+
+bench-build:
 	@pkg-config --exists glib-2.0 2>/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "bench: installing libglib2.0-dev for bench_iotlb's QEMU baseline"; \
@@ -85,7 +95,32 @@ bench:
 	  else echo "bench: bench_iotlb needs libglib2.0-dev (apt-get install libglib2.0-dev); skipped"; fi; }
 	$(CMAKE) -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
 	$(CMAKE) --build build-bench -j$(JOBS)
-	@set -e; for b in build-bench/bench_*; do echo "== $$b"; $$b $(BENCH_ARGS); done
+
+bench: bench-build
+	@uptime
+	@set -e; for b in $(BENCH_LIST); do echo "== $$b"; $$b $(BENCH_ARGS); done
+
+# Each bench's table layout (bench/median_table.sh's header): peers as
+# columns for bench_iotlb, page-table formats as columns for bench_pgtable.
+bench-tables:
+	@$(MAKE) -s bench-build >&2
+	@set -e; mkdir -p build-bench/runs; \
+	for i in $$(seq $(BENCH_RUNS)); do \
+	  for b in $(BENCH_LIST); do \
+	    n=$${b#build-bench/}; echo "run $$i: $$n ($$(uptime | sed 's/.*load/load/'))" >&2; \
+	    $$b $(BENCH_ARGS) > build-bench/runs/$$n.$$i; \
+	  done; \
+	done; \
+	for b in $(BENCH_LIST); do \
+	  n=$${b#build-bench/}; \
+	  case $$n in \
+	  bench_iotlb) set -- -b qemu72,qemu81 ;; \
+	  bench_pgtable) set -- -c vtd4,arm_s1_4k,arm_s2_4k,amd4 -p 'pgtable.{col}.{row}' ;; \
+	  *) set -- ;; \
+	  esac; \
+	  echo; echo "### $$n: medians of $(BENCH_RUNS) runs"; echo; \
+	  ./bench/median_table.sh "$$@" $$(for i in $$(seq $(BENCH_RUNS)); do echo build-bench/runs/$$n.$$i; done); \
+	done
 
 install: all
 	$(CMAKE) --install $(BUILD) --prefix $(PREFIX)

@@ -13,6 +13,8 @@
  */
 #define VI_RM_LEAF_CAP 4
 #define VI_RM_INNER_CAP 4
+#define VI_RM_CHUNK_MAX 4
+#define VI_RM_SWEEP_EVERY 1
 #include "../src/util/rangemap.c"
 
 #include "fuzz.h"

@@ -25,6 +25,10 @@
 #include "fuzz.h"
 #include "virtio_iommu_model.h"
 
+/* Guest memory for the chain ops. */
+#define VQ_MEM_SIZE 0x10000u
+#include "virtq_guest.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define NEP 4
@@ -58,40 +62,6 @@ static void on_event(struct viommu_iommu_listener *l, const struct viommu_iommu_
 	} else {
 		x->bad = true;
 	}
-}
-
-/* Guest memory for the chain ops. */
-#define GMEM 0x10000u
-static uint8_t gmem[GMEM];
-
-static int gread(void *ctx, uint64_t gpa, void *buf, size_t len)
-{
-	(void)ctx;
-	if (gpa > GMEM || len > GMEM - gpa)
-		return -EFAULT;
-	memcpy(buf, gmem + gpa, len);
-	return 0;
-}
-
-static int gwrite(void *ctx, uint64_t gpa, const void *buf, size_t len)
-{
-	(void)ctx;
-	if (gpa > GMEM || len > GMEM - gpa)
-		return -EFAULT;
-	memcpy(gmem + gpa, buf, len);
-	return 0;
-}
-
-static const struct viommu_virtio_mem gm = { gread, gwrite, NULL };
-
-static void desc(uint64_t table, unsigned i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-	uint8_t *d = gmem + table + 16 * i;
-
-	m_put64(d, addr);
-	m_put32(d + 8, len);
-	m_put16(d + 12, flags);
-	m_put16(d + 14, next);
 }
 
 static uint64_t addr_of(struct fz_in *in, uint64_t gran)
@@ -297,12 +267,12 @@ static void do_request(const uint8_t *req, size_t n, size_t wr, bool as_chain, s
 		size_t pos = 0;
 
 		vq.indirect = shape & 0x10;
-		memcpy(gmem + 0x1000, req, n);
-		memset(gmem + 0x2000, 0xee, 0x400);
+		memcpy(vq_mem + 0x1000, req, n);
+		memset(vq_mem + 0x2000, 0xee, 0x400);
 		for (unsigned i = 0; i < nr; i++) {
 			size_t part = i + 1 == nr ? n - pos : (n - pos) / 2;
 
-			desc(table, k, 0x1000 + pos, (uint32_t)part, 1, (uint16_t)(k + 1));
+			vq_desc(table, k, 0x1000 + pos, (uint32_t)part, 1, (uint16_t)(k + 1));
 			pos += part;
 			k++;
 		}
@@ -310,14 +280,14 @@ static void do_request(const uint8_t *req, size_t n, size_t wr, bool as_chain, s
 		for (unsigned i = 0; i < nw; i++) {
 			size_t part = i + 1 == nw ? wr - pos : (wr - pos) / 2;
 
-			desc(table, k, 0x2000 + pos, (uint32_t)part, (uint16_t)(2 | (i + 1 < nw ? 1 : 0)), (uint16_t)(k + 1));
+			vq_desc(table, k, 0x2000 + pos, (uint32_t)part, (uint16_t)(2 | (i + 1 < nw ? 1 : 0)), (uint16_t)(k + 1));
 			pos += part;
 			k++;
 		}
 		if (table)
-			desc(0, 0, table, 16 * k, 4, 0);
-		sd = viommu_virtio_iommu_process_chain(dev, &gm, &vq, 0, &used);
-		memcpy(out_d, gmem + 0x2000, wr < sizeof(out_d) ? wr : sizeof(out_d));
+			vq_desc(0, 0, table, 16 * k, 4, 0);
+		sd = viommu_virtio_iommu_process_chain(dev, &vq_gm, &vq, 0, &used);
+		memcpy(out_d, vq_mem + 0x2000, wr < sizeof(out_d) ? wr : sizeof(out_d));
 	}
 	int sm = m_request(&m, req, n, wr, out_m, &off, &len, removed, &nrem);
 
@@ -336,31 +306,31 @@ static void bad_chain(struct fz_in *in)
 	uint32_t used = 1;
 
 	enc_map(b, fz_u8(in) % 6, 0, gran - 1, 0, 3);
-	memcpy(gmem + 0x1000, b, sizeof(b));
+	memcpy(vq_mem + 0x1000, b, sizeof(b));
 	switch (kind % 5) {
 	case 0:		/* a loop */
-		desc(0, 0, 0x1000, 36, 1, 1);
-		desc(0, 1, 0x2000, 4, 3, 0);
+		vq_desc(0, 0, 0x1000, 36, 1, 1);
+		vq_desc(0, 1, 0x2000, 4, 3, 0);
 		break;
 	case 1:		/* next out of range */
-		desc(0, 0, 0x1000, 36, 1, (uint16_t)(16 + fz_u8(in)));
+		vq_desc(0, 0, 0x1000, 36, 1, (uint16_t)(16 + fz_u8(in)));
 		break;
 	case 2:		/* readable after writable */
-		desc(0, 0, 0x2000, 4, 3, 1);
-		desc(0, 1, 0x1000, 36, 0, 0);
+		vq_desc(0, 0, 0x2000, 4, 3, 1);
+		vq_desc(0, 1, 0x1000, 36, 0, 0);
 		break;
 	case 3:		/* indirect with NEXT, or nested */
 		vq.indirect = true;
-		desc(0x400, 0, 0x400, 16, 4, 0);
-		desc(0, 0, 0x400, 16, (kind & 8) ? 4 : 5, 1);
+		vq_desc(0x400, 0, 0x400, 16, 4, 0);
+		vq_desc(0, 0, 0x400, 16, (kind & 8) ? 4 : 5, 1);
 		break;
 	default:	/* unreadable memory */
-		desc(0, 0, 0xfff0 + (kind & 7), 36, 1, 1);
-		desc(0, 1, 0x2000, 4, 2, 0);
+		vq_desc(0, 0, 0xfff0 + (kind & 7), 36, 1, 1);
+		vq_desc(0, 1, 0x2000, 4, 2, 0);
 		break;
 	}
 	clear_events();
-	FZ_CHECK(viommu_virtio_iommu_process_chain(dev, &gm, &vq, 0, &used) < 0);
+	FZ_CHECK(viommu_virtio_iommu_process_chain(dev, &vq_gm, &vq, 0, &used) < 0);
 	FZ_CHECK(used == 0);
 	for (int i = 0; i < NEP; i++)
 		FZ_CHECK(L[i].nev == 0);

@@ -5,7 +5,8 @@
  * calloc and realloc become the budgeted ones), then alloc_budget_end.h.
  * Set alloc_budget to the number of allocations
  * that may still succeed (< 0: unlimited); every refusal is counted. The
- * range map is built with 4-slot nodes so inserts need new nodes often.
+ * range map is built with 4-slot nodes and one-leaf pool chunks so inserts
+ * need new nodes often.
  */
 #ifndef VIOMMU_TEST_ALLOC_BUDGET_H
 #define VIOMMU_TEST_ALLOC_BUDGET_H
@@ -31,6 +32,7 @@ static inline void *t_realloc(void *p, size_t n) { return take() ? realloc(p, n)
 
 #define VI_RM_LEAF_CAP 4
 #define VI_RM_INNER_CAP 4
+#define VI_RM_CHUNK_MAX 1	/* one allocation per leaf, as before the leaf pool */
 #endif
 
 #define malloc(n) t_malloc(n)

@@ -23,10 +23,10 @@
  * invalidations and misses is checked on a single-threaded prologue of the
  * same writer streams, whose outcome does not depend on scheduling.
  */
-#include <pthread.h>
 #include <viommu/devtlb.h>
 
 #include "test.h"
+#include "gen_race.h"
 
 #define NKEYS 32		/* per writer */
 #define NWRITERS 2
@@ -37,65 +37,47 @@
 
 struct key {
 	uint64_t base, size;
-	uint64_t gen;		/* writer-private: generation last updated */
-	uint64_t inserted;	/* published: highest generation ever updated */
-	uint64_t min_valid;	/* published: every generation below it was removed */
+	struct t_gen g;		/* generation last updated, and what is published */
 };
 
 static struct viommu_devtlb *tlb;
 static struct key keys[NWRITERS][NKEYS];
-static int readers_left = NREADERS;
 static struct t_rng writer_rng[NWRITERS];
-static unsigned long bad;
 
 static uint64_t out_of(unsigned w, unsigned k, uint64_t gen)
 {
-	return gen << 32 | (uint64_t)w << 28 | (uint64_t)k << 20;
-}
-
-static void publish_removed(struct key *k)
-{
-	__atomic_store_n(&k->min_valid, k->gen + 1, __ATOMIC_RELEASE);
+	return t_gen_stamp(w, k, gen, 20);
 }
 
 static void writer_op(unsigned w)
 {
 	struct t_rng *rp = &writer_rng[w];
-	unsigned ki = (unsigned)t_rng_below(rp, NKEYS), what = (unsigned)t_rng_below(rp, 100);
+	unsigned ki, what = t_gen_draw(rp, NKEYS, &ki);
 	struct key *k = &keys[w][ki];
 
 	if (what < 65) {
-		__atomic_store_n(&k->inserted, k->gen + 1, __ATOMIC_RELEASE);
-		if (viommu_devtlb_update(tlb, k->base, k->base + k->size - 1, out_of(w, ki, k->gen + 1),
+		t_gen_inserting(&k->g);
+		if (viommu_devtlb_update(tlb, k->base, k->base + k->size - 1, out_of(w, ki, k->g.gen + 1),
 					 VIOMMU_PERM_RW))
-			__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
-		publish_removed(k);	/* the update replaced the previous generation */
-		k->gen++;
+			t_gen_fail();
+		t_gen_removed(&k->g);	/* the update replaced the previous generation */
+		k->g.gen++;
 	} else if (what < 95) {
 		uint64_t first = k->base + t_rng_below(rp, k->size), d = t_rng_below(rp, 64);
 		uint64_t last = d > UINT64_MAX - first ? UINT64_MAX : first + d;
 
 		viommu_devtlb_invalidate(tlb, first, last);
-		publish_removed(k);
+		t_gen_removed(&k->g);
 		/* the range may run into the next key */
 		if (ki + 1 < NKEYS && last >= keys[w][ki + 1].base)
-			publish_removed(&keys[w][ki + 1]);
+			t_gen_removed(&keys[w][ki + 1].g);
 	} else {
 		/* everything this writer owns (its keys lie in [w << 40, (w + 1) << 40) or at the top) */
 		viommu_devtlb_invalidate(tlb, (uint64_t)w << 40, ((uint64_t)(w + 1) << 40) - 1);
 		for (unsigned j = 0; j < NKEYS; j++)
 			if (keys[w][j].base >> 40 == w)
-				publish_removed(&keys[w][j]);
+				t_gen_removed(&keys[w][j].g);
 	}
-}
-
-static void *writer(void *arg)
-{
-	unsigned w = (unsigned)(uintptr_t)arg;
-
-	for (unsigned op = 0; op < WRITER_OPS || __atomic_load_n(&readers_left, __ATOMIC_ACQUIRE); op++)
-		writer_op(w);
-	return NULL;
 }
 
 /* Check every segment of a hit on keys k0 (and k0 + 1 when @two) of writer w. */
@@ -111,7 +93,7 @@ static void check_hit(unsigned w, unsigned k0, bool two, uint64_t iova, const st
 
 		if (s[i].uaddr != out_of(w, kk, gen) + (cur - k->base) || gen < min_valid[j] || gen > inserted[j] ||
 		    cur - k->base + s[i].len > k->size) {
-			if (__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) < 10)
+			if (t_gen_fail())
 				fprintf(stderr, "bad segment: key %u/%u at %#llx gen %llu min_valid %llu inserted %llu\n",
 					w, kk, (unsigned long long)cur, (unsigned long long)gen,
 					(unsigned long long)min_valid[j], (unsigned long long)inserted[j]);
@@ -138,24 +120,23 @@ static void *reader(void *arg)
 		int n;
 
 		for (unsigned j = 0; j <= two; j++)
-			min_valid[j] = __atomic_load_n(&keys[w][k0 + j].min_valid, __ATOMIC_ACQUIRE);
+			min_valid[j] = t_gen_min_valid(&keys[w][k0 + j].g);
 		n = viommu_devtlb_translate(tlb, iova, len, t_rng_below(&r, 2) ? VIOMMU_PERM_READ : VIOMMU_PERM_WRITE,
 					    s, 4, NULL);
 		for (unsigned j = 0; j <= two; j++)
-			inserted[j] = __atomic_load_n(&keys[w][k0 + j].inserted, __ATOMIC_ACQUIRE);
+			inserted[j] = t_gen_inserted(&keys[w][k0 + j].g);
 		if (n > 0)
 			check_hit(w, k0, two, iova, s, n, min_valid, inserted);
 		else if (n != -EAGAIN)
-			__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+			t_gen_fail();
 	}
-	__atomic_sub_fetch(&readers_left, 1, __ATOMIC_RELEASE);
+	t_gen_reader_done();
 	return NULL;
 }
 
 int main(void)
 {
 	struct viommu_devtlb_opts o = { .sz = sizeof(o), .capacity = 24 };	/* < 64 keys: retirement too */
-	pthread_t wt[NWRITERS], rt[NREADERS];
 	struct viommu_devtlb_stats st = { .sz = sizeof(st) };
 	unsigned long pro_hits = 0;
 
@@ -192,17 +173,14 @@ int main(void)
 	T_EQ(st.hits, pro_hits);
 	T_EQ(st.hits + st.misses, NWRITERS * PROLOGUE_OPS);
 
-	for (uintptr_t i = 0; i < NREADERS; i++)
-		T_EQ(pthread_create(&rt[i], NULL, reader, (void *)i), 0);
-	for (uintptr_t i = 0; i < NWRITERS; i++)
-		T_EQ(pthread_create(&wt[i], NULL, writer, (void *)i), 0);
-	for (unsigned i = 0; i < NREADERS; i++)
-		pthread_join(rt[i], NULL);
-	for (unsigned i = 0; i < NWRITERS; i++)
-		pthread_join(wt[i], NULL);
+	struct t_gen_race race = {
+		.writers = NWRITERS, .readers = NREADERS, .writer_ops = WRITER_OPS,
+		.writer_op = writer_op, .reader = reader,
+	};
+	t_gen_race(&race);
 	T_EQ(viommu_devtlb_get_stats(tlb, &st), 0);
 	T_EQ(st.translations, NWRITERS * PROLOGUE_OPS + NREADERS * READER_OPS);
-	T_EQ(bad, 0);
+	T_EQ(t_gen_bad, 0);
 	viommu_devtlb_free(tlb);
 	return t_done();
 }

@@ -23,10 +23,10 @@
  * invalidations is checked on a single-threaded prologue of the same writer
  * streams, whose outcome does not depend on scheduling.
  */
-#include <pthread.h>
 #include <viommu/iotlb.h>
 
 #include "test.h"
+#include "gen_race.h"
 
 #define NKEYS 48		/* per writer */
 #define NWRITERS 2
@@ -39,25 +39,17 @@ struct key {
 	uint32_t source, domain;
 	uint64_t iova;
 	unsigned order;
-	uint64_t gen;		/* writer-private: generation last inserted */
-	uint64_t inserted;	/* published: highest generation ever inserted */
-	uint64_t min_valid;	/* published: every generation below it was removed */
+	struct t_gen g;		/* generation last inserted, and what is published */
 };
 
 static struct viommu_iotlb *cache;
 static struct key keys[NWRITERS][NKEYS];
-static int readers_left = NREADERS;
 static struct t_rng writer_rng[NWRITERS];
-static unsigned long bad, reader_hits, reader_lookups, stale_window_hits;
+static unsigned long reader_hits, reader_lookups, stale_window_hits;
 
 static uint64_t out_of(unsigned w, unsigned k, uint64_t gen)
 {
-	return gen << 24 | (uint64_t)w << 20 | (uint64_t)k << 12;
-}
-
-static void publish_removed(struct key *k)
-{
-	__atomic_store_n(&k->min_valid, k->gen + 1, __ATOMIC_RELEASE);
+	return t_gen_stamp(w, k, gen, 12);
 }
 
 /* One step of writer @w's stream. */
@@ -65,51 +57,42 @@ static void writer_op(unsigned w)
 {
 	struct t_rng *rp = &writer_rng[w];
 	{
-		unsigned ki = (unsigned)t_rng_below(rp, NKEYS), what = (unsigned)t_rng_below(rp, 100);
+		unsigned ki, what = t_gen_draw(rp, NKEYS, &ki);
 		struct key *k = &keys[w][ki];
 
 		if (what < 60) {
 			struct viommu_iotlb_entry e = {
 				.source = k->source, .domain = k->domain, .iova = k->iova,
 				.order = (uint8_t)k->order, .perm = VIOMMU_PERM_READ,
-				.output = out_of(w, ki, k->gen + 1),
+				.output = out_of(w, ki, k->g.gen + 1),
 			};
-			__atomic_store_n(&k->inserted, k->gen + 1, __ATOMIC_RELEASE);
+			t_gen_inserting(&k->g);
 			if (viommu_iotlb_insert(cache, &e))
-				__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED);
+				t_gen_fail();
 			/* the insert replaced the previous generation, if cached */
-			publish_removed(k);
-			k->gen++;
+			t_gen_removed(&k->g);
+			k->g.gen++;
 		} else if (what < 90) {
 			/* an unaligned range inside the leaf */
 			uint64_t first = k->iova + t_rng_below(rp, UINT64_C(1) << k->order);
 			viommu_iotlb_invalidate_range(cache, k->domain, first, first + t_rng_below(rp, 64));
-			publish_removed(k);
+			t_gen_removed(&k->g);
 		} else if (what < 96) {
 			viommu_iotlb_invalidate_domain(cache, k->domain);
 			for (unsigned j = 0; j < NKEYS; j++)
 				if (keys[w][j].domain == k->domain)
-					publish_removed(&keys[w][j]);
+					t_gen_removed(&keys[w][j].g);
 		} else if (what < 99) {
 			viommu_iotlb_invalidate_source(cache, k->source);
 			for (unsigned j = 0; j < NKEYS; j++)
 				if (keys[w][j].source == k->source)
-					publish_removed(&keys[w][j]);
+					t_gen_removed(&keys[w][j].g);
 		} else {
 			viommu_iotlb_invalidate_range_all_domains(cache, 0, UINT64_MAX);
 			for (unsigned j = 0; j < NKEYS; j++)
-				publish_removed(&keys[w][j]);
+				t_gen_removed(&keys[w][j].g);
 		}
 	}
-}
-
-static void *writer(void *arg)
-{
-	unsigned w = (unsigned)(uintptr_t)arg;
-
-	for (unsigned op = 0; op < WRITER_OPS || __atomic_load_n(&readers_left, __ATOMIC_ACQUIRE); op++)
-		writer_op(w);
-	return NULL;
 }
 
 static void *reader(void *arg)
@@ -123,11 +106,11 @@ static void *reader(void *arg)
 			unsigned w = (unsigned)t_rng_below(&r, NWRITERS), ki = (unsigned)t_rng_below(&r, NKEYS);
 			struct key *k = &keys[w][ki];
 			uint64_t addr = k->iova + t_rng_below(&r, UINT64_C(1) << k->order);
-			uint64_t min_valid = __atomic_load_n(&k->min_valid, __ATOMIC_ACQUIRE), gen, inserted;
+			uint64_t min_valid = t_gen_min_valid(&k->g), gen, inserted;
 			struct viommu_iotlb_entry e;
 			bool hit = viommu_iotlb_lookup(cache, k->source, k->domain, addr, &e);
 
-			inserted = __atomic_load_n(&k->inserted, __ATOMIC_ACQUIRE);
+			inserted = t_gen_inserted(&k->g);
 			lookups++;
 			if (!hit)
 				continue;
@@ -135,20 +118,20 @@ static void *reader(void *arg)
 			gen = e.output >> 24;
 			if (e.output != out_of(w, ki, gen) || e.iova != k->iova || e.order != k->order ||
 			    e.source != k->source || e.domain != k->domain || gen < min_valid || gen > inserted) {
-				if (__atomic_add_fetch(&bad, 1, __ATOMIC_RELAXED) < 10)
+				if (t_gen_fail())
 					fprintf(stderr, "bad hit: key %u/%u gen %llu min_valid %llu inserted %llu\n", w,
 						ki, (unsigned long long)gen, (unsigned long long)min_valid,
 						(unsigned long long)inserted);
 			}
 			/* a hit on a generation whose removal was published during the lookup: allowed */
-			if (gen < __atomic_load_n(&k->min_valid, __ATOMIC_ACQUIRE))
+			if (gen < t_gen_min_valid(&k->g))
 				window++;
 		}
 	}
 	__atomic_add_fetch(&reader_hits, hits, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&reader_lookups, lookups, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&stale_window_hits, window, __ATOMIC_RELAXED);
-	__atomic_sub_fetch(&readers_left, 1, __ATOMIC_RELEASE);
+	t_gen_reader_done();
 	return NULL;
 }
 
@@ -156,7 +139,6 @@ int main(void)
 {
 	static const unsigned orders[] = { 12, 12, 21, 13, 30, 16 };
 	struct viommu_iotlb_opts o = { .sz = sizeof(o), .capacity = 32 };	/* < 96 keys: evictions too */
-	pthread_t wt[NWRITERS], rt[NREADERS];
 	struct viommu_iotlb_stats st = { .sz = sizeof(st) };
 
 	cache = viommu_iotlb_new(&o);
@@ -191,20 +173,17 @@ int main(void)
 	T_EQ(st.hits, pro_hits);
 	T_EQ(st.hits + st.misses, NWRITERS * PROLOGUE_OPS);
 
-	for (uintptr_t i = 0; i < NREADERS; i++)
-		T_EQ(pthread_create(&rt[i], NULL, reader, (void *)i), 0);
-	for (uintptr_t i = 0; i < NWRITERS; i++)
-		T_EQ(pthread_create(&wt[i], NULL, writer, (void *)i), 0);
-	for (unsigned i = 0; i < NREADERS; i++)
-		pthread_join(rt[i], NULL);
-	for (unsigned i = 0; i < NWRITERS; i++)
-		pthread_join(wt[i], NULL);
+	struct t_gen_race race = {
+		.writers = NWRITERS, .readers = NREADERS, .writer_ops = WRITER_OPS,
+		.writer_op = writer_op, .reader = reader,
+	};
+	t_gen_race(&race);
 
 	T_EQ(viommu_iotlb_get_stats(cache, &st), 0);
 	printf("%lu lookups, %lu hits (%lu raced an invalidation), %llu evictions, %llu invalidated\n",
 	       reader_lookups, reader_hits, stale_window_hits, (unsigned long long)st.evictions,
 	       (unsigned long long)st.invalidated);
-	T_EQ(bad, 0);
+	T_EQ(t_gen_bad, 0);
 	T_EQ(reader_lookups, NREADERS * READER_LOOKUPS);
 	T_EQ(st.hits + st.misses, reader_lookups + NWRITERS * PROLOGUE_OPS);
 	T_EQ(st.hits, reader_hits + pro_hits);

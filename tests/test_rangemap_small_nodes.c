@@ -8,6 +8,8 @@
  */
 #define VI_RM_LEAF_CAP 4
 #define VI_RM_INNER_CAP 4
+#define VI_RM_CHUNK_MAX 4
+#define VI_RM_SWEEP_EVERY 1
 #define RANGEMAP_TEST_MIN_HEIGHT 6
 #include "../src/util/rangemap.c"
 #include "test_rangemap_random.c"

@@ -472,21 +472,7 @@ static void expect_disconnect(const char *what, uint32_t req, uint32_t flags, co
 	if (flags & 0x80000000u) {	/* a raw header: the size field lies */
 		T_EQ(write(f.sock, hdr, sizeof(hdr)), (ssize_t)sizeof(hdr));
 	} else {
-		f.sock = f.sock;
-		struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)payload, size } };
-		union { struct cmsghdr h; char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)]; } ctl;
-		struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-
-		if (nfds) {
-			mh.msg_control = ctl.buf;
-			mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-			struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-			memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-		}
-		T_EQ(sendmsg(f.sock, &mh, 0), (ssize_t)(sizeof(hdr) + size));
+		T_EQ(fe_send_raw(&f, req, flags, payload, size, fds, nfds), 0);
 	}
 	if (fe_reply(&f, &r) != -EPIPE)
 		fprintf(stderr, "FAIL %s: the connection did not end\n", what);

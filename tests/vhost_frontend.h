@@ -77,14 +77,19 @@ static inline void *fe_backend_main(void *arg)
 	return NULL;
 }
 
-static inline int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
-		   unsigned nfds)
+/*
+ * One message with the header words exactly as given (@flags is the whole
+ * flags word, version bits included, so tests can send what QEMU never
+ * would) and @nfds descriptors attached. 0, or -EIO if it was not sent whole.
+ */
+static inline int fe_send_raw(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+			      const int *fds, unsigned nfds)
 {
 	union {
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(sizeof(int) * VU_MAX_FDS)];
 	} ctl;
-	uint32_t hdr[3] = { req, VU_VERSION | flags, size };
+	uint32_t hdr[3] = { req, flags, size };
 	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)payload, size } };
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
 
@@ -98,6 +103,13 @@ static inline int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void
 		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
 	}
 	return sendmsg(f->sock, &mh, MSG_NOSIGNAL) == (ssize_t)(sizeof(hdr) + size) ? 0 : -EIO;
+}
+
+/* A front-end message: the protocol version is added to @flags. */
+static inline int fe_send(struct fe *f, uint32_t req, uint32_t flags, const void *payload, uint32_t size, const int *fds,
+			  unsigned nfds)
+{
+	return fe_send_raw(f, req, VU_VERSION | flags, payload, size, fds, nfds);
 }
 
 /* Read one reply on the front-end channel (the back-end sends nothing else there). */

@@ -186,10 +186,10 @@ VIOMMU_API struct viommu_pgtable *viommu_pgtable_new(const struct viommu_pgtable
  */
 VIOMMU_API void viommu_pgtable_free(struct viommu_pgtable *pt);
 
-/* The address of the root table as written into hardware (context entry, TTBR, ...). */
+/* The address of the root table as written into hardware (context entry, TTBR, ...). O(1). */
 VIOMMU_API uint64_t viommu_pgtable_root(const struct viommu_pgtable *pt);
 
-/* The page sizes in use (the effective bitmap). */
+/* The page sizes in use (the effective bitmap). O(1). */
 VIOMMU_API uint64_t viommu_pgtable_pgsize_bitmap(const struct viommu_pgtable *pt);
 
 /*
@@ -254,11 +254,14 @@ VIOMMU_API int viommu_pgtable_for_each(const struct viommu_pgtable *pt, uint64_t
  * Lazy mode: drain the flush queue now (flush callback, then free the queued
  * pages). viommu_pgtable_flush_poll() drains only if the queue's oldest entry
  * has timed out; call it from an idle loop. Both are no-ops in strict mode.
+ * Cost: one flush callback with one range (the queue keeps the hull of its
+ * ranges) plus O(queued table pages), which the queue bounds by draining at
+ * fq_entries operations; flush_poll without a drain is O(1) (one clock read).
  */
 VIOMMU_API void viommu_pgtable_flush(struct viommu_pgtable *pt);
 VIOMMU_API void viommu_pgtable_flush_poll(struct viommu_pgtable *pt);
 
-/* Counters, for tests and statistics; call from the writer's thread. */
+/* Counters, for tests and statistics; call from the writer's thread. O(1). */
 struct viommu_pgtable_stats {
 	uint64_t table_pages;		/* table pages reachable from the root, root included */
 	uint64_t pending_pages;		/* freed pages waiting in the flush queue */
@@ -311,8 +314,9 @@ struct viommu_pt_walk_result {
 /*
  * Translate @iova for @access (VIOMMU_PERM_READ and/or _WRITE; 0 asks only
  * whether a translation exists) through the tables at @root in the format
- * @opts describes, reading entries with @read. At most one read per level
- * (levels strictly decrease, also where a format lets a pointer skip levels);
+ * @opts describes, reading entries with @read. Cost: O(levels), at most one
+ * read of one entry per level, 6 at most (levels strictly decrease, also
+ * where a format lets a pointer skip levels), plus the option checks;
  * never allocates; table pointers beyond the output width, read errors and
  * reserved bits give a precise fault, logged at debug level only.
  * opts->root_deny applies permissions granted above the root (AMD DTE).

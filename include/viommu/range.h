@@ -54,7 +54,8 @@ struct viommu_pow2_iter {
  */
 VIOMMU_API int viommu_pow2_start(struct viommu_pow2_iter *it, uint64_t first, uint64_t last,
 				 unsigned max_order, unsigned addr_width);
-/* Step to the next block (the first call yields the first). false when done. */
+/* (Start is O(1); a whole loop is O(viommu_pow2_count()) steps, up to 2^64.) */
+/* Step to the next block (the first call yields the first). false when done. O(1). */
 VIOMMU_API bool viommu_pow2_next(struct viommu_pow2_iter *it);
 
 /*
@@ -65,7 +66,7 @@ VIOMMU_API bool viommu_pow2_next(struct viommu_pow2_iter *it);
  * but one: [0, 2^64 - 1] with max_order 0 is 2^64 blocks, for which the
  * count saturates at UINT64_MAX with errno set to EOVERFLOW (errno is left
  * alone otherwise, so a caller that must tell it from the 2^64 - 1 blocks of
- * [1, 2^64 - 1] clears errno first).
+ * [1, 2^64 - 1] clears errno first). O(1).
  */
 VIOMMU_API uint64_t viommu_pow2_count(uint64_t first, uint64_t last, unsigned max_order);
 
@@ -82,7 +83,7 @@ VIOMMU_API uint64_t viommu_pow2_count(uint64_t first, uint64_t last, unsigned ma
  * The smallest single naturally aligned block containing [first, last]
  * (first <= last): *order is the bit length of first ^ last (and at least
  * min_order), *addr is first rounded down to the block.
- * Returns 0, or -EINVAL if first > last or min_order > 64.
+ * Returns 0, or -EINVAL if first > last or min_order > 64. O(1).
  */
 VIOMMU_API int viommu_range_aligned_cover(uint64_t first, uint64_t last, unsigned min_order,
 					  uint64_t *addr, unsigned *order);
@@ -97,7 +98,7 @@ VIOMMU_API int viommu_range_aligned_cover(uint64_t first, uint64_t last, unsigne
  * calculate_psi_aligned_address does. Over-invalidates when the range is not
  * itself an aligned power of two. Returns 0, -EINVAL if first > last, or
  * -ERANGE if the needed am exceeds mamv (the caller must then use a domain-
- * selective invalidation).
+ * selective invalidation). O(1).
  */
 VIOMMU_API int viommu_vtd_psi_encode(uint64_t first, uint64_t last, unsigned mamv,
 				     uint64_t *addr, unsigned *am);
@@ -105,6 +106,7 @@ VIOMMU_API int viommu_vtd_psi_encode(uint64_t first, uint64_t last, unsigned mam
  * The range a page-selective descriptor covers: 2^am 4K pages at addr.
  * Returns 0; -EINVAL if am > mamv, am > 52, or addr is not aligned to the
  * 2^am-page block (bits 11:0 of addr are ignored, as they hold IH and AM).
+ * O(1).
  */
 VIOMMU_API int viommu_vtd_psi_decode(uint64_t addr, unsigned am, unsigned mamv,
 				     uint64_t *first, uint64_t *last);
@@ -116,7 +118,7 @@ VIOMMU_API int viommu_vtd_psi_decode(uint64_t addr, unsigned am, unsigned mamv,
  * from bit 12 through bit 62 means the whole address space.
  * encode: [first, last] must be one naturally aligned block of at least 4K;
  * returns 0 or -EINVAL. decode never fails for S = 0 or 1 and returns the
- * block (bits 11:0 of addr are ignored).
+ * block (bits 11:0 of addr are ignored). Both O(1).
  */
 VIOMMU_API int viommu_vtd_devtlb_encode(uint64_t first, uint64_t last, uint64_t *addr, bool *size_bit);
 VIOMMU_API int viommu_vtd_devtlb_decode(uint64_t addr, bool size_bit, uint64_t *first, uint64_t *last);
@@ -140,7 +142,8 @@ struct viommu_smmu_tlbi {
  * is then widened by one granule, as Linux does. Writes at most @max commands
  * to @cmds and returns how many the range needs (may exceed @max: call again
  * with a larger array), or -EINVAL (bad granule, ttl > 3, pages == 0, iova not
- * aligned) or -ERANGE (the range passes 2^64).
+ * aligned) or -ERANGE (the range passes 2^64). Cost: O(commands the range
+ * needs), at most 2^16 + 2 (one per iteration of the loop, also past @max).
  */
 VIOMMU_API int viommu_smmu_tlbi_encode(uint64_t iova, uint64_t pages, unsigned granule_shift, unsigned ttl,
 				       struct viommu_smmu_tlbi *cmds, size_t max);
@@ -149,7 +152,7 @@ VIOMMU_API int viommu_smmu_tlbi_encode(uint64_t iova, uint64_t pages, unsigned g
  * result is [addr, addr] (the entry containing addr, whatever its size).
  * Returns 0; -EINVAL for TG > 3, SCALE or NUM > 31, TTL > 3, the illegal
  * TTL = SCALE = NUM = 0 with TG != 0, or addr not aligned to the granule;
- * -ERANGE if the range passes 2^64.
+ * -ERANGE if the range passes 2^64. O(1).
  */
 VIOMMU_API int viommu_smmu_tlbi_decode(const struct viommu_smmu_tlbi *cmd, uint64_t *first, uint64_t *last);
 

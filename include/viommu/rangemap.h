@@ -12,12 +12,15 @@
  * permission bits, or a pointer cast through uintptr_t). Larger payloads are
  * kept by the caller and referenced by pointer.
  *
- * Cost (worst case, n entries): insert, remove, find, find_overlap,
- * first/last/next/prev, set_value O(log n); remove_inside of k entries
- * O((1 + k/32) log n); iterating k entries O(log n + k); clear and free
- * O(n / 64) (they free nodes, not entries); count and bytes O(1). Nothing
- * loops without a bound. See docs/design.md ("The range map") for the
- * structure, the measurements and bytes per entry.
+ * Cost (worst case, n entries; each declaration below repeats its own):
+ * insert, remove, find, find_overlap, first/last/next/prev, set_value
+ * O(log n); remove_inside of k entries O((1 + k/32) log n); iterating k
+ * entries O(log n + k); clear and free O(n / 32) (they free nodes and leaf
+ * chunks, not entries); count and bytes O(1). Insert and remove include one
+ * bounded step of the writer-side relayout that keeps leaves in key order
+ * in memory (two extra descents at most). Nothing loops without a bound.
+ * See docs/design.md ("The range map") for the structure, the measurements
+ * and bytes per entry.
  *
  * Concurrency: none inside. Calls that take a const map may run concurrently
  * with each other; anything else needs the caller's exclusion.
@@ -40,21 +43,23 @@ struct viommu_range_entry {
 	uint64_t value;
 };
 
-/* A new empty map, or NULL with errno = ENOMEM. */
+/* A new empty map (no nodes), or NULL with errno = ENOMEM. O(1). */
 VIOMMU_API struct viommu_rangemap *viommu_rangemap_new(void);
-/* Free the map and every entry. NULL is allowed. */
+/* Free the map and every entry. NULL is allowed. O(n / 32). */
 VIOMMU_API void viommu_rangemap_free(struct viommu_rangemap *m);
-/* Remove every entry. */
+/* Remove every entry. O(n / 32). */
 VIOMMU_API void viommu_rangemap_clear(struct viommu_rangemap *m);
-/* Number of entries. */
+/* Number of entries. O(1). */
 VIOMMU_API size_t viommu_rangemap_count(const struct viommu_rangemap *m);
-/* Bytes of memory the map holds, structure included. */
+/* Bytes of memory the map holds, structure included. O(1). */
 VIOMMU_API size_t viommu_rangemap_bytes(const struct viommu_rangemap *m);
 
 /*
  * Insert [first, last] -> value.
  * Returns 0; -EINVAL if first > last; -EEXIST if any existing entry overlaps
- * (the map is then unchanged); -ENOMEM.
+ * (the map is then unchanged); -ENOMEM (unchanged too: everything the
+ * insert needs is allocated before the map is touched). O(log n), at most
+ * height + 2 allocations (inner nodes, a new root, a leaf chunk).
  */
 VIOMMU_API int viommu_rangemap_insert(struct viommu_rangemap *m, uint64_t first, uint64_t last,
 				      uint64_t value);
@@ -62,7 +67,7 @@ VIOMMU_API int viommu_rangemap_insert(struct viommu_rangemap *m, uint64_t first,
 /*
  * Remove the entry that is exactly [first, last]; its payload is stored in
  * *value if value is not NULL. Returns 0, or -ENOENT if no entry has exactly
- * these bounds (the map is then unchanged).
+ * these bounds (the map is then unchanged). O(log n); never allocates.
  */
 VIOMMU_API int viommu_rangemap_remove(struct viommu_rangemap *m, uint64_t first, uint64_t last,
 				      uint64_t *value);
@@ -73,23 +78,24 @@ typedef void (*viommu_rangemap_fn)(const struct viommu_range_entry *e, void *ctx
 /*
  * Remove every entry lying wholly inside [first, last]; entries that only
  * partly overlap stay. @fn (may be NULL) sees each removed entry. Returns the
- * number removed, or -EINVAL if first > last.
+ * number removed, or -EINVAL if first > last. O((1 + k/32) log n) for k
+ * removed entries, plus k calls of @fn; never allocates.
  */
 VIOMMU_API long viommu_rangemap_remove_inside(struct viommu_rangemap *m, uint64_t first, uint64_t last,
 					      viommu_rangemap_fn fn, void *ctx);
 
-/* The entry containing @addr, copied to *out (out may be NULL). */
+/* The entry containing @addr, copied to *out (out may be NULL). O(log n). */
 VIOMMU_API bool viommu_rangemap_find(const struct viommu_rangemap *m, uint64_t addr,
 				     struct viommu_range_entry *out);
 
-/* The lowest entry overlapping [first, last] (first <= last), if any. */
+/* The lowest entry overlapping [first, last] (first <= last), if any. O(log n). */
 VIOMMU_API bool viommu_rangemap_find_overlap(const struct viommu_rangemap *m, uint64_t first, uint64_t last,
 					     struct viommu_range_entry *out);
 
-/* The lowest / highest entry. */
+/* The lowest / highest entry. O(log n). */
 VIOMMU_API bool viommu_rangemap_first(const struct viommu_rangemap *m, struct viommu_range_entry *out);
 VIOMMU_API bool viommu_rangemap_last(const struct viommu_rangemap *m, struct viommu_range_entry *out);
-/* The lowest entry with first > @addr; the highest entry with last < @addr. */
+/* The lowest entry with first > @addr; the highest entry with last < @addr. O(log n). */
 VIOMMU_API bool viommu_rangemap_next(const struct viommu_rangemap *m, uint64_t addr,
 				     struct viommu_range_entry *out);
 VIOMMU_API bool viommu_rangemap_prev(const struct viommu_rangemap *m, uint64_t addr,
@@ -97,7 +103,7 @@ VIOMMU_API bool viommu_rangemap_prev(const struct viommu_rangemap *m, uint64_t a
 
 /*
  * Replace the payload of the entry containing @addr without restructuring.
- * Returns 0 or -ENOENT.
+ * Returns 0 or -ENOENT. O(log n).
  */
 VIOMMU_API int viommu_rangemap_set_value(struct viommu_rangemap *m, uint64_t addr, uint64_t value);
 
@@ -140,6 +146,7 @@ VIOMMU_API void viommu_rangemap_iter_set_value(struct viommu_rangemap_iter *it, 
  * The step of viommu_rangemap_for_each: the next slot of the window if it
  * still overlaps the range (entries are disjoint and sorted, so the next one
  * overlaps iff it starts at or below last), else viommu_rangemap_iter_next().
+ * O(1).
  */
 static inline bool viommu_rangemap_iter_step(struct viommu_rangemap_iter *it)
 {

@@ -33,6 +33,7 @@
 #include "util/leftright.h"
 #include "util/log.h"
 #include "util/opts.h"
+#include "util/stripe.h"
 
 #define viommu_devtlb_opts__last_field flags
 #define viommu_devtlb_stats__last_field bytes
@@ -443,15 +444,16 @@ out:
 VIOMMU_API int viommu_devtlb_get_stats(struct viommu_devtlb *t, struct viommu_devtlb_stats *st)
 {
 	struct viommu_devtlb_stats s = { .sz = sizeof(s) };
+	uint64_t sum[4];
 
 	if (!t)
 		return vi_errno(-EINVAL);
-	for (unsigned k = 0; k < VI_LR_STRIPES; k++) {
-		s.translations += __atomic_load_n(&t->stripe[k].translations, __ATOMIC_RELAXED);
-		s.hits += __atomic_load_n(&t->stripe[k].hits, __ATOMIC_RELAXED);
-		s.misses += __atomic_load_n(&t->stripe[k].misses, __ATOMIC_RELAXED);
-		s.denied += __atomic_load_n(&t->stripe[k].denied, __ATOMIC_RELAXED);
-	}
+	_Static_assert(offsetof(struct dt_stripe, denied) == 3 * sizeof(uint64_t), "dt_stripe: four counters");
+	vi_stripe_sum(t->stripe, VI_LR_STRIPES, sizeof(t->stripe[0]), sum, 4);
+	s.translations = sum[0];
+	s.hits = sum[1];
+	s.misses = sum[2];
+	s.denied = sum[3];
 	pthread_mutex_lock(&t->lock);
 	s.miss_reports = t->miss_reports;
 	s.updates = t->updates;

@@ -36,6 +36,7 @@
 #include "util/compiler.h"
 #include "util/log.h"
 #include "util/opts.h"
+#include "util/stripe.h"
 
 #define viommu_iotlb_opts__last_field evict_ctx
 #define viommu_iotlb_stats__last_field capacity
@@ -991,13 +992,14 @@ VIOMMU_API long viommu_iotlb_invalidate_all(struct viommu_iotlb *c)
 VIOMMU_API int viommu_iotlb_get_stats(struct viommu_iotlb *c, struct viommu_iotlb_stats *st)
 {
 	struct viommu_iotlb_stats s = { .sz = sizeof(s) };
+	uint64_t sum[2];
 
 	if (!c)
 		return null_cache(__func__);
-	for (unsigned k = 0; k < NSTRIPE; k++) {
-		s.hits += __atomic_load_n(&c->stripe[k].hits, __ATOMIC_RELAXED);
-		s.misses += __atomic_load_n(&c->stripe[k].misses, __ATOMIC_RELAXED);
-	}
+	_Static_assert(offsetof(struct iotlb_stripe, misses) == sizeof(uint64_t), "iotlb_stripe: two counters");
+	vi_stripe_sum(c->stripe, NSTRIPE, sizeof(c->stripe[0]), sum, 2);
+	s.hits = sum[0];
+	s.misses = sum[1];
 	pthread_mutex_lock(&c->lock);
 	s.inserts = c->inserts;
 	s.evictions = c->evictions;

@@ -57,18 +57,48 @@ struct vi_rm_inner {
 };
 
 /*
+ * Leaves live in a pool of chunks owned by the map, not in malloc's heap, so
+ * that the writer can keep them in key order in memory (see "Leaf layout" in
+ * docs/design.md): a cursor then walks memory forwards, as over an array.
+ * Chunks hold 1, 2, 4, ... up to VI_RM_CHUNK_MAX leaves and form a list; the
+ * pool is dense: every chunk but the last is full and slots [0, used) of the
+ * last hold live leaves, so the pool never holds more than one partly used
+ * chunk of slack and memory follows the leaf count.
+ */
+struct vi_rm_chunk {
+	struct vi_rm_chunk *prev, *next;
+	unsigned cap, used;		/* used < cap only in the last chunk */
+	struct vi_rm_leaf leaf[];
+};
+
+/*
  * The map. root is NULL when empty, a leaf when height == 0, else an inner
  * node; all leaves are at depth `height`. Fill bounds: the root holds >= 1
  * entry (leaf) or >= 2 children (inner); a node on the right spine (the
  * path of last children) holds >= 1 item, so appending in ascending order can
  * leave full nodes behind; any other node holds >= CAP/2. No locking inside:
  * see the header's concurrency contract.
+ *
+ * Pool: chunk_head .. chunk_tail hold exactly nleaves live leaves (dense, as
+ * above); pool_bytes is their allocation size. The relayout sweep stands at
+ * slot sw_off of chunk sw (NULL: start again at the first slot); every slot
+ * before it was, when the sweep passed, the leaf following its predecessor
+ * slot's leaf in key order. hole is a leaf freed by the current operation
+ * whose slot pool_compact() still has to refill. Once a whole pass found
+ * every leaf in order with nothing moved meanwhile (sorted), the sweep
+ * rests until a leaf is placed out of order (sweep_disorder()).
  */
 struct viommu_rangemap {
 	void *root;
-	unsigned height;
 	size_t count;
 	size_t nleaves, ninner;
+	struct vi_rm_chunk *chunk_head, *chunk_tail, *sw;
+	struct vi_rm_leaf *hole;
+	size_t pool_bytes;
+	unsigned height;
+	unsigned sw_off, sw_tick;
+	bool sorted;		/* the last full pass found the pool in key order and nothing moved since */
+	bool pass_dirty;	/* a leaf went out of order during the current pass */
 };
 
 /* A root-to-leaf path: node[l] is at level l (0 = leaf), idx[l] its slot in node[l+1]. */
@@ -143,9 +173,82 @@ static inline uint64_t node_max(const void *node, unsigned level)
 	return l->last[l->n - 1];
 }
 
-static struct vi_rm_leaf *leaf_new(void)
+/* ---- the leaf pool -------------------------------------------------------- */
+
+static size_t chunk_size(unsigned cap)
 {
-	struct vi_rm_leaf *l = malloc(sizeof(*l));
+	return sizeof(struct vi_rm_chunk) + cap * sizeof(struct vi_rm_leaf);
+}
+
+/* The next free slot at the end of the pool, allocating a chunk if the last is full. O(1). */
+static struct vi_rm_leaf *pool_take(struct viommu_rangemap *m)
+{
+	struct vi_rm_chunk *t = m->chunk_tail;
+
+	if (!t || t->used == t->cap) {
+		unsigned cap = t ? t->cap * 2 : 1;
+		struct vi_rm_chunk *c;
+
+		if (cap > VI_RM_CHUNK_MAX)
+			cap = VI_RM_CHUNK_MAX;
+		c = malloc(chunk_size(cap));
+		if (!c)
+			return NULL;
+		c->cap = cap;
+		c->used = 0;
+		c->next = NULL;
+		c->prev = t;
+		if (t)
+			t->next = c;
+		else
+			m->chunk_head = c;
+		m->chunk_tail = t = c;
+		m->pool_bytes += chunk_size(cap);
+	}
+	return &t->leaf[t->used++];
+}
+
+/* The leaf in the pool's last used slot (the pool is not empty). */
+static struct vi_rm_leaf *pool_last(const struct viommu_rangemap *m)
+{
+	return &m->chunk_tail->leaf[m->chunk_tail->used - 1];
+}
+
+/* Give back the pool's last slot; an emptied last chunk is freed. O(1). */
+static void pool_drop_last(struct viommu_rangemap *m)
+{
+	struct vi_rm_chunk *t = m->chunk_tail;
+
+	if (--t->used)
+		return;
+	m->chunk_tail = t->prev;
+	if (t->prev)
+		t->prev->next = NULL;
+	else
+		m->chunk_head = NULL;
+	if (m->sw == t)
+		m->sw = NULL;
+	m->pool_bytes -= chunk_size(t->cap);
+	free(t);
+}
+
+static void pool_free_all(struct viommu_rangemap *m)
+{
+	while (m->chunk_head) {
+		struct vi_rm_chunk *c = m->chunk_head;
+
+		m->chunk_head = c->next;
+		free(c);
+	}
+	m->chunk_tail = m->sw = NULL;
+	m->pool_bytes = 0;
+	m->hole = NULL;
+	m->sorted = m->pass_dirty = false;
+}
+
+static struct vi_rm_leaf *leaf_new(struct viommu_rangemap *m)
+{
+	struct vi_rm_leaf *l = pool_take(m);
 
 	if (!l)
 		return NULL;
@@ -170,13 +273,19 @@ static struct vi_rm_inner *inner_new(void)
 	return in;
 }
 
+/*
+ * Unlink a leaf that has left the tree; its slot is refilled by
+ * pool_compact() once the operation has restored the tree's invariants
+ * (refilling moves another leaf, which needs a consistent tree to find its
+ * parent). A delete fix-up frees at most one leaf.
+ */
 static void leaf_free(struct viommu_rangemap *m, struct vi_rm_leaf *l)
 {
 	if (l->prev)
 		l->prev->next = l->next;
 	if (l->next)
 		l->next->prev = l->prev;
-	free(l);
+	m->hole = l;
 	m->nleaves--;
 }
 
@@ -364,6 +473,155 @@ static void fix_keys_up(struct viommu_rangemap *m, struct vi_rm_path *p, unsigne
 	}
 }
 
+/* ---- leaf relayout -------------------------------------------------------- */
+
+/* A leaf was placed out of key order: the sweep has work again. */
+static inline void sweep_disorder(struct viommu_rangemap *m)
+{
+	m->sorted = false;
+	m->pass_dirty = true;
+}
+
+/* Whether pool slot b directly follows slot a (b is in use). */
+static bool slot_follows(const struct viommu_rangemap *m, const struct vi_rm_leaf *a, const struct vi_rm_leaf *b)
+{
+	for (const struct vi_rm_chunk *c = m->chunk_tail; c; c = c->prev)
+		if (b >= c->leaf && b < c->leaf + c->used)
+			return b > c->leaf ? b - 1 == a : c->prev && &c->prev->leaf[c->prev->cap - 1] == a;
+	return false;
+}
+
+/*
+ * The tree's pointer to live leaf l: its parent's child slot, found by one
+ * descent by l's highest key (keys are disjoint, so that descent ends at l),
+ * or the root. O(height).
+ */
+static void **leaf_ref(struct viommu_rangemap *m, const struct vi_rm_leaf *l)
+{
+	uint64_t key = l->last[l->n - 1];
+	void **ref = (void **)&m->root;
+
+	for (unsigned h = m->height; h > 0; h--) {
+		struct vi_rm_inner *in = *ref;
+		unsigned i = rank(in->max, INNER_CAP, in->n, key);
+
+		ref = &in->child[i < in->n ? i : in->n - 1];
+	}
+	return ref;
+}
+
+/* Point l's chain neighbours back at l after l's contents moved to this address. */
+static void relink(struct vi_rm_leaf *l)
+{
+	if (l->prev)
+		l->prev->next = l;
+	if (l->next)
+		l->next->prev = l;
+}
+
+/*
+ * Refill the slot of the leaf freed by this operation with the pool's last
+ * leaf, so the pool stays dense: one descent and one leaf copy. Called once
+ * the tree is consistent again. Never allocates.
+ */
+static void pool_compact(struct viommu_rangemap *m)
+{
+	struct vi_rm_leaf *h = m->hole, *e;
+
+	if (!h)
+		return;
+	m->hole = NULL;
+	e = pool_last(m);
+	if (e != h) {
+		void **ref = leaf_ref(m, e);
+
+		*h = *e;
+		*ref = h;
+		relink(h);
+		sweep_disorder(m);
+	}
+	pool_drop_last(m);
+}
+
+/* Exchange the slots of live leaves a != b: two descents, three leaf copies. */
+static void leaf_swap(struct viommu_rangemap *m, struct vi_rm_leaf *a, struct vi_rm_leaf *b)
+{
+	void **ra = leaf_ref(m, a), **rb = leaf_ref(m, b);
+	struct vi_rm_leaf t = *a;
+
+	*a = *b;
+	*b = t;
+	*ra = b;
+	*rb = a;
+	/* Links that named the other leaf's old address now name its new one. */
+	for (int k = 0; k < 2; k++) {
+		struct vi_rm_leaf *l = k ? a : b;
+
+		if (l->prev == a || l->prev == b)
+			l->prev = l->prev == a ? b : a;
+		if (l->next == a || l->next == b)
+			l->next = l->next == a ? b : a;
+	}
+	relink(a);
+	relink(b);
+}
+
+/*
+ * One step of the relayout sweep, run by every VI_RM_SWEEP_EVERY-th insert or
+ * remove once the tree is consistent: the slot the sweep stands on receives the leaf that
+ * follows, in key order, the leaf of the slot before it (the first slot: the
+ * leftmost leaf), by a swap if it is elsewhere; then the sweep moves on one
+ * slot. A pass over a map that does not change lays the leaves out in key
+ * order; a split or merge only displaces the leaves after it, which the next
+ * pass puts back. O(height) (a swap: two descents), no allocation, and what
+ * it reads and writes is the map's own: const calls still write nothing.
+ */
+static void sweep_step(struct viommu_rangemap *m)
+{
+	struct vi_rm_leaf *want, *slot;
+
+	if (m->nleaves < 2 || m->sorted) {
+		m->sw = NULL;
+		return;
+	}
+	if (++m->sw_tick < VI_RM_SWEEP_EVERY)
+		return;
+	m->sw_tick = 0;
+	if (!m->sw || (m->sw == m->chunk_tail && m->sw_off >= m->sw->used)) {
+		m->sw = m->chunk_head;
+		m->sw_off = 0;
+		m->pass_dirty = false;
+	}
+	slot = &m->sw->leaf[m->sw_off];
+	if (m->sw_off)
+		want = slot[-1].next;
+	else if (m->sw->prev)
+		want = m->sw->prev->leaf[m->sw->prev->cap - 1].next;
+	else {
+		const void *node = m->root;
+
+		for (unsigned h = m->height; h > 0; h--)
+			node = ((const struct vi_rm_inner *)node)->child[0];
+		want = (struct vi_rm_leaf *)node;
+	}
+	if (!want) {
+		/*
+		 * The slot before is the rightmost leaf: this pass is done. Each
+		 * step left its slot holding the successor of the slot before,
+		 * so unless a leaf moved meanwhile the pool is in key order.
+		 */
+		m->sw = NULL;
+		m->sorted = !m->pass_dirty;
+		return;
+	}
+	if (want != slot)
+		leaf_swap(m, want, slot);
+	if (++m->sw_off == m->sw->cap) {
+		m->sw = m->sw->next;
+		m->sw_off = 0;
+	}
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
 VIOMMU_API struct viommu_rangemap *viommu_rangemap_new(void)
@@ -375,20 +633,23 @@ VIOMMU_API struct viommu_rangemap *viommu_rangemap_new(void)
 	return m;
 }
 
+/* Free the inner nodes under node (leaves belong to the pool). */
 static void free_subtree(void *node, unsigned level)
 {
-	if (level) {
-		struct vi_rm_inner *in = node;
+	if (level == 0)
+		return;
+	struct vi_rm_inner *in = node;
+	if (level > 1)
 		for (unsigned i = 0; i < in->n; i++)
 			free_subtree(in->child[i], level - 1);
-	}
-	free(node);
+	free(in);
 }
 
 VIOMMU_API void viommu_rangemap_clear(struct viommu_rangemap *m)
 {
 	if (m->root)
 		free_subtree(m->root, m->height);
+	pool_free_all(m);
 	m->root = NULL;
 	m->height = 0;
 	m->count = m->nleaves = m->ninner = 0;
@@ -409,7 +670,7 @@ VIOMMU_API size_t viommu_rangemap_count(const struct viommu_rangemap *m)
 
 VIOMMU_API size_t viommu_rangemap_bytes(const struct viommu_rangemap *m)
 {
-	return sizeof(*m) + m->nleaves * sizeof(struct vi_rm_leaf) + m->ninner * sizeof(struct vi_rm_inner);
+	return sizeof(*m) + m->pool_bytes + m->ninner * sizeof(struct vi_rm_inner);
 }
 
 /* ---- insert ------------------------------------------------------------- */
@@ -435,7 +696,7 @@ VIOMMU_API int viommu_rangemap_insert(struct viommu_rangemap *m, uint64_t first,
 	if (first > last)
 		return vi_errno(-EINVAL);
 	if (!m->root) {
-		leaf = leaf_new();
+		leaf = leaf_new(m);
 		if (!leaf)
 			return vi_errno(-ENOMEM);
 		leaf_insert_at(leaf, 0, first, last, value);
@@ -456,6 +717,7 @@ VIOMMU_API int viommu_rangemap_insert(struct viommu_rangemap *m, uint64_t first,
 		if (pos == leaf->n - 1)
 			fix_keys_up(m, &p, 0);
 		m->count++;
+		sweep_step(m);
 		return 0;
 	}
 
@@ -469,22 +731,28 @@ VIOMMU_API int viommu_rangemap_insert(struct viommu_rangemap *m, uint64_t first,
 		need++; /* a new root */
 	if (m->height + 1 >= MAX_DEPTH && lvl > m->height)
 		return vi_errno(-ENOMEM);
-	spare_leaf = leaf_new();
-	if (!spare_leaf)
-		return vi_errno(-ENOMEM);
 	for (; nspare < need; nspare++) {
 		spare[nspare] = inner_new();
 		if (!spare[nspare]) {
 			while (nspare)
 				free(spare[--nspare]);
-			free(spare_leaf);
 			return vi_errno(-ENOMEM);
 		}
+	}
+	/* Last: the pool slot it takes is the only one, so nothing else can have moved. */
+	spare_leaf = leaf_new(m);
+	if (!spare_leaf) {
+		while (nspare)
+			free(spare[--nspare]);
+		return vi_errno(-ENOMEM);
 	}
 	m->nleaves++;
 	m->ninner += need;
 
 	leaf_split_insert(leaf, spare_leaf, pos, p.spine[0], first, last, value);
+	/* Ascending fills append the new leaf right behind its left half: still in order. */
+	if (!slot_follows(m, leaf, spare_leaf))
+		sweep_disorder(m);
 	void *left = leaf, *right = spare_leaf;
 	for (lvl = 1; lvl <= m->height; lvl++) {
 		struct vi_rm_inner *par = p.node[lvl];
@@ -510,6 +778,7 @@ VIOMMU_API int viommu_rangemap_insert(struct viommu_rangemap *m, uint64_t first,
 		m->height++;
 	}
 	m->count++;
+	sweep_step(m);
 	return 0;
 }
 #if defined(__GNUC__) && !defined(__clang__)
@@ -613,6 +882,7 @@ static void fixup_after_delete(struct viommu_rangemap *m, struct vi_rm_path *p)
 		leaf_free(m, m->root);
 		m->root = NULL;
 	}
+	pool_compact(m);
 }
 
 VIOMMU_API int viommu_rangemap_remove(struct viommu_rangemap *m, uint64_t first, uint64_t last,
@@ -633,6 +903,7 @@ VIOMMU_API int viommu_rangemap_remove(struct viommu_rangemap *m, uint64_t first,
 	leaf_remove_range(leaf, pos, pos + 1);
 	m->count--;
 	fixup_after_delete(m, &p);
+	sweep_step(m);
 	return 0;
 }
 
@@ -681,6 +952,8 @@ VIOMMU_API long viommu_rangemap_remove_inside(struct viommu_rangemap *m, uint64_
 		if (!more)
 			break;
 	}
+	if (removed)
+		sweep_step(m);
 	return removed;
 }
 
@@ -912,6 +1185,7 @@ VIOMMU_API void viommu_rangemap_iter_set_value(struct viommu_rangemap_iter *it, 
 /* ---- invariant checker -------------------------------------------------- */
 
 struct check_ctx {
+	const struct viommu_rangemap *m;
 	const struct vi_rm_leaf *prev_leaf;
 	bool have_prev;
 	uint64_t prev_last;
@@ -919,6 +1193,41 @@ struct check_ctx {
 };
 
 #define CHECK(c) do { if (!(c)) return -__LINE__; } while (0)
+
+/* Whether l is a used slot of the pool. O(chunks). */
+static bool in_pool(const struct viommu_rangemap *m, const struct vi_rm_leaf *l)
+{
+	for (const struct vi_rm_chunk *c = m->chunk_head; c; c = c->next)
+		if (l >= c->leaf && l < c->leaf + c->used)
+			return (size_t)((const char *)l - (const char *)c->leaf) % sizeof(*l) == 0;
+	return false;
+}
+
+/* The pool: dense, sized as recorded, holding exactly the tree's leaves (with check_node). */
+static int check_pool(const struct viommu_rangemap *m)
+{
+	size_t used = 0, bytes = 0;
+	bool sw_seen = m->sw == NULL;
+
+	CHECK(m->hole == NULL);
+	CHECK((m->chunk_head == NULL) == (m->chunk_tail == NULL));
+	for (const struct vi_rm_chunk *c = m->chunk_head; c; c = c->next) {
+		CHECK(c->prev == NULL ? c == m->chunk_head : c->prev->next == c);
+		CHECK(c->next == NULL ? c == m->chunk_tail : c->next->prev == c);
+		CHECK(c->cap >= 1 && c->cap <= VI_RM_CHUNK_MAX);
+		CHECK(c->used <= c->cap && (c == m->chunk_tail ? c->used >= 1 : c->used == c->cap));
+		used += c->used;
+		bytes += chunk_size(c->cap);
+		if (c == m->sw) {
+			CHECK(m->sw_off < c->cap);
+			sw_seen = true;
+		}
+	}
+	CHECK(sw_seen);
+	CHECK(used == m->nleaves);
+	CHECK(bytes == m->pool_bytes);
+	return 0;
+}
 
 static int check_node(struct check_ctx *c, const void *node, unsigned level, bool is_root, bool spine,
 		      uint64_t *max_out)
@@ -952,6 +1261,7 @@ static int check_node(struct check_ctx *c, const void *node, unsigned level, boo
 	}
 	const struct vi_rm_leaf *l = node;
 	c->nleaves++;
+	CHECK(in_pool(c->m, l));
 	CHECK(l->prev == c->prev_leaf);
 	if (c->prev_leaf)
 		CHECK(c->prev_leaf->next == l);
@@ -972,13 +1282,17 @@ static int check_node(struct check_ctx *c, const void *node, unsigned level, boo
 
 int vi_rangemap_check(const struct viommu_rangemap *m)
 {
-	struct check_ctx c = { 0 };
+	struct check_ctx c = { .m = m };
 	uint64_t mx;
 	int rc;
 
 	CHECK(m != NULL);
+	rc = check_pool(m);
+	if (rc)
+		return rc;
 	if (!m->root) {
 		CHECK(m->height == 0 && m->count == 0 && m->nleaves == 0 && m->ninner == 0);
+		CHECK(m->chunk_head == NULL && m->pool_bytes == 0);
 		return 0;
 	}
 	CHECK(m->height < MAX_DEPTH);
@@ -986,6 +1300,17 @@ int vi_rangemap_check(const struct viommu_rangemap *m)
 	if (rc)
 		return rc;
 	CHECK(c.prev_leaf->next == NULL);
+	if (m->sorted) {
+		/* Resting sweep: the pool's slots, in order, are the leaf chain. */
+		const struct vi_rm_leaf *l = c.prev_leaf;
+
+		while (l->prev)
+			l = l->prev;
+		for (const struct vi_rm_chunk *ch = m->chunk_head; ch; ch = ch->next)
+			for (unsigned i = 0; i < ch->used; i++, l = l->next)
+				CHECK(l == &ch->leaf[i]);
+		CHECK(l == NULL);
+	}
 	CHECK(c.count == m->count);
 	CHECK(c.nleaves == m->nleaves);
 	CHECK(c.ninner == m->ninner);

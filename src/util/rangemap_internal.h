@@ -21,6 +21,20 @@
 #ifndef VI_RM_INNER_CAP
 #define VI_RM_INNER_CAP 32
 #endif
+/*
+ * Leaves per pool chunk at most (chunks grow 1, 2, 4, ... up to this), and
+ * how many inserts and removes share one step of the relayout sweep that
+ * keeps leaves in key order in memory: measured with bench_rangemap
+ * (docs/design.md, "Leaf layout"). The 4-slot builds sweep on every
+ * operation and use small chunks so that swaps, compaction and chunk
+ * boundaries happen all the time.
+ */
+#ifndef VI_RM_CHUNK_MAX
+#define VI_RM_CHUNK_MAX 64
+#endif
+#ifndef VI_RM_SWEEP_EVERY
+#define VI_RM_SWEEP_EVERY 8
+#endif
 /* Below this fill a node that is not on the right spine is rebalanced. */
 #define VI_RM_LEAF_MIN (VI_RM_LEAF_CAP / 2)
 #define VI_RM_INNER_MIN (VI_RM_INNER_CAP / 2)

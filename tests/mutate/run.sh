@@ -5,7 +5,7 @@
 # Not run by `make check` (CMake globs only tests/test_*.c and tests/*.sh; this
 # lives in a subfolder because it runs the suite itself, many times).
 #
-# usage: tests/mutate/run.sh [-j N] [-t SECONDS] [-w] [-o RESULTS] LIST
+# usage: tests/mutate/run.sh [-j N] [-t SECONDS] [-w] [-d WORKDIR] [-o RESULTS] LIST
 #        tests/mutate/run.sh --candidates [SEED [N]]   print a mutation list
 #
 # LIST has one mutation per line (# starts a comment):
@@ -15,8 +15,8 @@
 # matches the source is reported as "stale", never silently skipped).
 #
 # The checkout is never modified: the committed tree (git archive HEAD, or the
-# working tree with -w) is copied to build-mutate/tree and built in
-# build-mutate/build. Each mutant is judged in two steps, both with a
+# working tree with -w) is copied to WORKDIR/tree (default build-mutate/) and
+# built in WORKDIR/build; two runs with their own WORKDIR can share a list. Each mutant is judged in two steps, both with a
 # per-test timeout (a hang counts as caught):
 #  1. the tests whose name matches the mutated module (src/MODULE/... ->
 #     ctest -R MODULE), stopping at the first failure;
@@ -76,21 +76,23 @@ if [ "${1:-}" = "--candidates" ]; then
 	exit 0
 fi
 
-jobs=2 timeout=120 from=head out=
+jobs=2 timeout=120 from=head out= work=
 while [ $# -gt 1 ]; do
 	case $1 in
 	-j) jobs=$2; shift 2 ;;
 	-t) timeout=$2; shift 2 ;;
 	-w) from=worktree; shift ;;
 	-o) out=$2; shift 2 ;;
+	-d) work=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
-[ $# -eq 1 ] || { echo "usage: $0 [-j N] [-t SECONDS] [-w] [-o RESULTS] LIST | --candidates [SEED [N]]" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [-j N] [-t SECONDS] [-w] [-d WORKDIR] [-o RESULTS] LIST | --candidates [SEED [N]]" >&2; exit 2; }
 list=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 [ -f "$list" ] || { echo "$0: $1: no such file" >&2; exit 2; }
 
-work=$here/build-mutate
+[ -n "$work" ] || work=$here/build-mutate
+mkdir -p "$work" && work=$(cd "$work" && pwd)
 tree=$work/tree
 bld=$work/build
 rm -rf "$tree"

@@ -5,7 +5,7 @@
 # Not run by `make check` (CMake globs only tests/test_*.c and tests/*.sh; this
 # lives in a subfolder because it runs the suite itself, many times).
 #
-# usage: tests/mutate/run.sh [-j N] [-t SECONDS] [-w] [-d WORKDIR] [-o RESULTS] LIST
+# usage: tests/mutate/run.sh [-j N] [-t SECONDS] [-w | -r REV] [-d WORKDIR] [-o RESULTS] LIST
 #        tests/mutate/run.sh --candidates [SEED [N]]   print a mutation list
 #
 # LIST has one mutation per line (# starts a comment):
@@ -14,8 +14,8 @@
 # LINE (its first occurrence there is replaced by NEW; a list that no longer
 # matches the source is reported as "stale", never silently skipped).
 #
-# The checkout is never modified: the committed tree (git archive HEAD, or the
-# working tree with -w) is copied to WORKDIR/tree (default build-mutate/) and
+# The checkout is never modified: the committed tree (git archive HEAD, or
+# of REV with -r, e.g. the suite before a change; the working tree with -w) is copied to WORKDIR/tree (default build-mutate/) and
 # built in WORKDIR/build; two runs with their own WORKDIR can share a list. Each mutant is judged in two steps, both with a
 # per-test timeout (a hang counts as caught):
 #  1. the tests whose name matches the mutated module (src/MODULE/... ->
@@ -76,18 +76,19 @@ if [ "${1:-}" = "--candidates" ]; then
 	exit 0
 fi
 
-jobs=2 timeout=120 from=head out= work=
+jobs=2 timeout=120 from=head rev=HEAD out= work=
 while [ $# -gt 1 ]; do
 	case $1 in
 	-j) jobs=$2; shift 2 ;;
 	-t) timeout=$2; shift 2 ;;
 	-w) from=worktree; shift ;;
+	-r) rev=$2; shift 2 ;;
 	-o) out=$2; shift 2 ;;
 	-d) work=$2; shift 2 ;;
 	*) break ;;
 	esac
 done
-[ $# -eq 1 ] || { echo "usage: $0 [-j N] [-t SECONDS] [-w] [-d WORKDIR] [-o RESULTS] LIST | --candidates [SEED [N]]" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [-j N] [-t SECONDS] [-w | -r REV] [-d WORKDIR] [-o RESULTS] LIST | --candidates [SEED [N]]" >&2; exit 2; }
 list=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 [ -f "$list" ] || { echo "$0: $1: no such file" >&2; exit 2; }
 
@@ -98,7 +99,7 @@ bld=$work/build
 rm -rf "$tree"
 mkdir -p "$tree" "$bld"
 if [ "$from" = head ]; then
-	git -C "$here" archive HEAD | tar -x -C "$tree" || exit 2
+	git -C "$here" archive "$rev" | tar -x -C "$tree" || exit 2
 else
 	(cd "$here" && git ls-files -co --exclude-standard | tar -c -T -) | tar -x -C "$tree" || exit 2
 fi

@@ -38,7 +38,8 @@
  * (such calls fail with -EBUSY).
  *
  * Costs (each function below states its worst case in these terms): n is
- * the number of sections of the view concerned, R the regions of the
+ * the number of sections of the view concerned, b its region boundaries
+ * (at most 2 per region window in the tree), R the regions of the
  * model, A its address spaces, L its listeners, c the subregions of the
  * parent concerned, P the pieces a full render of an address space visits
  * (at most 2^24: a render that would need more fails with -ENOMEM). A
@@ -314,9 +315,12 @@ VIOMMU_API void viommu_flatview_put(struct viommu_flatview *v);
 /* Number of sections. O(1). */
 VIOMMU_API size_t viommu_flatview_count(const struct viommu_flatview *v);
 /*
- * Section @i in address order, or NULL if i >= count. O(log n); amortised O(1) when
- * the same thread asked for section i - 1 of the same view last (a loop
- * over the sections is O(n)). The pointer is valid while the view is.
+ * Section @i in address order, or NULL if i >= count. Worst case O(log n)
+ * (one descent); O(1) amortised when the same thread asked for section i or
+ * i - 1 of the same view last (a loop over the sections is O(n)). Do not
+ * binary-search with it (that is O(log^2 n)): viommu_flatview_lower()
+ * finds a section by address in one descent. The pointer is valid while the
+ * view is.
  */
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_section(const struct viommu_flatview *v, size_t i);
 /*
@@ -328,23 +332,25 @@ VIOMMU_API const struct viommu_mr_section *viommu_flatview_section(const struct 
  * are the points where the tree can change independently: a consumer that
  * keeps state per range (host mappings) should not let one piece span them.
  * Returns the count; 0 with errno ENOMEM when the array cannot be made.
- * O(b) for b boundaries at the first call on a view (it makes the array
- * once), O(1) after.
+ * Worst case O(b) time and memory at the first call on a view (it makes the
+ * array once), O(1) after. Every commit makes a new view, so a caller that
+ * looks at a few boundaries per commit uses viommu_flatview_next_boundary()
+ * instead (else each commit costs O(b)).
  */
 VIOMMU_API size_t viommu_flatview_boundaries(const struct viommu_flatview *v, const uint64_t **bounds);
 
 /*
  * The first region boundary at or after @addr: the smallest b >= addr in
  * the set viommu_flatview_boundaries() lists, in *out. 0; -ENOENT if none;
- * -EINVAL. O(log n), and unlike viommu_flatview_boundaries() it never
- * makes the whole array.
+ * -EINVAL. Worst case O(log b): one descent of the view's boundary tree;
+ * unlike viommu_flatview_boundaries() it never makes the whole array.
  */
 VIOMMU_API int viommu_flatview_next_boundary(const struct viommu_flatview *v, uint64_t addr, uint64_t *out);
 
-/* Index of the first section whose last byte is >= @addr (the count if none). O(log n). */
+/* Index of the first section whose last byte is >= @addr (the count if none). Worst case O(log n): one descent. */
 VIOMMU_API size_t viommu_flatview_lower(const struct viommu_flatview *v, uint64_t addr);
 
-/* The section containing @addr (O(log n)), or NULL for a hole. */
+/* The section containing @addr, or NULL for a hole. Worst case O(log n): one descent. */
 VIOMMU_API const struct viommu_mr_section *viommu_flatview_lookup(const struct viommu_flatview *v,
 								  uint64_t addr);
 

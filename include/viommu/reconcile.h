@@ -128,7 +128,12 @@ struct viommu_recon_opts {
  * nothing). @opts is checked by the options rule (its sz first; an older,
  * smaller struct works, unknown non-zero bytes are refused). Returns NULL
  * with errno EINVAL (bad arguments or options, logged) or ENOMEM. Cost:
- * O(sections) for the registration.
+ * O(sections) for the registration. Per memory commit of @as (minimal
+ * policy), worst case O((d + k + c) log n) for d changed ranges, k host
+ * mappings they touch and c region boundaries inside the new mappings, n
+ * the sections and boundaries of the view (one descent each:
+ * viommu_flatview_lower, viommu_flatview_next_boundary), never O(n) per
+ * commit; the naive policy is O(n log n) per commit (QEMU's listener).
  */
 VIOMMU_API struct viommu_recon *viommu_recon_new(struct viommu_memory *m, struct viommu_as *as,
 						 const struct viommu_recon_opts *opts);

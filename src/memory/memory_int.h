@@ -33,12 +33,12 @@ struct viommu_mr {
 	struct viommu_mr *parent;
 	struct vi_kx_node *kids;	/* this region's children */
 	uint64_t seq;			/* (re)insertion order among all links */
-	struct viommu_memory *m;
+	void *host;			/* RAM, RAM device (a render's sweep reads it with kind) */
 	int priority;
 	enum viommu_mr_kind kind;
 	bool enabled, readonly, unmergeable;
 
-	void *host;				/* RAM, RAM device */
+	struct viommu_memory *m;
 	struct viommu_mr *alias_target;
 	uint64_t alias_offset;
 	struct viommu_mr *alias_users;		/* aliases whose target this is */

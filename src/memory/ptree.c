@@ -23,6 +23,8 @@
 
 #include "memory/ptree.h"
 
+__thread struct vi_pt_work vi_pt_work __attribute__((tls_model("initial-exec")));
+
 struct pt_op {
 	struct vi_pt_txn *t;
 	size_t esz;
@@ -56,6 +58,19 @@ static int list_push(struct pt_list *l, struct vi_pnode *x, uint64_t key, size_t
 	}
 	l->v[l->n++] = (struct pt_ent){ x, key, count };
 	return 0;
+}
+
+/*
+ * Give @l room for @cap entries up front: a rebuilt level pushes a node's
+ * children and its replacements, and growing 16 -> 32 -> 64 on the way cost
+ * three allocations per level of every update (the commit path's largest
+ * allocator cost). Failure is left to list_push.
+ */
+static void list_init(struct pt_list *l, size_t cap)
+{
+	l->v = malloc(cap * sizeof(*l->v));
+	l->n = 0;
+	l->cap = l->v ? cap : 0;
 }
 
 /* Push child @k of inner node @x. */
@@ -110,6 +125,7 @@ static struct vi_pnode *pt_new(struct pt_op *op, uint32_t level, uint32_t n)
 
 	if (!x)
 		return NULL;
+	vi_pt_work.made++;
 	x->n = n;
 	x->level = (uint16_t)level;
 	x->state = VI_PN_FRESH;
@@ -219,8 +235,9 @@ static int pt_merge2(struct pt_op *op, struct vi_pnode *a, struct vi_pnode *b, s
 		pt_buf_put(op, a->n, b->keys, vi_pt_items(b), b->n);
 		err = pt_make_leaves(op, op->kbuf, op->ibuf, total, out);
 	} else {
-		struct pt_list e = { 0 };
+		struct pt_list e;
 
+		list_init(&e, (size_t)a->n + b->n);
 		for (uint32_t k = 0; k < a->n && !err; k++)
 			err = list_push_child(&e, a, k);
 		for (uint32_t k = 0; k < b->n && !err; k++)
@@ -298,7 +315,7 @@ static int pt_rep(struct pt_op *op, struct vi_pnode *x, uint64_t xkey, size_t i,
 	const struct vi_pslot *s = vi_pt_slots(x);
 	uint32_t lo = 0, hi;
 	size_t base_lo, p0, p1;
-	struct pt_list c = { 0 };
+	struct pt_list c;
 
 	while (lo + 1 < x->n && s[lo].cum <= i)
 		lo++;
@@ -307,6 +324,7 @@ static int pt_rep(struct pt_op *op, struct vi_pnode *x, uint64_t xkey, size_t i,
 		while (hi + 1 < x->n && s[hi].cum < j)
 			hi++;
 	base_lo = lo ? s[lo - 1].cum : 0;
+	list_init(&c, x->n + 4 + k / VI_PT_LEAF_FAN);
 	for (uint32_t q = 0; q < lo && !err; q++)
 		err = list_push_child(&c, x, q);
 	p0 = c.n;
@@ -466,6 +484,7 @@ size_t vi_pt_lower(const struct vi_pnode *x, uint64_t key)
 {
 	size_t base = 0;
 
+	vi_pt_work.descents++;
 	if (!x)
 		return 0;
 	if (x->keys[x->n - 1] < key)
@@ -503,6 +522,7 @@ static const void *pt_item(const struct vi_pnode *leaf, size_t esz, uint32_t i)
 
 const void *vi_pt_at(const struct vi_pnode *x, size_t esz, size_t i)
 {
+	vi_pt_work.descents++;
 	if (!x || i >= x->count)
 		return NULL;
 	while (x->level) {
@@ -531,6 +551,7 @@ static uint32_t pt_count_below(const uint64_t *k, uint32_t n, uint64_t key)
 
 const void *vi_pt_find(const struct vi_pnode *x, size_t esz, uint64_t key)
 {
+	vi_pt_work.descents++;
 	if (!x || x->keys[x->n - 1] < key)
 		return NULL;
 	while (x->level)
@@ -540,6 +561,7 @@ const void *vi_pt_find(const struct vi_pnode *x, size_t esz, uint64_t key)
 
 const void *vi_pcur_seek(struct vi_pcur *c, const struct vi_pnode *x, size_t esz, size_t i)
 {
+	vi_pt_work.descents++;
 	c->depth = 0;
 	c->esz = esz;
 	if (!x || i >= x->count)
@@ -561,6 +583,7 @@ const void *vi_pcur_seek_key(struct vi_pcur *c, const struct vi_pnode *x, size_t
 {
 	size_t base = 0;
 
+	vi_pt_work.descents++;
 	c->depth = 0;
 	c->esz = esz;
 	if (!x || x->keys[x->n - 1] < key) {
@@ -590,6 +613,7 @@ const void *vi_pcur_next(struct vi_pcur *c)
 
 	if (!c->depth)
 		return NULL;
+	vi_pt_work.steps++;
 	d = c->depth - 1;
 	if (++c->idx[d] < c->node[d]->n)
 		return pt_item(c->node[d], c->esz, c->idx[d]);

@@ -79,6 +79,21 @@ static inline size_t vi_pt_count(const struct vi_pnode *x)
 	return x ? x->count : 0;
 }
 
+/*
+ * Work counters of the calling thread (tests and fuzz: cost budgets in
+ * counted units, not time). descents: walks from a root to a leaf, each
+ * O(log n) (lower, find, at, the cursor seeks); steps: cursor steps, each
+ * O(1) amortised (vi_pcur_next, so vi_pt_copy_out counts one per item);
+ * made: nodes made by updates. Thread-local because readers run
+ * concurrently with the writer and take no lock; initial-exec (as
+ * iotlb.c's stripe) so that in the shared library an increment is one
+ * instruction, not a __tls_get_addr call on every lookup.
+ */
+struct vi_pt_work {
+	uint64_t descents, steps, made;
+};
+extern __thread struct vi_pt_work vi_pt_work __attribute__((tls_model("initial-exec")));
+
 /* One update transaction: start zeroed. */
 struct vi_pt_txn {
 	struct vi_pnode *made;		/* every node it made */

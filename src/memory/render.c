@@ -39,6 +39,8 @@ struct vi_occ {
 	uint64_t offset;	/* offset in mr of first */
 	uint64_t rank;
 	const struct viommu_mr *mr;
+	void *host;		/* mr's, read while the walk has it in cache (the sweep runs in another order) */
+	enum viommu_mr_kind kind;
 	bool ro, unm;
 };
 
@@ -58,6 +60,7 @@ struct vi_render {
  * (ENOMEM) rather than exhaust memory or time on a pathological tree.
  */
 #define VI_RENDER_MAX_OCC ((size_t)1 << 24)
+#define VI_RENDER_PREFETCH 8	/* children ahead whose region the walk requests early */
 
 static bool grow(void **p, size_t *cap, size_t need, size_t elem)
 {
@@ -93,7 +96,7 @@ static void emit_occ(struct vi_render *r, const struct viommu_mr *mr, uint64_t d
 	}
 	sc->occ[r->n++] = (struct vi_occ){
 		.first = of + delta, .last = ol + delta, .offset = of, .rank = r->rank++,
-		.mr = mr, .ro = ro, .unm = unm,
+		.mr = mr, .host = mr->host, .kind = mr->kind, .ro = ro, .unm = unm,
 	};
 }
 
@@ -316,7 +319,17 @@ static void render_mr(struct vi_render *r, const struct viommu_mr *mr, uint64_t 
 			r->err = sort_kids(sc, base, end);
 		for (size_t k = base; k < end && !r->err; k++) {
 			const struct viommu_mr *c = sc->kids[k].item;	/* re-read: deeper levels may grow the stack */
-			uint64_t cf = c->addr, cl = vi_mr_end(c);
+			uint64_t cf, cl;
+
+			/*
+			 * Precedence order is not memory order: ask for a later
+			 * child's first line now, so a big container's render
+			 * does not wait on one cache miss per child.
+			 */
+			if (k + VI_RENDER_PREFETCH < end)
+				__builtin_prefetch(sc->kids[k + VI_RENDER_PREFETCH].item);
+			cf = c->addr;
+			cl = vi_mr_end(c);
 
 			if (cf < of)
 				cf = of;
@@ -431,8 +444,8 @@ static int out_emit(struct vi_out *o, const struct vi_occ *oc, uint64_t first, u
 		return -ENOMEM;
 	sc->secs[o->n++] = (struct viommu_mr_section){
 		.first = first, .last = last, .mr = oc->mr, .offset = off,
-		.host = is_ram(oc->mr->kind) ? (char *)oc->mr->host + off : NULL,
-		.kind = oc->mr->kind, .readonly = oc->ro, .unmergeable = oc->unm,
+		.host = is_ram(oc->kind) ? (char *)oc->host + off : NULL,
+		.kind = oc->kind, .readonly = oc->ro, .unmergeable = oc->unm,
 	};
 	o->last_rank = oc->rank;
 	return 0;
@@ -1102,7 +1115,7 @@ VIOMMU_API int viommu_flatview_next_boundary(const struct viommu_flatview *v, ui
 
 	if (!v || !out)
 		return vi_errno(-EINVAL);
-	b = vi_pt_at(v->bnd, 0, vi_pt_lower(v->bnd, addr));
+	b = vi_pt_find(v->bnd, 0, addr);	/* one descent */
 	if (!b)
 		return vi_errno(-ENOENT);
 	*out = *b;

@@ -759,42 +759,24 @@ void vi_recon_apply(struct viommu_recon *r)
 
 size_t vi_recon_section_from(const struct viommu_flatview *v, uint64_t addr)
 {
-	size_t lo = 0, hi = v ? viommu_flatview_count(v) : 0;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (viommu_flatview_section(v, mid)->last < addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return viommu_flatview_lower(v, addr);	/* one descent: O(log n) */
 }
 
 bool vi_recon_view_cut(const struct viommu_flatview *v, uint64_t pm, uint64_t shift, uint64_t first,
 		       uint64_t last, uint64_t *cut)
 {
-	const uint64_t *bd;
-	size_t n, lo = 0, hi;
+	uint64_t b;
 
 	if (!v)
 		return false;
-	n = viommu_flatview_boundaries(v, &bd);
-	hi = n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (bd[mid] < first)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < n && bd[lo] <= last; lo++) {
-		if (!((bd[lo] + shift) & pm)) {
-			*cut = bd[lo];
+	/* one O(log n) descent per boundary looked at, never the whole array */
+	for (uint64_t a = first; a <= last && !viommu_flatview_next_boundary(v, a, &b) && b <= last; a = b + 1) {
+		if (!((b + shift) & pm)) {
+			*cut = b;
 			return true;
 		}
+		if (b == UINT64_MAX)
+			break;
 	}
 	return false;
 }

@@ -12,7 +12,7 @@ CTEST_ARGS = --output-on-failure -j$(JOBS) $(if $(T),-R '$(T)')
 # `make check` runs everything but the QEMU oracle tests (label qtest).
 CHECK_ARGS = $(CTEST_ARGS) -LE qtest
 
-.PHONY: all check run asan tsan fuzz bench install clean check-vm check-qtest check-vhost check-qemu
+.PHONY: all check run check-svg asan tsan fuzz bench install clean check-vm check-qtest check-vhost check-qemu
 
 all: $(BUILD)/CMakeCache.txt
 	$(CMAKE) --build $(BUILD) -j$(JOBS)
@@ -30,8 +30,25 @@ check-qtest: all
 	./tests/qtest/ensure-qemu.sh
 	VIOMMU_QTEST_REQUIRED=1 $(CTEST) --test-dir $(BUILD) $(CTEST_ARGS) -L qtest
 
-run: all
-	./$(BUILD)/viommu $(RUN_ARGS)
+# Build only the CLI and the library, quietly: the build's output is shown
+# only if it fails (it is kept in $(BUILD)/cli-build.log).
+define build_cli
+	@mkdir -p $(BUILD); log=$(BUILD)/cli-build.log; \
+	{ [ -f $(BUILD)/CMakeCache.txt ] || $(CMAKE) -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX); } >$$log 2>&1 && \
+	$(CMAKE) --build $(BUILD) -j$(JOBS) --target viommu_cli >>$$log 2>&1 || \
+	{ cat $$log; echo "make $@: the build failed (its output is above and in $$log)"; exit 1; }
+endef
+
+# The main job.
+run:
+	$(build_cli)
+	@$(abspath $(BUILD))/viommu $(RUN_ARGS)
+
+# `viommu replay --svg` rendered by Debian's chromium, headless (installed
+# if missing; tests/svg/run.sh).
+check-svg:
+	$(build_cli)
+	./tests/svg/run.sh $(abspath $(BUILD)) $(CURDIR)
 
 asan:
 	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DVIOMMU_SANITIZE=ON

@@ -39,26 +39,17 @@ log() { echo "qemu/build.sh: $*" >&2; }
 [ -f "$libdir/libviommu.so" ] || { log "no $libdir/libviommu.so: build the library first"; exit 1; }
 
 CONFIGURE_OPTS=(--target-list=x86_64-softmmu --without-default-features --enable-tcg --enable-slirp
-	--enable-fdt=system --disable-docs --disable-werror --disable-install-blobs --python=/usr/bin/python3)
+	--enable-fdt=system --disable-docs --disable-werror --disable-install-blobs --python=/usr/bin/python3
+	--enable-vhost-user)
 BUILD_DEPS=(build-essential ninja-build pkg-config libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev
 	flex bison python3 python3-venv xz-utils patch)
 
-apt_dir=$cache/apt-qemu
-mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-if [ ! -s "$apt_dir/sources.list" ]; then
-	uri=$(awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ && u {print u; exit}' \
-		/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-	[ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-	[ -n "$uri" ] || { log "cannot find the system's Debian mirror"; exit 1; }
-	{
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main"
-		echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main"
-	} > "$apt_dir/sources.list"
-fi
-aptopts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
-	 -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
-	 -o "APT::Get::List-Cleanup=0")
+# The private apt configuration (deb and deb-src lines): tests/vm/lib.sh.
+# shellcheck source=../tests/vm/lib.sh
+. "$top/tests/vm/lib.sh"
+vm_log() { log "$*"; }
+vm_backports_apt "$cache/apt-qemu" src || exit 1
+aptopts=("${VM_BACKPORTS_APT[@]}")
 srcinfo() { apt-cache "${aptopts[@]}" showsrc "$pkg" 2>/dev/null | awk -v up="$upver" '
 	/^Package:/ {p = $2} /^Version:/ {v = $2}
 	/^Checksums-Sha256:/ {c = 1; next} /^[^ ]/ {c = 0}
@@ -105,8 +96,16 @@ work=$cache/qemu-work-$srckey
 src=$work/qemu-$upver
 start=$(date +%s)
 seed=${VIOMMU_QEMU_SEED:-}
-if [ ! -f "$work/.unpacked" ] && [ -n "$seed" ] && [ -f "$seed/build/build.ninja" ] &&
-   grep -qF -- "'--target-list=x86_64-softmmu' '--without-default-features' '--enable-tcg' '--enable-slirp' '--enable-fdt=system' '--disable-docs' '--disable-werror' '--disable-install-blobs'" "$seed/build/config.status"; then
+# seed_fits DIR: DIR/build was configured with every option of CONFIGURE_OPTS (but the python path).
+seed_fits() {
+	local o
+	[ -f "$1/build/build.ninja" ] && [ -f "$1/build/config.status" ] || return 1
+	for o in "${CONFIGURE_OPTS[@]}"; do
+		case $o in --python=*) continue ;; esac
+		grep -qF -- "'$o'" "$1/build/config.status" || return 1
+	done
+}
+if [ ! -f "$work/.unpacked" ] && [ -n "$seed" ] && seed_fits "$seed"; then
 	# Ninja rebuilds whatever command line changed, and QEMU's hold the
 	# tree's absolute path: the copy is built where the seed was, by bind
 	# mounting it there in a private mount namespace (the seed itself is
@@ -127,7 +126,8 @@ if [ ! -f "$work/.unpacked" ]; then
 	[ -f "$work/dl/$tarball" ] || { log "download of $tarball failed"; exit 1; }
 	echo "$sha  $work/dl/$tarball" | sha256sum -c --quiet - ||
 		{ log "$tarball does not match the Sources index"; exit 1; }
-	tar -C "$work" -xf "$work/dl/$tarball"
+	# as root tar keeps the tarball's owners, and git refuses a tree owned by another user
+	tar --no-same-owner -C "$work" -xf "$work/dl/$tarball"
 	[ -d "$src" ] || src=$(ls -d "$work"/qemu-*/ | head -n1)
 	# The +ds tarball has no edk2 firmware blobs: do not try to unpack them.
 	sed -i 's/^if unpack_edk2_blobs$/if false/' "$src/pc-bios/meson.build"
@@ -143,6 +143,8 @@ in_tree() {
 	local rel=$1; shift
 	if [ -f "$work/.seed" ]; then
 		local at; at=$(cat "$work/.seed")
+		# the seed may be gone since: only its path is needed, as a mount point
+		[ -d "$at" ] || mkdir -p "$at" || { log "cannot recreate $at, the seeded tree's build path"; return 1; }
 		unshare -m --propagation private sh -c 'mount --bind "$1" "$2" && cd "$2/$3" && shift 3 && exec "$@"' \
 			sh "$src" "$at" "$rel" "$@"
 	else

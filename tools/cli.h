@@ -11,6 +11,7 @@
 #define VIOMMU_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct vi_cli_command {
@@ -34,5 +35,12 @@ int vi_cli_usage(const char *cmd, const char *fmt, ...);
 
 /* Parse a number (decimal, 0x hex, optional K/M/G/T suffix). false on junk or overflow. */
 bool vi_cli_parse_u64(const char *s, uint64_t *out);
+
+/* @b bytes for people: "512 B", "256.00 KiB", "6.50 GiB"; returns @buf. */
+const char *vi_cli_human(uint64_t b, char *buf, size_t n);
+
+enum viommu_recon_report_kind;
+/* What a reconciler report means, in one phrase (tools/cmd_replay.c). */
+const char *vi_replay_report_text(enum viommu_recon_report_kind k);
 
 #endif

@@ -60,6 +60,23 @@ bool vi_cli_parse_u64(const char *s, uint64_t *out)
 	return vi_parse_u64(s, out);
 }
 
+const char *vi_cli_human(uint64_t b, char *buf, size_t n)
+{
+	static const char *unit[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)b;
+	int u = 0;
+
+	while (v >= 1024 && u < 6) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, n, "%llu B", (unsigned long long)b);
+	else
+		snprintf(buf, n, "%.2f %s", v, unit[u]);
+	return buf;
+}
+
 int main(int argc, char **argv)
 {
 	const struct vi_cli_command *c;

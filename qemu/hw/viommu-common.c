@@ -5,7 +5,11 @@
 #include "qemu/error-report.h"
 #include "qemu/notify.h"
 #include "system/system.h"
+#include "hw/pci/pci.h"
+#include "exec/address-spaces.h"
 #include "hw/viommu/viommu-common.h"
+
+#include <viommu/iommu.h>
 
 /* Mismatches logged in full per device; the rest are only counted. */
 #define VIOMMU_GLUE_LOG_MAX 32
@@ -42,10 +46,10 @@ const char *viommu_glue_mode_name(int mode)
 
 static void probe_line(GString *l, const char *name, const ViommuProbeCounts *p)
 {
-    g_string_append_printf(l, " %s_map=%" PRIu64 " %s_unmap=%" PRIu64 " %s_deviotlb=%" PRIu64
+    g_string_append_printf(l, " %s_notifiers=%" PRIu64 " %s_map=%" PRIu64 " %s_unmap=%" PRIu64 " %s_deviotlb=%" PRIu64
                            " %s_unmap_bytes=%" PRIu64 " %s_deviotlb_bytes=%" PRIu64
                            " %s_unaligned=%" PRIu64,
-                           name, p->map, name, p->unmap, name, p->deviotlb, name, p->unmap_bytes,
+                           name, p->notifiers, name, p->map, name, p->unmap, name, p->deviotlb, name, p->unmap_bytes,
                            name, p->deviotlb_bytes, name, p->pow2_unaligned);
 }
 
@@ -129,6 +133,7 @@ static void probe_add(IOMMUMemoryRegion *mr, ViommuProbeCounts *counts, IOMMUNot
         g_free(p);
         return;
     }
+    counts->notifiers++;
     if (replay) {
         memory_region_iommu_replay(mr, &p->n);
     }
@@ -146,6 +151,54 @@ void viommu_glue_probe(ViommuGlueCounts *c, IOMMUMemoryRegion *mr, bool iotlb, b
     if (devtlb) {
         probe_add(mr, &c->devtlb_probe, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, 0, 0xfedfffffULL, false);
         probe_add(mr, &c->devtlb_probe, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, 0xfef00000ULL, HWADDR_MAX, false);
+    }
+}
+
+static void create_as_dev(PCIBus *bus, PCIDevice *dev, void *opaque)
+{
+    pci_device_iommu_address_space(dev);
+}
+
+static void create_as_bus(PCIBus *bus, void *opaque)
+{
+    pci_for_each_device_under_bus(bus, create_as_dev, NULL);
+}
+
+void viommu_glue_create_address_spaces(PCIBus *root)
+{
+    if (root) {
+        pci_for_each_bus(root, create_as_bus, NULL);
+    }
+}
+
+void viommu_glue_forward_one(IOMMUNotifier *n, IOMMUNotifierFlag type, const struct viommu_iommu_event *ev)
+{
+    uint64_t first = MAX(ev->first, (uint64_t)n->start), last = MIN(ev->last, (uint64_t)n->end);
+    IOMMUTLBEvent event = {
+        .type = type,
+        .entry = {
+            .target_as = &address_space_memory,
+            .iova = first,
+            .translated_addr = type == IOMMU_NOTIFIER_MAP ? ev->out + (first - ev->first) : 0,
+            .addr_mask = last - first,
+            .perm = type == IOMMU_NOTIFIER_MAP ? viommu_glue_flags(ev->perm) : IOMMU_NONE,
+        },
+    };
+
+    if (first > last || !(n->notifier_flags & type)) {
+        return;     /* outside this notifier, or not its kind */
+    }
+    memory_region_notify_iommu_one(n, &event);
+}
+
+void viommu_glue_forward(IOMMUMemoryRegion *mr, IOMMUNotifierFlag type, const struct viommu_iommu_event *ev)
+{
+    IOMMUNotifier *n;
+
+    IOMMU_NOTIFIER_FOREACH(n, mr) {
+        if (n->iommu_idx == 0) {
+            viommu_glue_forward_one(n, type, ev);
+        }
     }
 }
 

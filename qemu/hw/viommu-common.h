@@ -8,6 +8,7 @@
 #define HW_VIOMMU_COMMON_H
 
 #include "exec/memory.h"
+#include "hw/pci/pci.h"
 
 enum viommu_glue_mode {
     VIOMMU_GLUE_OFF,            /* QEMU's model; the glue only counts */
@@ -24,6 +25,7 @@ typedef struct ViommuProbeCounts {
     uint64_t map, unmap, deviotlb;      /* events */
     uint64_t map_bytes, unmap_bytes, deviotlb_bytes;
     uint64_t pow2_unaligned;            /* events whose range is not an aligned 2^n block */
+    uint64_t notifiers;                 /* probe notifiers registered (one per range) */
 } ViommuProbeCounts;
 
 typedef struct ViommuProbe {
@@ -60,6 +62,30 @@ void viommu_glue_counts_init(ViommuGlueCounts *c, const char *device, int mode,
  * with @devtlb DEVIOTLB_UNMAP on the same two ranges (as vhost registers).
  */
 void viommu_glue_probe(ViommuGlueCounts *c, IOMMUMemoryRegion *mr, bool iotlb, bool devtlb);
+
+/*
+ * Create the IOMMU address space of every PCI device below @root now (its
+ * get_address_space op, through pci_device_iommu_address_space). The glue's
+ * machine-done notifier needs them, and it runs before the PCI buses' own
+ * (hw/pci/pci.c pcibus_machine_done, which creates them otherwise): a
+ * notifier list runs the newest first, and the buses were made before the
+ * IOMMU device. Repeated calls return the same address spaces.
+ */
+void viommu_glue_create_address_spaces(PCIBus *root);
+
+/*
+ * Hand one viommu listener event (include/viommu/iommu.h) to QEMU's IOMMU
+ * notifiers as @type (IOMMU_NOTIFIER_MAP, _UNMAP or _DEVIOTLB_UNMAP): to
+ * every notifier of @mr registered for @type (viommu_glue_forward), or to
+ * @n alone (viommu_glue_forward_one, replay), each time cropped to the
+ * notifier's [start, end]. QEMU's memory_region_notify_iommu_one crops only
+ * DEVIOTLB_UNMAP and asserts that a MAP or UNMAP lies inside the notifier,
+ * while VFIO registers one notifier per section around the x86 interrupt
+ * window and a viommu event may cover both (hw/vfio/listener.c).
+ */
+struct viommu_iommu_event;
+void viommu_glue_forward(IOMMUMemoryRegion *mr, IOMMUNotifierFlag type, const struct viommu_iommu_event *ev);
+void viommu_glue_forward_one(IOMMUNotifier *n, IOMMUNotifierFlag type, const struct viommu_iommu_event *ev);
 
 /* Shadow mode: count a mismatch and log the first ones with the request. */
 void viommu_glue_mismatch(ViommuGlueCounts *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);

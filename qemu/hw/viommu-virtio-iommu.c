@@ -143,6 +143,7 @@ static void virtio_glue_machine_done(Notifier *n, void *data)
     GHashTableIter it;
     gpointer key, value;
 
+    viommu_glue_create_address_spaces(g->s->primary_bus);
     virtio_glue_declare(g);
     g_hash_table_iter_init(&it, g->s->as_by_busptr);
     while (g_hash_table_iter_next(&it, &key, &value)) {
@@ -423,19 +424,9 @@ static void glue_notify(struct viommu_iommu_listener *l, const struct viommu_iom
 {
     ViommuVirtioNotifier *vn = l->opaque;
     bool map = ev->kind == VIOMMU_IOMMU_EV_MAP;
-    IOMMUTLBEvent event = {
-        .type = map ? IOMMU_NOTIFIER_MAP : IOMMU_NOTIFIER_UNMAP,
-        .entry = {
-            .target_as = &address_space_memory,
-            .iova = ev->first,
-            .translated_addr = map ? ev->out : 0,
-            .addr_mask = ev->last - ev->first,
-            .perm = map ? viommu_glue_flags(ev->perm) : IOMMU_NONE,
-        },
-    };
 
     vn->g->events_out[map ? 0 : 1]++;
-    memory_region_notify_iommu(vn->mr, 0, event);
+    viommu_glue_forward(vn->mr, map ? IOMMU_NOTIFIER_MAP : IOMMU_NOTIFIER_UNMAP, ev);
 }
 
 bool viommu_virtio_notify_flag_changed_hook(struct ViommuVirtio *g, uint16_t sid, IOMMUMemoryRegion *mr,
@@ -501,18 +492,8 @@ typedef struct ViommuVirtioReplay {
 static void virtio_replay_notify(struct viommu_iommu_listener *l, const struct viommu_iommu_event *ev)
 {
     ViommuVirtioReplay *rp = l->opaque;
-    IOMMUTLBEvent event = {
-        .type = IOMMU_NOTIFIER_MAP,
-        .entry = {
-            .target_as = &address_space_memory,
-            .iova = ev->first,
-            .translated_addr = ev->out,
-            .addr_mask = ev->last - ev->first,
-            .perm = viommu_glue_flags(ev->perm),
-        },
-    };
 
-    memory_region_notify_iommu_one(rp->n, &event);
+    viommu_glue_forward_one(rp->n, IOMMU_NOTIFIER_MAP, ev);
 }
 
 bool viommu_virtio_replay_hook(struct ViommuVirtio *g, uint16_t sid, IOMMUNotifier *n)

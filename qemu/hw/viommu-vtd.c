@@ -28,6 +28,8 @@
 #include "hw/pci/pci.h"
 #include "hw/pci/pci_bus.h"
 #include "hw/pci-host/q35.h"
+#include "hw/i386/pc.h"
+#include "hw/qdev-core.h"
 #include "hw/viommu/viommu-qemu.h"
 #include "hw/viommu/viommu-common.h"
 
@@ -128,8 +130,10 @@ static void vtd_glue_machine_done(Notifier *n, void *data)
     X86IOMMUState *x86 = X86_IOMMU_DEVICE(g->s);
     GHashTableIter it;
     gpointer key, value;
+    PCMachineState *pcms = PC_MACHINE(object_dynamic_cast(qdev_get_machine(), TYPE_PC_MACHINE));
     GPtrArray *as = g_ptr_array_new();
 
+    viommu_glue_create_address_spaces(pcms ? pcms->pcibus : NULL);
     g_hash_table_iter_init(&it, g->s->vtd_address_spaces);
     while (g_hash_table_iter_next(&it, &key, &value)) {
         VTDAddressSpace *vtd_as = value;
@@ -157,7 +161,7 @@ void viommu_vtd_realize_hook(IntelIOMMUState *s, Error **errp)
     if (mode < 0) {
         return;     /* no property (-1) or a bad one (errp set) */
     }
-    if (mode != VIOMMU_GLUE_OFF && x86->intr_supported) {
+    if (mode != VIOMMU_GLUE_OFF && x86_iommu_ir_supported(x86)) {
         error_setg(errp, "viommu=%s: viommu's VT-d has no interrupt remapping; use intremap=off",
                    s->viommu_mode);
         return;
@@ -342,32 +346,16 @@ void viommu_vtd_compare_hook(struct ViommuVtd *g, uint16_t sid, hwaddr addr, IOM
 }
 
 #ifdef VIOMMU_HAVE_VTD
-static void vtd_forward(ViommuVtdNotifier *vn, IOMMUNotifierFlag type, const struct viommu_iommu_event *ev)
-{
-    IOMMUTLBEvent event = {
-        .type = type,
-        .entry = {
-            .target_as = &address_space_memory,
-            .iova = ev->first,
-            .translated_addr = type == IOMMU_NOTIFIER_MAP ? ev->out : 0,
-            .addr_mask = ev->last - ev->first,
-            .perm = type == IOMMU_NOTIFIER_MAP ? viommu_glue_flags(ev->perm) : IOMMU_NONE,
-        },
-    };
-
-    memory_region_notify_iommu(vn->mr, 0, event);
-}
-
 static void vtd_notify_iotlb(struct viommu_iommu_listener *l, const struct viommu_iommu_event *ev)
 {
     ViommuVtdNotifier *vn = l->opaque;
 
     if (ev->kind == VIOMMU_IOMMU_EV_MAP) {
         vn->g->events_out[0]++;
-        vtd_forward(vn, IOMMU_NOTIFIER_MAP, ev);
+        viommu_glue_forward(vn->mr, IOMMU_NOTIFIER_MAP, ev);
     } else if (ev->kind == VIOMMU_IOMMU_EV_UNMAP) {
         vn->g->events_out[1]++;
-        vtd_forward(vn, IOMMU_NOTIFIER_UNMAP, ev);
+        viommu_glue_forward(vn->mr, IOMMU_NOTIFIER_UNMAP, ev);
     }
 }
 
@@ -376,7 +364,7 @@ static void vtd_notify_devtlb(struct viommu_iommu_listener *l, const struct viom
     ViommuVtdNotifier *vn = l->opaque;
 
     vn->g->events_out[3]++;
-    vtd_forward(vn, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, ev);
+    viommu_glue_forward(vn->mr, IOMMU_NOTIFIER_DEVIOTLB_UNMAP, ev);
 }
 
 static void vtd_listener_init(struct viommu_iommu_listener *l, unsigned kinds, unsigned caps,
@@ -464,18 +452,8 @@ typedef struct ViommuVtdReplay {
 static void vtd_replay_notify(struct viommu_iommu_listener *l, const struct viommu_iommu_event *ev)
 {
     ViommuVtdReplay *rp = l->opaque;
-    IOMMUTLBEvent event = {
-        .type = IOMMU_NOTIFIER_MAP,
-        .entry = {
-            .target_as = &address_space_memory,
-            .iova = ev->first,
-            .translated_addr = ev->out,
-            .addr_mask = ev->last - ev->first,
-            .perm = viommu_glue_flags(ev->perm),
-        },
-    };
 
-    memory_region_notify_iommu_one(rp->n, &event);
+    viommu_glue_forward_one(rp->n, IOMMU_NOTIFIER_MAP, ev);
 }
 #endif
 

@@ -10,7 +10,8 @@
 # Interrupt remapping is not part of viommu's VT-d: every VT-d run, QEMU's
 # model included, has intremap=off, so the comparison is like for like.
 #
-# usage: tests/qemu/run.sh [--build DIR] [--only REGEX] [--keep]
+# usage: tests/qemu/run.sh [--build DIR] [--only REGEX] [--qemu BIN] [--keep]
+#   --qemu BIN	a qemu-system-x86_64 already built by qemu/build.sh (not rebuilt)
 # exit: 0 all equal and passed, 1 otherwise, 77 QEMU or a kernel cannot be had.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -18,25 +19,33 @@ top=$(cd "$here/../.." && pwd)
 build=$top/build
 only=.
 keep=0
+qemu=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--build) build=$(cd "$2" && pwd); shift 2 ;;
 	--only) only=$2; shift 2 ;;
+	--qemu) qemu=$2; shift 2 ;;
 	--keep) keep=1; shift ;;
-	*) echo "usage: $0 [--build DIR] [--only REGEX] [--keep]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--build DIR] [--only REGEX] [--qemu BIN] [--keep]" >&2; exit 2 ;;
 	esac
 done
 log() { echo "check-qemu: $*" >&2; }
+# The status also goes to BUILD/check-qemu.status: `make check-qemu` turns every
+# failure into 2 and CI must tell a skip (77) from a failure.
+status=1
+trap 'echo $status > "$build/check-qemu.status" 2>/dev/null || true' EXIT
+rm -f "$build/check-qemu.status"
 qcache=${VIOMMU_QEMU_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/viommu-qemu}
 cache=${VIOMMU_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/viommu-vm}
 mkdir -p "$qcache" "$cache"
 
 t0=$(date +%s)
-qemu=$("$top/qemu/build.sh" "$qcache" "$build") || { log "QEMU with the integration cannot be built"; exit 1; }
+[ -n "$qemu" ] || qemu=$("$top/qemu/build.sh" "$qcache" "$build") ||
+	{ log "QEMU with the integration cannot be built"; exit 1; }
 log "QEMU: $qemu (ready after $(( $(date +%s) - t0 )) s)"
 
 work=$(mktemp -d /tmp/viommu-qemu.XXXXXX)
-[ "$keep" = 1 ] || trap 'rm -rf "$work"' EXIT
+[ "$keep" = 1 ] || trap 'rm -rf "$work"; echo $status > "$build/check-qemu.status" 2>/dev/null || true' EXIT
 # The binary finds the current libviommu through LD_LIBRARY_PATH; firmware
 # from Debian's seabios / ipxe-qemu / qemu-system-data packages.
 cat > "$work/qemu" <<EOF
@@ -51,17 +60,18 @@ lib=$(LD_LIBRARY_PATH=$build ldd "$qemu" | awk '/libviommu/ {print $3}')
 export VIOMMU_VM_QEMU=$work/qemu
 here=$top/tests/vm		# lib.sh finds kernel.sh and guest/ through it
 . "$here/lib.sh"
-vm_ensure_tools || exit 77
+vm_ensure_tools || { status=77; exit 77; }
 vm_build_guest_programs "$build" "$work/bin" || exit 1
 
 # What a run's verdict is made of: the guest's result lines without timings.
 results() {
 	sed -n 's/\r$//; /^ok /p; /^FAIL/p; /^case /p; /^caps /p; /^replay /p; /passed, .* failed/p; /^VIOMMU-VM: exit /p' "$1" |
 		sed -E 's/[0-9]+(\.[0-9]+)? ?(ms|us|ns|s)\b/T/g' | sed "s/$2/TAG/g" |
-		sed -E '/ race_naive /s/ (bad|windows)=[0-9]+/ \1=N/g'
+		sed -E '/ race_naive /s/ (bad|windows|faults)=[0-9]+/ \1=N/g'
 }
-# (race_naive's bad reads and windows count what the scheduler let through a
-# policy that opens windows; only its verdict is compared.)
+# (race_naive's bad reads, windows and the faults its windows cause count what
+# the scheduler let through a policy that opens windows; only its verdict is
+# compared.)
 
 stock=$(vm_stock_kernel) || stock=
 iommufd=$(vm_iommufd_kernel) || iommufd=
@@ -86,7 +96,7 @@ for dev in vtd virtio; do
 			tag=$dev-$mode-$k
 			[[ $tag =~ $only ]] || continue
 			case $dev in
-			vtd) VM_IOMMU_ARGS="-device intel-iommu,intremap=off,caching-mode=on,viommu=$mode" ;;
+			vtd) VM_IOMMU_ARGS="-device intel-iommu,intremap=off,caching-mode=on,aw-bits=39,viommu=$mode" ;;
 			virtio) VM_IOMMU_ARGS="-device virtio-iommu-pci,viommu=$mode" ;;
 			esac
 			export VIOMMU_QEMU_STATS=$work/stats-$tag
@@ -114,6 +124,8 @@ for dev in vtd virtio; do
 done
 cat "$work/table"
 [ -n "${VIOMMU_QEMU_TABLE:-}" ] && cp "$work/table" "$VIOMMU_QEMU_TABLE"
-[ $ran -gt 0 ] || exit 77
+[ $ran -gt 0 ] || { status=77; exit 77; }
 [ "$keep" = 1 ] && log "work files kept in $work"
+log "total $(( $(date +%s) - t0 )) s"
+status=$rc
 exit $rc

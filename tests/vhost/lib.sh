@@ -5,24 +5,12 @@
 
 vh_log() { echo "check-vhost: $*" >&2; }
 
-# apt options for a private bookworm-backports configuration in $cache: the
-# system's apt sources and state stay untouched (the same directory and
-# sources list tests/vm/kernel.sh uses for linux-source).
+# apt options for a private bookworm-backports configuration in $cache
+# (tests/vm/lib.sh vm_backports_apt; the same directory and sources list
+# tests/vm/kernel.sh uses for linux-source).
 vh_backports_apt() {
-	local apt_dir=$cache/apt-backports uri
-	mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial"
-	if [ ! -s "$apt_dir/sources.list" ]; then
-		uri=$(awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ && u {print u; exit}' \
-			/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
-		[ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' \
-			/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
-		[ -n "$uri" ] || { vh_log "cannot find the system's Debian mirror"; return 1; }
-		echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main" \
-			> "$apt_dir/sources.list"
-	fi
-	VH_APT=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
-		-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
-		-o "APT::Get::List-Cleanup=0")
+	vm_backports_apt "$cache/apt-backports" || return 1
+	VH_APT=("${VM_BACKPORTS_APT[@]}")
 }
 
 # QEMU 10.0.2 from bookworm-backports, unpacked (never installed) into the

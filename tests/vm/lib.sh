@@ -39,6 +39,33 @@ vm_ensure_tools() {
 	command -v "$VM_QEMU" >/dev/null || { vm_log "SKIP: no $VM_QEMU"; return 1; }
 }
 
+# A private apt configuration for bookworm-backports in directory $1 (with
+# deb-src lines too when $2 is "src"): the system's apt sources and state stay
+# untouched; the mirror is the one the system already uses (deb822 or
+# one-line format). Sets the array VM_BACKPORTS_APT of apt-get / apt-cache
+# options. Used by tests/vhost/lib.sh and qemu/build.sh. (tests/vm/kernel.sh
+# has the same lines: its cache key hashes the script, so moving them would
+# rebuild every cached 6.12 kernel; it should call this on its next change.)
+vm_backports_apt() {
+	local apt_dir=$1 uri
+	mkdir -p "$apt_dir/lists/partial" "$apt_dir/archives/partial" || return 1
+	if [ ! -s "$apt_dir/sources.list" ]; then
+		uri=$(awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ && u {print u; exit}' \
+			/etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+		[ -n "$uri" ] || uri=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' \
+			/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
+		[ -n "$uri" ] || { vm_log "cannot find the system's Debian mirror"; return 1; }
+		{
+			echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main"
+			[ "${2:-}" != src ] ||
+				echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri bookworm-backports main"
+		} > "$apt_dir/sources.list"
+	fi
+	VM_BACKPORTS_APT=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+		-o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache::Archives=$apt_dir/archives"
+		-o "APT::Get::List-Cleanup=0")
+}
+
 # Fetch a Debian package into the cache and extract it; print the directory.
 vm_fetch_deb() {
 	local pkg=$1 dir=$cache/pkg/$1

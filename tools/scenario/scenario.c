@@ -106,21 +106,25 @@ static int fail(struct interp *s, int rc, const char *fmt, ...)
 	return rc;
 }
 
-static void expect_failed(struct interp *s, const char *fmt, ...)
+/* A failed expectation or check: the first is kept in the result, each one goes to on_failure. */
+static void failed(struct interp *s, const char *fmt, ...)
 {
+	char msg[sizeof(s->res->first_failure)];
 	va_list ap;
-	int n;
+	int n = snprintf(msg, sizeof(msg), "%s:%u: ", s->name, s->lineno);
 
-	s->res->expects_failed++;
-	if (s->res->first_failure[0])
-		return;
-	n = snprintf(s->res->first_failure, sizeof(s->res->first_failure), "%s:%u: ", s->name, s->lineno);
-	if (n >= 0 && (size_t)n < sizeof(s->res->first_failure)) {
+	if (n >= 0 && (size_t)n < sizeof(msg)) {
 		va_start(ap, fmt);
-		vsnprintf(s->res->first_failure + n, sizeof(s->res->first_failure) - (size_t)n, fmt, ap);
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
 		va_end(ap);
 	}
+	if (!s->res->first_failure[0])
+		memcpy(s->res->first_failure, msg, sizeof(msg));
+	if (s->o->on_failure)
+		s->o->on_failure(s->o->ctx, msg);
 }
+
+#define expect_failed(s, ...) ((s)->res->expects_failed++, failed(s, __VA_ARGS__))
 
 /* ---- numbers (src/util/num.h), combined with + - * ( ) ---- */
 
@@ -820,10 +824,8 @@ static int run_check(struct interp *s, bool full)
 			s->res->checks_failed++;
 			if (rc == -EIO)
 				s->res->checks_mismatch++;
-			if (!s->res->first_failure[0])
-				snprintf(s->res->first_failure, sizeof(s->res->first_failure),
-					 "%s:%u: check: backend %d differs from the view at [0x%llx, 0x%llx]", s->name,
-					 s->lineno, i + 1, (unsigned long long)where.first, (unsigned long long)where.last);
+			failed(s, "check: backend %d differs from the view at [0x%llx, 0x%llx]", i + 1,
+			       (unsigned long long)where.first, (unsigned long long)where.last);
 		}
 	}
 	s->changed = false;
@@ -1050,6 +1052,7 @@ static void after_line(struct interp *s)
 		.map_ops = st.map_ops - s->last.map_ops, .unmap_ops = st.unmap_ops - s->last.unmap_ops,
 		.windows = st.windows - s->last.windows, .window_bytes = st.window_bytes - s->last.window_bytes,
 		.reports = (st.errors + st.skipped) - (s->last.errors + s->last.skipped), .mappings = hs.mappings,
+		.hosts = s->hosts, .nhosts = s->nhosts,
 	};
 	s->last = st;
 	s->res->commits = st.commits;

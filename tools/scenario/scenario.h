@@ -31,6 +31,9 @@ struct vi_scn_commit {
 	unsigned line;			/* the line that ended it */
 	uint64_t map_ops, unmap_ops, windows, window_bytes, reports;
 	uint64_t mappings;		/* held now by the first backend */
+	/* The run's backends, the first one first: valid during the callback, to read (a simulator's timeline). */
+	struct viommu_host *const *hosts;
+	int nhosts;
 };
 
 struct vi_scn_opts {
@@ -56,6 +59,8 @@ struct vi_scn_opts {
 	bool sim_only;
 	/* Called for each reconciler report (may be NULL). */
 	void (*on_report)(void *ctx, unsigned line, const struct viommu_recon_report *r);
+	/* Called for each failed expectation and check with "FILE:LINE: what" (may be NULL). */
+	void (*on_failure)(void *ctx, const char *msg);
 	void *ctx;
 	/*
 	 * While it runs, vi_scn_run owns the process's library log sink

@@ -140,7 +140,7 @@ static const struct ccase cases[] = {
 	{ "map_misaligned_vaddr", S({ MAP_RAW, BASE, P, 0x800 }), { -EINVAL, -EINVAL, NOX }, { 0, 0, -1 } },
 	{ "unmap_misaligned_iova", S({ MAP, 16, 2 }, { UNMAP_MISALIGNED }), ALL3(NOX), ALL3(-1) },
 	{ "unmap_len0", S({ MAP, 16, 2 }, { UNMAP, 16, 0 }), ALL3(NOX), ALL3(-1) },
-	/* IOVA beyond the usable ranges (VT-d 39-bit aperture) and inside the
+	/* IOVA beyond the usable ranges (a 39-bit aperture: main) and inside the
 	 * interrupt window 0xfee00000-0xfeefffff */
 	{ "map_beyond_aperture", S({ MAP_RAW, 0x8000000000ull, P, 0 }), ALL3(-EINVAL), ALL3(0) },
 	{ "map_last_usable_page", S({ MAP_RAW, 0x7ffffff000ull, P, 0 }), ALL3(0), ALL3(0) },
@@ -179,6 +179,7 @@ static const struct ccase cases[] = {
 };
 
 static uint8_t *buf;
+static struct guest_iommu gi;	/* the guest's IOMMU (edu.h), found in main() */
 
 struct result {
 	int rc;
@@ -304,17 +305,19 @@ static void compare_caps(enum viommu_host_semantics sem, struct viommu_host *rea
 		ok = k.ranges[i].first == s.ranges[i].first && k.ranges[i].last == s.ranges[i].last;
 	printf("case %s caps kernel=sim %s\n", sem_name(sem), ok ? "ok" : "MISMATCH");
 	T_OK(ok);
-	/* what this guest's kernel reports (q35, VT-d 39-bit aperture, dma_entry_limit) */
+	/* what this guest's kernel reports: the IOMMU's page sizes and aperture
+	 * as the device advertises them (edu.h guest_iommu), the x86 interrupt
+	 * window reserved, dma_entry_limit */
 	T_EQ_U64(k.iova_alignment, P);
 	if (sem != VIOMMU_HOST_IOMMUFD) {
-		T_EQ_U64(k.pgsize_bitmap, 0x40201000);
+		T_EQ_U64(k.pgsize_bitmap, gi.pgsizes);
 		T_EQ_U64(k.dma_avail, read_limit());
 	}
 	T_EQ(k.nranges, 2);
 	T_EQ_U64(k.ranges[0].first, 0);
 	T_EQ_U64(k.ranges[0].last, 0xfedfffff);
 	T_EQ_U64(k.ranges[1].first, 0xfef00000);
-	T_EQ_U64(k.ranges[1].last, 0x7fffffffff);
+	T_EQ_U64(k.ranges[1].last, gi.last);
 }
 
 static void clean(struct viommu_host *h)
@@ -593,7 +596,10 @@ static void dump_getinfo(const char *group, enum viommu_host_semantics sem)
 
 static struct viommu_host *sim_for(enum viommu_host_semantics sem)
 {
-	struct viommu_host_sim_opts o = { .sz = sizeof(o), .semantics = sem, .dma_entry_limit = read_limit() };
+	/* the simulator's defaults are VT-d's ranges with a 39-bit aperture; the
+	 * page sizes are the guest IOMMU's */
+	struct viommu_host_sim_opts o = { .sz = sizeof(o), .semantics = sem, .dma_entry_limit = read_limit(),
+					  .pgsize_bitmap = gi.pgsizes };
 	struct viommu_host *h = viommu_host_sim_new(&o);
 
 	T_OK(h != NULL);
@@ -661,6 +667,17 @@ int main(int argc, char **argv)
 	T_EQ(mprotect(buf + HU_RO, HU_P, PROT_READ), 0);
 	T_EQ(mprotect(buf + HU_NONE, HU_P, PROT_NONE), 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	/*
+	 * The case table's aperture cases (map_beyond_aperture and the like)
+	 * are written for a 39-bit aperture, as is the simulator's default
+	 * range list: QEMU's q35 VT-d with aw-bits=39 and virtio-iommu with
+	 * aw-bits=39 (input_range [0, 2^39-1]). Any other IOMMU fails here.
+	 */
+	T_EQ(guest_iommu(&gi), 0);
+	printf("caps iommu %s %s pgsizes=0x%llx last=0x%llx\n", guest_iommu_kind_name(gi.kind), gi.name,
+	       (unsigned long long)gi.pgsizes, (unsigned long long)gi.last);
+	T_EQ_U64(gi.last, 0x7fffffffffull);
 
 	run_type1(group, VIOMMU_HOST_TYPE1V2);
 	run_type1(group, VIOMMU_HOST_TYPE1V1);

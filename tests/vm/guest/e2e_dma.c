@@ -151,11 +151,43 @@ static void test_dma_in_out(struct machine *mc)
 	/* the device buffer really holds the data: read it back to X's range too */
 }
 
+/*
+ * A fault count as printed: exact on VT-d; on virtio-iommu, where the device
+ * chooses how many events a blocked DMA gives, only whether there were any
+ * (so the result lines of two models compare).
+ */
+static const char *count_str(char *b, size_t n, uint64_t v)
+{
+	struct guest_iommu gi = { 0 };
+
+	if (guest_iommu(&gi) == 0 && gi.kind == GUEST_IOMMU_VIRTIO)
+		snprintf(b, n, "%s", v ? "some" : "0");
+	else
+		snprintf(b, n, "%llu", (unsigned long long)v);
+	return b;
+}
+
+/* The fault log lines: exact on VT-d; on virtio-iommu rate limited away, not compared. */
+static const char *kmsg_str(char *b, size_t n, uint64_t v)
+{
+	struct guest_iommu gi = { 0 };
+
+	if (guest_iommu(&gi) == 0 && gi.kind == GUEST_IOMMU_VIRTIO)
+		snprintf(b, n, "unasserted");
+	else
+		snprintf(b, n, "%llu", (unsigned long long)v);
+	return b;
+}
+
 static void test_blocked(struct machine *mc, int kfd)
 {
+	struct guest_iommu gi = { 0 };
 	uint64_t f0, f1, f2;
 	unsigned k1, k2;
+	char c1[24], c2[24];
 	bool ok;
+
+	T_EQ(guest_iommu(&gi), 0);
 
 	/* a mapped region X: DMA lands */
 	memset(H_X, 0, XFER);
@@ -163,8 +195,8 @@ static void test_blocked(struct machine *mc, int kfd)
 	T_EQ(viommu_recon_status(mc->r, NULL), 0);
 	T_EQ(edu_dma(&dev, GPA_X, 0, XFER, true), 0);
 	T_EQ(memcmp(H_X, H_B + (DST - GPA_B), XFER), 0);
-	kmsg_dmar_faults(kfd, false);
-	f0 = dmar_fault_irqs();
+	kmsg_iommu_faults(kfd, false);
+	f0 = iommu_fault_irqs();
 
 	/* X removed: the reconciler unmapped it; the same DMA is blocked */
 	memset(H_X, 0xee, XFER);
@@ -172,22 +204,27 @@ static void test_blocked(struct machine *mc, int kfd)
 	T_EQ(viommu_recon_status(mc->r, NULL), 0);
 	T_EQ(edu_dma(&dev, GPA_X, 0, XFER, true), 0);
 	usleep(100 * 1000);
-	f1 = dmar_fault_irqs();
-	k1 = kmsg_dmar_faults(kfd, true);
-	ok = H_X[0] == 0xee && H_X[XFER - 1] == 0xee && f1 > f0 && k1 >= 1;
-	printf("case e2e %s blocked_after_unmap untouched=%d fault_irqs=%llu kmsg=%u %s\n", backend,
-	       H_X[0] == 0xee && H_X[XFER - 1] == 0xee, (unsigned long long)(f1 - f0), k1, ok ? "ok" : "FAIL");
+	f1 = iommu_fault_irqs();
+	k1 = kmsg_iommu_faults(kfd, true);
+	/* VT-d: the blocked DMA is one fault record, one interrupt, a log line;
+	 * virtio-iommu: at least one fault event (edu.h, guest_iommu) */
+	ok = H_X[0] == 0xee && H_X[XFER - 1] == 0xee && f1 > f0 && (k1 >= 1 || gi.kind != GUEST_IOMMU_VTD);
+	printf("case e2e %s blocked_after_unmap untouched=%d fault_irqs=%s kmsg=%s %s\n", backend,
+	       H_X[0] == 0xee && H_X[XFER - 1] == 0xee, count_str(c1, sizeof(c1), f1 - f0),
+	       kmsg_str(c2, sizeof(c2), k1), ok ? "ok" : "FAIL");
 	T_OK(ok);
 
 	/* an IOVA the model never mapped, in both directions */
 	T_EQ(edu_dma(&dev, GPA_HOLE, 0, XFER, true), 0);
 	T_EQ(edu_dma(&dev, GPA_HOLE, 0, XFER, false), 0);
 	usleep(100 * 1000);
-	f2 = dmar_fault_irqs();
-	k2 = kmsg_dmar_faults(kfd, true);
-	ok = f2 - f1 == 2 && k2 == 2;
-	printf("case e2e %s blocked_never_mapped fault_irqs=%llu kmsg=%u %s\n", backend,
-	       (unsigned long long)(f2 - f1), k2, ok ? "ok" : "FAIL");
+	f2 = iommu_fault_irqs();
+	k2 = kmsg_iommu_faults(kfd, true);
+	/* virtio-iommu: tens of events per blocked DMA exhaust the log's rate
+	 * limit (10 per 5 s), so only the interrupt count is asserted there */
+	ok = gi.kind == GUEST_IOMMU_VTD ? f2 - f1 == 2 && k2 == 2 : f2 - f1 >= 1;
+	printf("case e2e %s blocked_never_mapped fault_irqs=%s kmsg=%s %s\n", backend,
+	       count_str(c1, sizeof(c1), f2 - f1), kmsg_str(c2, sizeof(c2), k2), ok ? "ok" : "FAIL");
 	T_OK(ok);
 	/* and a mapped range still works afterwards */
 	T_EQ(round_trip(2), 0);
@@ -225,8 +262,8 @@ static uint64_t race_start(int kfd, pthread_t *t, struct timespec *t0)
 	atomic_store(&dmas, 0);
 	atomic_store(&bad, 0);
 	atomic_store(&timeouts, 0);
-	kmsg_dmar_faults(kfd, false);
-	f0 = dmar_fault_irqs();
+	kmsg_iommu_faults(kfd, false);
+	f0 = iommu_faults_settle();
 	clock_gettime(CLOCK_MONOTONIC, t0);
 	T_EQ(pthread_create(t, NULL, dma_thread, NULL), 0);
 	return f0;
@@ -299,8 +336,8 @@ static void race(enum viommu_recon_policy policy, int kfd)
 		commits++;
 	}
 	usleep(100 * 1000);
-	f1 = dmar_fault_irqs();
-	k = kmsg_dmar_faults(kfd, false);
+	f1 = iommu_fault_irqs();
+	k = kmsg_iommu_faults(kfd, false);
 	T_EQ(viommu_recon_get_stats(mc.r, dev.host, &st), 0);
 	printf("race %s %s dmas=%u commits=%llu faults=%llu kmsg=%u bad=%u timeouts=%u windows=%llu "
 	       "window_bytes=%llu map_ops=%llu unmap_ops=%llu commit_errors=%llu seconds=%.1f\n",
@@ -483,8 +520,8 @@ static void race_vaddr(int kfd)
 	pthread_join(t, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	usleep(100 * 1000);
-	f1 = dmar_fault_irqs();
-	k = kmsg_dmar_faults(kfd, false);
+	f1 = iommu_fault_irqs();
+	k = kmsg_iommu_faults(kfd, false);
 	T_EQ(viommu_recon_get_stats(v.r, dev.host, &s1), 0);
 	{
 		bool ok = f1 == f0 && atomic_load(&bad) == 0 && s1.windows == 0 && errors == 0 &&

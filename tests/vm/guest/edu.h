@@ -9,17 +9,20 @@
  * Also how to get the device fd next to a real backend handle: for type1 the
  * test opens container and group itself (the library's handle wraps the
  * container); for iommufd it binds the cdev itself (the handle wraps the IOAS).
- * And how to observe DMAR faults: the DMAR fault interrupt count in
- * /proc/interrupts (exact: one fault record per blocked edu DMA), and the
- * kernel log's "DMAR: [DMA ..." lines (rate limited by the kernel, so a lower
- * bound).
+ * And how to observe IOMMU faults (guest_iommu() below): VT-d's DMAR fault
+ * interrupt count in /proc/interrupts (exact: one fault record per blocked
+ * edu DMA) or virtio-iommu's event-queue interrupts, and the kernel log's
+ * fault lines (rate limited by the kernel, so a lower bound).
  */
 #ifndef VIOMMU_VM_EDU_H
 #define VIOMMU_VM_EDU_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/vfio.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,19 +196,206 @@ static inline int edu_dma(const struct edu *e, uint64_t iova, uint32_t dev_off, 
 	return -ETIMEDOUT;
 }
 
-/* DMAR fault interrupts so far (sum over CPUs of the DMAR lines of /proc/interrupts). */
-static inline uint64_t dmar_fault_irqs(void)
+/*
+ * The IOMMU the guest's kernel drives, found in sysfs, and what it
+ * advertises: the values the tests' expectations are derived from.
+ *  - VT-d (/sys/class/iommu/dmarN/intel-iommu/cap): a VFIO domain's page
+ *    sizes are 4K plus 2M and 1G as CAP.SLLPS (bits 37:34) allows; its
+ *    aperture ends at 2^gaw - 1, gaw = min(CAP.MGAW, the widest CAP.SAGAW
+ *    width up to 57 bits) (drivers/iommu/intel/iommu.c: iommu_calculate_agaw,
+ *    the domain's gaw and geometry.aperture_end). A blocked DMA raises the
+ *    "DMAR" fault interrupt once per fault record and logs "DMAR: [DMA ...".
+ *  - virtio-iommu (/sys/class/iommu/<its PCI device>, whose device link is
+ *    the virtio device virtioN): page sizes = the device's
+ *    page_size_mask, aperture = its input_range (drivers/iommu/virtio-iommu.c,
+ *    viommu_probe / viommu_domain_finalise), read from the device's config
+ *    through the virtio PCI configuration access capability (virtio 1.2
+ *    section 4.1.4.9, VIRTIO_PCI_CAP_PCI_CFG), which needs no BAR mapping. A
+ *    blocked DMA is reported as fault events on the event queue (the
+ *    interrupts of the virtio device's queues, "virtioN-...", its config
+ *    vector excluded) and logged "page fault from EP"; how many
+ *    events one blocked DMA gives is the device's choice (QEMU reports one per
+ *    failed access), so the tests ask for at least one.
+ */
+enum guest_iommu_kind { GUEST_IOMMU_NONE, GUEST_IOMMU_VTD, GUEST_IOMMU_VIRTIO };
+struct guest_iommu {
+	enum guest_iommu_kind kind;
+	char name[64];			/* its /sys/class/iommu entry */
+	uint64_t pgsizes;		/* page sizes of a VFIO domain on it */
+	uint64_t last;			/* last IOVA of the domain aperture */
+};
+
+static inline int gi_read_hex(const char *path, uint64_t *v)
 {
-	FILE *f = fopen("/proc/interrupts", "r");
+	FILE *f = fopen(path, "r");
+	unsigned long long x;
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fscanf(f, "%llx", &x) == 1;
+	fclose(f);
+	if (!ok)
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+/* One dword of virtio BAR space through the PCI_CFG capability at @cap of config fd @fd. */
+static inline int gi_virtio_cfg_read(int fd, unsigned cap, uint8_t bar, uint32_t off, uint32_t *v)
+{
+	uint32_t len = 4;
+
+	if (pwrite(fd, &bar, 1, cap + 4) != 1 || pwrite(fd, &off, 4, cap + 8) != 4 ||
+	    pwrite(fd, &len, 4, cap + 12) != 4 || pread(fd, v, 4, cap + 16) != 4)
+		return -EIO;
+	return 0;
+}
+
+static inline int gi_virtio(struct guest_iommu *gi, const char *pcidir)
+{
+	char path[600];
+	uint8_t cfg[256];
+	unsigned pos, dev_cap = 0, pci_cap = 0, guard = 0;
+	uint32_t lo, hi, dev_off = 0;
+	uint64_t mask, end;
+	int fd, rc = -ENODEV;
+
+	snprintf(path, sizeof(path), "%s/config", pcidir);
+	fd = open(path, O_RDWR);
+	if (fd < 0)
+		return -errno;
+	if (pread(fd, cfg, sizeof(cfg), 0) != (ssize_t)sizeof(cfg) || !(cfg[6] & 0x10))
+		goto out;
+	for (pos = cfg[0x34] & 0xfc; pos && pos < 0xfc && guard++ < 48; pos = cfg[pos + 1] & 0xfc) {
+		if (cfg[pos] != 0x09)		/* vendor-specific: a virtio_pci_cap */
+			continue;
+		if (cfg[pos + 3] == 4 && !dev_cap) {	/* VIRTIO_PCI_CAP_DEVICE_CFG */
+			dev_cap = pos;
+			memcpy(&dev_off, cfg + pos + 8, 4);
+		} else if (cfg[pos + 3] == 5) {		/* VIRTIO_PCI_CAP_PCI_CFG */
+			pci_cap = pos;
+		}
+	}
+	if (!dev_cap || !pci_cap)
+		goto out;
+	/* struct virtio_iommu_config: le64 page_size_mask; le64 input_range start, end */
+	if ((rc = gi_virtio_cfg_read(fd, pci_cap, cfg[dev_cap + 4], dev_off, &lo)) ||
+	    (rc = gi_virtio_cfg_read(fd, pci_cap, cfg[dev_cap + 4], dev_off + 4, &hi)))
+		goto out;
+	mask = (uint64_t)hi << 32 | lo;
+	if ((rc = gi_virtio_cfg_read(fd, pci_cap, cfg[dev_cap + 4], dev_off + 16, &lo)) ||
+	    (rc = gi_virtio_cfg_read(fd, pci_cap, cfg[dev_cap + 4], dev_off + 20, &hi)))
+		goto out;
+	end = (uint64_t)hi << 32 | lo;
+	gi->kind = GUEST_IOMMU_VIRTIO;
+	gi->pgsizes = mask;
+	gi->last = end;
+	rc = 0;
+out:
+	close(fd);
+	return rc;
+}
+
+/* Fill *gi from sysfs (once; later calls return the same). 0 or a negative errno. */
+static inline int guest_iommu(struct guest_iommu *gi)
+{
+	static struct guest_iommu found;
+	static int state = 1;		/* 1: not probed yet; else the result */
+	char path[512], real[512];
+	uint64_t cap = 0;
+
+	if (state == 1) {
+		state = -ENODEV;
+		for (int i = 0; i < 8 && state; i++) {
+			snprintf(path, sizeof(path), "/sys/class/iommu/dmar%d/intel-iommu/cap", i);
+			if (gi_read_hex(path, &cap) == 0) {
+				unsigned mgaw = ((cap >> 16) & 0x3f) + 1, sagaw = (cap >> 8) & 0x1f, gaw = 0;
+
+				for (unsigned agaw = 0; agaw <= 3; agaw++)
+					if (sagaw & (1u << agaw))
+						gaw = 30 + 9 * agaw;
+				if (gaw > mgaw)
+					gaw = mgaw;
+				found.kind = GUEST_IOMMU_VTD;
+				snprintf(found.name, sizeof(found.name), "dmar%d", i);
+				found.pgsizes = 0x1000 | ((cap >> 34) & 1 ? 0x200000 : 0) |
+						((cap >> 35) & 1 ? 0x40000000 : 0);
+				found.last = gaw >= 64 ? UINT64_MAX : (1ull << gaw) - 1;
+				state = gaw ? 0 : -EINVAL;
+			}
+		}
+		/* virtio-iommu names its entry after the PCI device
+		 * (virtio_bus_name()); its device link is the virtio device */
+		DIR *d = state ? opendir("/sys/class/iommu") : NULL;
+		struct dirent *de;
+
+		while (d && state && (de = readdir(d))) {
+			char *slash;
+
+			if (de->d_name[0] == '.' || !strncmp(de->d_name, "dmar", 4))
+				continue;
+			snprintf(path, sizeof(path), "/sys/class/iommu/%.200s/device", de->d_name);
+			if (!realpath(path, real))
+				continue;
+			slash = strrchr(real, '/');	/* .../0000:00:03.0/virtioN: the PCI device is the parent */
+			if (!slash || strncmp(slash + 1, "virtio", 6))
+				continue;
+			snprintf(found.name, sizeof(found.name), "%.60s", slash + 1);
+			*slash = 0;
+			state = gi_virtio(&found, real);
+		}
+		if (d)
+			closedir(d);
+	}
+	if (state == 0)
+		*gi = found;
+	return state;
+}
+
+static inline const char *guest_iommu_kind_name(enum guest_iommu_kind k)
+{
+	return k == GUEST_IOMMU_VTD ? "vtd" : k == GUEST_IOMMU_VIRTIO ? "virtio-iommu" : "none";
+}
+
+/*
+ * Fault interrupts of the guest's IOMMU so far (sum over CPUs of its lines in
+ * /proc/interrupts: "DMAR" for VT-d, the virtio device's queue vectors for
+ * virtio-iommu).
+ */
+static inline uint64_t iommu_fault_irqs(void)
+{
+	struct guest_iommu gi;
+	char key[80];
+	FILE *f;
 	char line[512];
 	uint64_t total = 0;
 
+	if (guest_iommu(&gi))
+		return 0;
+	if (gi.kind == GUEST_IOMMU_VTD)
+		snprintf(key, sizeof(key), "DMAR");
+	else
+		snprintf(key, sizeof(key), "%s-", gi.name);	/* its queues' vectors, not -config */
+	f = fopen("/proc/interrupts", "r");
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f)) {
 		char *p;
-		if (!strstr(line, "DMAR"))
-			continue;
+		if (gi.kind == GUEST_IOMMU_VTD) {
+			if (!strstr(line, key))
+				continue;
+		} else {
+			/* the last word names the handler: virtioN (INTx) or virtioN-QUEUE (MSI-X) */
+			char *w = line + strlen(line);
+
+			while (w > line && (w[-1] == '\n' || w[-1] == ' '))
+				*--w = 0;
+			while (w > line && w[-1] != ' ')
+				w--;
+			if (!(strcmp(w, gi.name) == 0 || (strncmp(w, key, strlen(key)) == 0 && strcmp(w + strlen(key), "config"))))
+				continue;
+		}
 		p = strchr(line, ':');
 		if (!p)
 			continue;
@@ -224,8 +414,30 @@ static inline uint64_t dmar_fault_irqs(void)
 }
 
 /*
- * Kernel log lines reporting a DMAR fault since the last call on @fd (opened
- * with kmsg_open). The kernel rate-limits them: a lower bound.
+ * Wait until the fault interrupt count stops moving (unchanged over 3
+ * polls 200 ms apart; at most 10 s): virtio-iommu's fault events of a
+ * blocked DMA are handled by the guest after the DMA has completed, so a
+ * test that counts faults from now on must not see the earlier ones.
+ */
+static inline uint64_t iommu_faults_settle(void)
+{
+	const struct timespec ts = { 0, 200 * 1000 * 1000 };
+	uint64_t last = iommu_fault_irqs(), now;
+	int same = 0;
+
+	for (int i = 0; i < 50 && same < 3; i++) {
+		nanosleep(&ts, NULL);
+		now = iommu_fault_irqs();
+		same = now == last ? same + 1 : 0;
+		last = now;
+	}
+	return last;
+}
+
+/*
+ * Kernel log lines reporting an IOMMU fault since the last call on @fd
+ * (opened with kmsg_open): "DMAR: [DMA" (VT-d), "page fault from EP"
+ * (virtio-iommu). The kernel rate-limits them: a lower bound.
  */
 static inline int kmsg_open(void)
 {
@@ -236,7 +448,7 @@ static inline int kmsg_open(void)
 	return fd;
 }
 
-static inline unsigned kmsg_dmar_faults(int fd, bool echo)
+static inline unsigned kmsg_iommu_faults(int fd, bool echo)
 {
 	char rec[2048];
 	unsigned n = 0;
@@ -248,7 +460,7 @@ static inline unsigned kmsg_dmar_faults(int fd, bool echo)
 		if (r <= 0)
 			continue;
 		rec[r] = 0;
-		if (strstr(rec, "DMAR: [DMA")) {
+		if (strstr(rec, "DMAR: [DMA") || strstr(rec, "page fault from EP")) {
 			n++;
 			if (echo) {
 				char *msg = strchr(rec, ';');

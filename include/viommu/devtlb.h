@@ -28,9 +28,12 @@
  * At most @pending_capacity pages are tracked as pending; when that table is
  * full it is emptied (logged), so some page may be reported twice.
  *
- * Costs (n entries, k entries touched): translate O(log n + k); update and
- * invalidate O(log n + k) each on two copies of the index; memory two range
- * maps (include/viommu/rangemap.h) plus 64 bytes per entry.
+ * Costs (n entries, k entries touched, p pages pending, q of them answered):
+ * translate O(log n + k); update and invalidate O(log n + k + log p + q)
+ * each on two copies of the index, plus the wait for translations already
+ * in the copy they change (each bounded as translate is); memory two range
+ * maps (include/viommu/rangemap.h) plus 64 bytes per entry. Each entry point
+ * states its own below.
  *
  * Concurrency: every function except viommu_devtlb_free may be called from
  * any thread at any time. A translation that hits takes no lock, never
@@ -69,16 +72,16 @@ struct viommu_devtlb_opts {
 	uint32_t flags;			/* VIOMMU_DEVTLB_NO_RETIRE */
 };
 
-/* A new empty cache (opts may be NULL: defaults). NULL with errno EINVAL or ENOMEM. */
+/* A new empty cache (opts may be NULL: defaults). NULL with errno EINVAL or ENOMEM. O(1). */
 VIOMMU_API struct viommu_devtlb *viommu_devtlb_new(const struct viommu_devtlb_opts *opts);
-/* Free the cache. No other call may be running on it. NULL is allowed. */
+/* Free the cache. No other call may be running on it. NULL is allowed. O(n + p). */
 VIOMMU_API void viommu_devtlb_free(struct viommu_devtlb *t);
 
 /*
  * The closed range of a message in (iova, size) form, as vhost's IOTLB
  * messages carry it: [iova, iova + size - 1]. A range that ends exactly at
  * 2^64 (iova + size wraps to 0) is valid and ends at 2^64-1. Returns 0, or
- * -EINVAL if size is 0 or the range would go past 2^64.
+ * -EINVAL if size is 0 or the range would go past 2^64. O(1).
  */
 VIOMMU_API int viommu_devtlb_range(uint64_t iova, uint64_t size, uint64_t *first, uint64_t *last);
 
@@ -89,7 +92,10 @@ VIOMMU_API int viommu_devtlb_range(uint64_t iova, uint64_t size, uint64_t *first
  * last, unknown perm bits, or uaddr + (last - first) past 2^64-1); -ENOSPC
  * (full and VIOMMU_DEVTLB_NO_RETIRE; nothing changed); -ENOMEM (the new
  * entry is not cached; entries it overlapped may be gone). Refusals are
- * logged with the range and the reason.
+ * logged with the range and the reason. Cost: O(log n + k + log p + q) for
+ * the k entries it removes (overlapped, or the one retired: the oldest it
+ * does not overlap, found past at most k others) and the q pending pages it
+ * answers, plus one malloc and the wait for translations in flight.
  */
 VIOMMU_API int viommu_devtlb_update(struct viommu_devtlb *t, uint64_t first, uint64_t last, uint64_t uaddr,
 				    unsigned perm);
@@ -97,6 +103,8 @@ VIOMMU_API int viommu_devtlb_update(struct viommu_devtlb *t, uint64_t first, uin
 /*
  * Remove every entry overlapping [first, last] (an entry partly inside goes
  * whole). Returns the number removed, or -EINVAL if first > last.
+ * Cost: O(log n + k) for the k entries removed, however large the range,
+ * plus the wait for translations in flight.
  */
 VIOMMU_API long viommu_devtlb_invalidate(struct viommu_devtlb *t, uint64_t first, uint64_t last);
 
@@ -121,7 +129,9 @@ struct viommu_devtlb_miss {
  * -EAGAIN: a byte is not cached (*miss says which, and whether to report
  * it; miss may be NULL); -EACCES: a cached entry lacks @perm; -E2BIG: more
  * than @max_segs segments; -EINVAL: len 0, the range past 2^64, unknown perm
- * bits, segs NULL or max_segs 0. Cost O(log n + k) for k entries.
+ * bits, segs NULL or max_segs 0. Cost O(log n + k) for k entries, no lock
+ * on a hit; a miss adds O(log p) under the mutex to note the pending page,
+ * or O(p) once when the pending table is full and is emptied.
  */
 VIOMMU_API int viommu_devtlb_translate(struct viommu_devtlb *t, uint64_t iova, uint64_t len, unsigned perm,
 				       struct viommu_devtlb_seg *segs, unsigned max_segs,
@@ -130,7 +140,8 @@ VIOMMU_API int viommu_devtlb_translate(struct viommu_devtlb *t, uint64_t iova, u
 /*
  * Forget the pending misses of every page overlapping [first, last] (the
  * IOMMU said it cannot answer them), so the next miss there is reported
- * again. Returns the number of pages forgotten, or -EINVAL.
+ * again. Returns the number of pages forgotten, or -EINVAL. O(log p + q)
+ * for the q pages forgotten.
  */
 VIOMMU_API long viommu_devtlb_pending_clear(struct viommu_devtlb *t, uint64_t first, uint64_t last);
 
@@ -157,7 +168,8 @@ struct viommu_devtlb_stats {
 /*
  * Copy the counters to *st (st->sz set by the caller; fields beyond it are
  * not written). Translations running concurrently may or may not be
- * counted. Returns 0 or -EINVAL.
+ * counted. Returns 0 or -EINVAL. O(1): fixed counter stripes and the mutex
+ * once.
  */
 VIOMMU_API int viommu_devtlb_get_stats(struct viommu_devtlb *t, struct viommu_devtlb_stats *st);
 

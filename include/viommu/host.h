@@ -132,9 +132,13 @@ struct viommu_host_caps {
  * O(1) synthetic, O(log r + r') registered with r ranges, O(V) reading
  * /proc/self/maps with V lines); map_auto O(n + ranges) (first fit, as the
  * kernel); unmap O((k + 1) log n + L); get_caps and iova_ranges O(ranges);
- * the dirty calls O(k + bitmap words); ioas_copy O((k + 1) log n + L);
- * allow_iovas O(a log a) for a ranges. No call allocates more than the state
- * it adds, and none is super-linear in its input.
+ * the dirty calls O(k + bitmap words); ioas_copy O((k + 1) log n + L) plus,
+ * for each of the c areas copied, a scan of the A areas of the iommufd's
+ * IOASes with a device for what is already pinned (O(c (A + a log a)), a the
+ * areas sharing one pages object: quadratic in the worst case, see
+ * viommu_host_sim_attach); allow_iovas O(a log a) for a ranges. No call
+ * allocates more than the state it adds. Each entry point below repeats its
+ * own cost.
  */
 
 /*
@@ -143,6 +147,7 @@ struct viommu_host_caps {
  * Returns 0 or the kernel's negative errno (see viommu_host_map(3) for the
  * table per semantics), -EFAULT when the user range is not backed by memory
  * (the kernel pins it); -EINVAL for prot bits outside READ|WRITE.
+ * Cost: one kernel call; simulated O(log n + L) plus the user-memory check.
  */
 VIOMMU_API int viommu_host_map(struct viommu_host *h, uint64_t iova, uint64_t length,
 			       uint64_t vaddr, unsigned prot);
@@ -153,6 +158,7 @@ VIOMMU_API int viommu_host_map(struct viommu_host *h, uint64_t iova, uint64_t le
  * exactly [iova, iova + length - 1], whose user address was invalidated with
  * VIOMMU_HOST_UNMAP_VADDR, the new user address @vaddr: nothing is unmapped
  * or pinned again (live update). -EOPNOTSUPP for flags on iommufd.
+ * Cost: one kernel call; simulated as viommu_host_map(), O(log n) with VADDR.
  */
 VIOMMU_API int viommu_host_map_flags(struct viommu_host *h, uint64_t iova, uint64_t length,
 				     uint64_t vaddr, unsigned prot, unsigned flags);
@@ -160,6 +166,7 @@ VIOMMU_API int viommu_host_map_flags(struct viommu_host *h, uint64_t iova, uint6
 /*
  * iommufd only: let the kernel choose the IOVA (IOMMU_IOAS_MAP without
  * FIXED_IOVA); the chosen IOVA is stored in *iova. -EOPNOTSUPP on type1.
+ * Cost: one kernel call; simulated O(n + ranges) (first fit) plus a map's.
  */
 VIOMMU_API int viommu_host_map_auto(struct viommu_host *h, uint64_t vaddr, uint64_t length,
 				    unsigned prot, uint64_t *iova);
@@ -167,7 +174,7 @@ VIOMMU_API int viommu_host_map_auto(struct viommu_host *h, uint64_t vaddr, uint6
 /*
  * Unmap what [iova, iova + length - 1] covers, by the backend's rules; the
  * bytes removed go to *unmapped (may be NULL). VFIO_IOMMU_UNMAP_DMA /
- * IOMMU_IOAS_UNMAP.
+ * IOMMU_IOAS_UNMAP. Cost: one kernel call; simulated O((k + 1) log n + L).
  */
 VIOMMU_API int viommu_host_unmap(struct viommu_host *h, uint64_t iova, uint64_t length,
 				 uint64_t *unmapped);
@@ -178,7 +185,8 @@ VIOMMU_API int viommu_host_unmap(struct viommu_host *h, uint64_t iova, uint64_t 
  * unmapped: the mappings covered keep translating, their user addresses
  * become invalid until viommu_host_map_flags(VADDR) gives new ones, and
  * *unmapped is the bytes whose address was invalidated. -EOPNOTSUPP for
- * flags on an iommufd backend, whose unmap has none.
+ * flags on an iommufd backend, whose unmap has none. Cost: as
+ * viommu_host_unmap(); with UNMAP_ALL O(n log n + L).
  */
 VIOMMU_API int viommu_host_unmap_flags(struct viommu_host *h, uint64_t iova, uint64_t length,
 				       unsigned flags, uint64_t *unmapped);
@@ -186,17 +194,23 @@ VIOMMU_API int viommu_host_unmap_flags(struct viommu_host *h, uint64_t iova, uin
 /*
  * Unmap everything: type1 VFIO_DMA_UNMAP_FLAG_ALL with iova = size = 0;
  * iommufd iova 0, length UINT64_MAX. Succeeds with 0 bytes when empty.
+ * Cost: one kernel call; simulated O(n log n + L) for everything held.
  */
 VIOMMU_API int viommu_host_unmap_all(struct viommu_host *h, uint64_t *unmapped);
 
-/* Capabilities (see struct viommu_host_caps). -EINVAL if caps is NULL or caps->sz < sizeof(size_t). */
+/*
+ * Capabilities (see struct viommu_host_caps). -EINVAL if caps is NULL or
+ * caps->sz < sizeof(size_t). Cost: two kernel calls on type1 (GET_INFO, then
+ * DMA_AVAIL again), one on iommufd; simulated O(ranges).
+ */
 VIOMMU_API int viommu_host_get_caps(struct viommu_host *h, struct viommu_host_caps *caps);
 
 /*
  * The usable IOVA ranges, iommufd IOMMU_IOAS_IOVA_RANGES style: on entry *num
  * is the capacity of @ranges; the first min(*num, n) ranges are written, *num
  * becomes n, and -EMSGSIZE is returned if n > capacity. *alignment (may be
- * NULL) receives the required IOVA alignment. All backends.
+ * NULL) receives the required IOVA alignment. All backends. Cost: one
+ * kernel call (type1: GET_INFO); O(ranges).
  */
 VIOMMU_API int viommu_host_iova_ranges(struct viommu_host *h, struct viommu_host_iova_range *ranges,
 				       uint32_t *num, uint64_t *alignment);
@@ -225,6 +239,9 @@ struct viommu_host_dirty_bitmap {
  * emulated VT-d without second-stage access/dirty support). @flags is passed
  * as the uAPI has it, so START|STOP gives the kernel's EINVAL on type1; on
  * iommufd, which has one bit, anything but exactly START or STOP is -EINVAL.
+ * Cost: one kernel call; simulated O(n) to start on type1 (a bitmap per
+ * mapping, as vfio_dma_bitmap_alloc_all), O(d) on iommufd for the d dirty
+ * ranges it forgets, O(1) to stop.
  */
 VIOMMU_API int viommu_host_dirty_tracking(struct viommu_host *h, unsigned flags);
 
@@ -236,6 +253,7 @@ VIOMMU_API int viommu_host_dirty_tracking(struct viommu_host *h, unsigned flags)
  * cleared unless VIOMMU_HOST_DIRTY_NO_CLEAR). Bits of pages not mapped are
  * left as the caller set them on iommufd; type1 rewrites the 64-bit words of
  * each mapping it reports (see viommu_host_dirty_read(3) for the exact rule).
+ * Cost: one kernel call; simulated O(k log n + bitmap words).
  */
 VIOMMU_API int viommu_host_dirty_read(struct viommu_host *h, uint64_t iova, uint64_t length,
 				      const struct viommu_host_dirty_bitmap *bitmap, unsigned flags);
@@ -244,6 +262,7 @@ VIOMMU_API int viommu_host_dirty_read(struct viommu_host *h, uint64_t iova, uint
  * type1 only: unmap with VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP, reporting the
  * dirty bits of what is unmapped into @bitmap (base @iova). @flags adds
  * VIOMMU_HOST_UNMAP_* for conformance (the kernel refuses both with EINVAL).
+ * Cost: one kernel call; simulated as an unmap plus O(bitmap words).
  */
 VIOMMU_API int viommu_host_unmap_dirty(struct viommu_host *h, uint64_t iova, uint64_t length, unsigned flags,
 				       const struct viommu_host_dirty_bitmap *bitmap, uint64_t *unmapped);
@@ -254,7 +273,8 @@ VIOMMU_API int viommu_host_unmap_dirty(struct viommu_host *h, uint64_t iova, uin
  * A new IOAS in the same iommufd as @h, with no device attached
  * (IOMMU_IOAS_ALLOC): byte alignment, the whole 64-bit range usable, and
  * nothing pinned until a device attaches. Free it with viommu_host_free().
- * NULL with errno EOPNOTSUPP on type1, or the kernel's errno.
+ * NULL with errno EOPNOTSUPP on type1, or the kernel's errno. Cost: one
+ * kernel call; simulated O(ranges).
  */
 VIOMMU_API struct viommu_host *viommu_host_ioas_alloc(struct viommu_host *h);
 
@@ -267,7 +287,8 @@ VIOMMU_API struct viommu_host *viommu_host_ioas_alloc(struct viommu_host *h);
  * area is fine), at *dst_iova (or where the kernel chooses, written to
  * *dst_iova), with @prot. The pages are shared, not pinned again. Both
  * handles must come from the same iommufd (viommu_host_ioas_alloc()):
- * -EXDEV otherwise; -EOPNOTSUPP on type1.
+ * -EXDEV otherwise; -EOPNOTSUPP on type1. Cost: one kernel call; simulated
+ * O((k + 1) log n + L) plus O(A + a log a) per area copied (see above).
  */
 VIOMMU_API int viommu_host_ioas_copy(struct viommu_host *dst, uint64_t *dst_iova, struct viommu_host *src,
 				     uint64_t src_iova, uint64_t length, unsigned prot, unsigned flags);
@@ -278,7 +299,8 @@ VIOMMU_API int viommu_host_ioas_copy(struct viommu_host *dst, uint64_t *dst_iova
  * no longer attach). Ranges must have first < last and must not overlap
  * (EINVAL); one that touches a reserved range (the MSI window of an attached
  * device, the aperture's outside) gives EADDRINUSE and changes nothing.
- * n = 0 clears the list. -EOPNOTSUPP on type1.
+ * n = 0 clears the list. -EOPNOTSUPP on type1. Cost: one kernel call;
+ * simulated O(a log a + n) for the a ranges given and the n areas checked.
  */
 VIOMMU_API int viommu_host_ioas_allow_iovas(struct viommu_host *h, const struct viommu_host_iova_range *ranges,
 					    uint32_t n);
@@ -289,14 +311,19 @@ VIOMMU_API int viommu_host_ioas_allow_iovas(struct viommu_host *h, const struct 
  * exec. Only mappings of files (IOMMU_IOAS_MAP_FILE) can move, so with user
  * address mappings the kernel answers EINVAL; kernels without it ENOTTY.
  * -EOPNOTSUPP on type1, whose live update is VIOMMU_HOST_UNMAP_VADDR +
- * VIOMMU_HOST_MAP_VADDR.
+ * VIOMMU_HOST_MAP_VADDR. Cost: one kernel call; simulated O(IOASes).
  */
 VIOMMU_API int viommu_host_change_process(struct viommu_host *h);
 
+/* The rules the backend follows, and what it is. O(1), no kernel call. */
 VIOMMU_API enum viommu_host_semantics viommu_host_semantics(const struct viommu_host *h);
 VIOMMU_API enum viommu_host_kind viommu_host_kind(const struct viommu_host *h);
 
-/* Close the backend (real backends close their fds). NULL is allowed. */
+/*
+ * Close the backend (real backends close their fds: the kernel then unmaps
+ * and unpins what the container or IOAS held). NULL is allowed. Simulated:
+ * O(n + page-table pages).
+ */
 VIOMMU_API void viommu_host_free(struct viommu_host *h);
 
 /* The VFIO device cdev "iommufd" without a path opens. */
@@ -311,7 +338,7 @@ VIOMMU_API void viommu_host_free(struct viommu_host *h);
  *                                             VIOMMU_HOST_IOMMUFD_DEFAULT_CDEV)
  * Numbers are decimal or 0x hex with an optional K/M/G/T suffix. NULL with
  * errno EINVAL for a malformed spec (logged with the reason), or the
- * backend's own errno.
+ * backend's own errno. Cost: O(length of @spec) to parse, then the open's.
  */
 VIOMMU_API struct viommu_host *viommu_host_open_spec(const char *spec);
 
@@ -401,14 +428,16 @@ struct viommu_host_sim_opts {
  * semantics, user memory mode or flags, a power-of-two-free bitmap, ranges
  * unsorted, overlapping or with first > last) or ENOMEM. @opts may be NULL.
  * Each instance is one container (type1) or one IOAS in an iommufd of its
- * own; viommu_host_ioas_alloc() adds IOASes to the same iommufd.
+ * own; viommu_host_ioas_alloc() adds IOASes to the same iommufd. Cost:
+ * O(ranges) and a constant allocation (the timeline grows as calls are
+ * recorded, up to its capacity).
  */
 VIOMMU_API struct viommu_host *viommu_host_sim_new(const struct viommu_host_sim_opts *opts);
 
 /*
  * Fail the @nth host call from now on (1 = the next one) with -@err,
  * changing nothing; nth = 0 cancels. One shot. Returns 0, -EINVAL if @h is not
- * a simulated backend or err <= 0.
+ * a simulated backend or err <= 0. O(1).
  */
 VIOMMU_API int viommu_host_sim_inject(struct viommu_host *h, uint64_t nth, int err);
 
@@ -428,7 +457,8 @@ VIOMMU_API int viommu_host_sim_user_remove(struct viommu_host *h, uint64_t vaddr
  * What @iova translates to: *vaddr (the user address the kernel holds for the
  * mapping) and *prot, by a walk of the simulator's page table. 0, or -ENOENT
  * if nothing maps @iova; -EINVAL if not simulated; -EIO if the page table
- * disagrees with the mapping record (an internal error).
+ * disagrees with the mapping record (an internal error). O(log n) and one
+ * page-table walk (at most 5 levels).
  */
 VIOMMU_API int viommu_host_sim_translate(struct viommu_host *h, uint64_t iova, uint64_t *vaddr,
 					 unsigned *prot);
@@ -452,7 +482,10 @@ VIOMMU_API int viommu_host_sim_access(struct viommu_host *h, uint64_t iova, uint
  * outside the usable ones become reserved (EADDRINUSE if an area or an
  * allowed range touches them), and every area is pinned (EFAULT if its user
  * memory is gone); nothing changes on failure. Later devices share the
- * domain. -EINVAL on type1 or if not simulated.
+ * domain. -EINVAL on type1 or if not simulated. Cost: O(n) checks, then for
+ * each of the n areas a scan of the A areas of the iommufd's IOASes with a
+ * device for what is already pinned: O(n (A + a log a)), quadratic when one
+ * iommufd holds many areas (a bound, not yet an index).
  */
 VIOMMU_API int viommu_host_sim_attach(struct viommu_host *h);
 
@@ -462,7 +495,7 @@ struct viommu_pgtable;
  * The VT-d second-stage page table (include/viommu/pgtable.h) the simulator
  * installs its mappings in, user address as output address; for read-only
  * use (viommu_pgtable_lookup, viommu_pgtable_for_each, or a walk from its
- * root) while no map/unmap runs. NULL with errno EINVAL if not simulated.
+ * root) while no map/unmap runs. NULL with errno EINVAL if not simulated. O(1).
  */
 VIOMMU_API const struct viommu_pgtable *viommu_host_sim_pgtable(struct viommu_host *h);
 
@@ -480,7 +513,7 @@ typedef void (*viommu_host_mapping_fn)(const struct viommu_host_mapping *m, void
 /*
  * Call @fn for every current mapping in ascending IOVA order (fn may be NULL).
  * Returns the number of mappings, or -EINVAL if not simulated. @fn must not
- * call back into @h.
+ * call back into @h. O(n) plus @fn's time, under the backend's lock.
  */
 VIOMMU_API long viommu_host_sim_mappings(struct viommu_host *h, viommu_host_mapping_fn fn, void *ctx);
 
@@ -531,11 +564,11 @@ struct viommu_host_record {
 	bool injected;		/* the failure came from fault injection */
 };
 
-/* Number of records held (at most the timeline capacity); -EINVAL if not simulated. */
+/* Number of records held (at most the timeline capacity); -EINVAL if not simulated. O(1). */
 VIOMMU_API long viommu_host_sim_timeline_count(struct viommu_host *h);
-/* Record @i, 0 = oldest held. 0, -ENOENT if out of range, -EINVAL. */
+/* Record @i, 0 = oldest held. 0, -ENOENT if out of range, -EINVAL. O(1). */
 VIOMMU_API int viommu_host_sim_timeline_get(struct viommu_host *h, size_t i, struct viommu_host_record *out);
-/* Drop every record (the sequence numbers keep counting). */
+/* Drop every record (the sequence numbers keep counting). O(1). */
 VIOMMU_API void viommu_host_sim_timeline_clear(struct viommu_host *h);
 
 /* ---- real kernel backends ---------------------------------------------- */
@@ -547,7 +580,10 @@ VIOMMU_API void viommu_host_sim_timeline_clear(struct viommu_host *h);
  * read VFIO_IOMMU_GET_INFO with its capability chain. NULL with errno: the
  * kernel's errno of the first call that failed; EINVAL for bad arguments or an
  * API version mismatch; EBUSY if the group is not viable; EBADMSG if the
- * kernel's capability chain is malformed.
+ * kernel's capability chain is malformed. Cost: a fixed number of kernel
+ * calls (the opens, API and extension checks, group status, set container
+ * and IOMMU, GET_INFO) and a parse of the capability chain, linear in the
+ * buffer the kernel fills.
  */
 VIOMMU_API struct viommu_host *viommu_host_vfio_open(const char *group,
 						     enum viommu_host_semantics semantics);
@@ -555,7 +591,8 @@ VIOMMU_API struct viommu_host *viommu_host_vfio_open(const char *group,
 /*
  * VFIO type1 over a container that already has its group(s) and IOMMU type
  * set. The fd is duplicated; the caller keeps its own. @semantics must say
- * which type the container was set to.
+ * which type the container was set to. Cost: a dup and VFIO_IOMMU_GET_INFO,
+ * parsed as above.
  */
 VIOMMU_API struct viommu_host *viommu_host_vfio_open_container(int container_fd,
 							       enum viommu_host_semantics semantics);
@@ -564,14 +601,15 @@ VIOMMU_API struct viommu_host *viommu_host_vfio_open_container(int container_fd,
  * iommufd: open the VFIO device cdev (e.g. /dev/vfio/devices/vfio0) and
  * /dev/iommu, bind the device (VFIO_DEVICE_BIND_IOMMUFD), allocate an IOAS and
  * attach the device to it (VFIO_DEVICE_ATTACH_IOMMUFD_PT). NULL with the
- * kernel's errno of the first call that failed.
+ * kernel's errno of the first call that failed. Cost: a fixed number of
+ * kernel calls (open, bind, IOAS alloc, attach, IOVA ranges).
  */
 VIOMMU_API struct viommu_host *viommu_host_iommufd_open(const char *cdev_path);
 
 /*
  * iommufd over an existing iommufd and IOAS id (devices attached by the
  * caller). The fd is duplicated. Fails with the kernel's errno if the IOAS
- * cannot be queried.
+ * cannot be queried. Cost: a dup and a fixed number of queries.
  */
 VIOMMU_API struct viommu_host *viommu_host_iommufd_open_ioas(int iommufd, uint32_t ioas_id);
 
@@ -579,7 +617,7 @@ VIOMMU_API struct viommu_host *viommu_host_iommufd_open_ioas(int iommufd, uint32
  * iommufd: the HWPT the device is attached to (the pt_id that
  * VFIO_DEVICE_ATTACH_IOMMUFD_PT writes back), on which dirty tracking acts.
  * viommu_host_iommufd_open() knows it; a handle from _open_ioas() needs this
- * call before viommu_host_dirty_tracking(). -EINVAL if not an iommufd handle.
+ * call before viommu_host_dirty_tracking(). -EINVAL if not an iommufd handle. O(1).
  */
 VIOMMU_API int viommu_host_iommufd_set_hwpt(struct viommu_host *h, uint32_t hwpt_id);
 
@@ -588,6 +626,7 @@ VIOMMU_API int viommu_host_iommufd_set_hwpt(struct viommu_host *h, uint32_t hwpt
  * more devices to it (VFIO_DEVICE_BIND_IOMMUFD with this fd,
  * VFIO_DEVICE_ATTACH_IOMMUFD_PT with this id). The fd stays the library's:
  * valid until the last handle of the iommufd is freed. -1 / 0 if not iommufd.
+ * O(1).
  */
 VIOMMU_API int viommu_host_iommufd_fd(const struct viommu_host *h);
 VIOMMU_API uint32_t viommu_host_iommufd_ioas_id(const struct viommu_host *h);

@@ -100,9 +100,11 @@ struct viommu_iotlb_opts {
 /*
  * A new empty cache (opts may be NULL: defaults). NULL with errno EINVAL
  * (opts->sz or capacity refused, with the reason in the log) or ENOMEM.
+ * Cost: O(1) calls plus zeroed memory for capacity entries (the kernel
+ * supplies zero pages as they are first touched).
  */
 VIOMMU_API struct viommu_iotlb *viommu_iotlb_new(const struct viommu_iotlb_opts *opts);
-/* Free the cache. No other call may be running on it. NULL is allowed. */
+/* Free the cache. No other call may be running on it. NULL is allowed. O(1): a fixed number of frees. */
 VIOMMU_API void viommu_iotlb_free(struct viommu_iotlb *c);
 
 /*
@@ -111,13 +113,18 @@ VIOMMU_API void viommu_iotlb_free(struct viommu_iotlb *c);
  * full, one entry is evicted and on_evict runs (see above). Returns 0, or
  * -EINVAL (NULL argument, order out of range, iova not aligned to 2^order,
  * unknown perm bits; logged, nothing changed). Never allocates.
+ * Cost: expected O(P + log n) plus O(1) for each entry it replaces, under the
+ * cache's mutex; the eviction callback runs after the mutex is released, so
+ * its time is the caller's own, never a lookup's.
  */
 VIOMMU_API int viommu_iotlb_insert(struct viommu_iotlb *c, const struct viommu_iotlb_entry *e);
 
 /*
  * The entry of (@source, @domain) containing @iova, whatever its size,
  * copied to *out (may be NULL). Counts a hit or a miss. False for a NULL
- * cache.
+ * cache. Cost: expected O(P) table probes, no lock; a lookup that meets an
+ * insert or invalidation in progress waits for that one update (bounded as
+ * those are) and retries.
  */
 VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uint32_t domain, uint64_t iova,
 				    struct viommu_iotlb_entry *out);
@@ -125,18 +132,20 @@ VIOMMU_API bool viommu_iotlb_lookup(struct viommu_iotlb *c, uint32_t source, uin
 /*
  * Remove every entry of @domain (any source) overlapping [first, last]
  * (closed, any alignment: a leaf partly inside is removed whole). Returns
- * the number removed, or -EINVAL if first > last (logged).
+ * the number removed, or -EINVAL if first > last (logged). Cost: expected
+ * O(C log n + k) for the C live pairs of the domain and k entries removed,
+ * however large the range.
  */
 VIOMMU_API long viommu_iotlb_invalidate_range(struct viommu_iotlb *c, uint32_t domain, uint64_t first,
 					      uint64_t last);
-/* The same for every domain. */
+/* The same for every domain: expected O(C log n + k), C = every live pair. */
 VIOMMU_API long viommu_iotlb_invalidate_range_all_domains(struct viommu_iotlb *c, uint64_t first,
 							  uint64_t last);
-/* Remove every entry of @domain; returns the number removed. */
+/* Remove every entry of @domain; returns the number removed. O(C + k), C its live pairs. */
 VIOMMU_API long viommu_iotlb_invalidate_domain(struct viommu_iotlb *c, uint32_t domain);
-/* Remove every entry of @source; returns the number removed. */
+/* Remove every entry of @source; returns the number removed. O(C + k), C its live pairs. */
 VIOMMU_API long viommu_iotlb_invalidate_source(struct viommu_iotlb *c, uint32_t source);
-/* Remove every entry; returns the number removed. */
+/* Remove every entry; returns the number removed. O(n). */
 VIOMMU_API long viommu_iotlb_invalidate_all(struct viommu_iotlb *c);
 
 struct viommu_iotlb_stats {
@@ -155,7 +164,8 @@ struct viommu_iotlb_stats {
  * Copy the counters to *st (st->sz set by the caller; fields beyond it are
  * not written, bytes it has beyond this library's struct are zeroed).
  * Lookups running concurrently may or may not be counted. Returns 0 or
- * -EINVAL (NULL argument, sz too small; logged).
+ * -EINVAL (NULL argument, sz too small; logged). O(1): a fixed 64 counter
+ * stripes and the mutex once.
  */
 VIOMMU_API int viommu_iotlb_get_stats(struct viommu_iotlb *c, struct viommu_iotlb_stats *st);
 

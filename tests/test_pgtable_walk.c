@@ -268,6 +268,14 @@ static void test_arm_faults(enum viommu_pt_format f)
 	T_EQ(viommu_pgtable_walk(&o, g_page(0), g_read, &g, iova, VIOMMU_PERM_READ, &r), -EFAULT);
 	T_EQ(r.fault, VIOMMU_PT_FAULT_ADDR_SIZE);
 	T_EQ(r.level, 3);
+	/* A root pointer beyond the OAS: address-size fault at the top level (0 in
+	 * ARM numbering), before any read; the entry address is the root. Catches
+	 * mutant walk.c:80 `c.levels - 1` => `c.levels` (mutation round 1). */
+	T_EQ(viommu_pgtable_walk(&o, g_page(0) | (UINT64_C(1) << 44), g_read, &g, iova, VIOMMU_PERM_READ, &r),
+	     -EFAULT);
+	T_EQ(r.fault, VIOMMU_PT_FAULT_ADDR_SIZE);
+	T_EQ(r.level, 0);
+	T_EQ_U64(r.entry_addr, g_page(0) | (UINT64_C(1) << 44));
 	/* A 1G block at level 1. */
 	g_set(&g, 1, 1, 0x40000000 | BLOCK | AF | leaf_rw);
 	T_EQ(viommu_pgtable_walk(&o, g_page(0), g_read, &g, iova, VIOMMU_PERM_READ, &r), 0);

@@ -335,6 +335,37 @@ static void test_update_vaddr(void)
 	teardown(&f);
 }
 
+/*
+ * Three backends (the per-backend arrays of viommu_recon_update_vaddr hold
+ * exactly 3 entries): 3 calls each, every backend moved. Catches mutant
+ * migrate.c:420 `i < nb` => `i <= nb` (mutation round 1), which frees the
+ * word past the array: with glibc's allocator that word is the next chunk's
+ * size for 3 entries (free() aborts), zeroed slack for 1, 2 or 4; under ASan
+ * an overflow for any count.
+ */
+static void test_update_vaddr_three(void)
+{
+	struct fix f;
+	struct viommu_host *h[3] = { sim(VIOMMU_HOST_TYPE1V2, 0), sim(VIOMMU_HOST_TYPE1V2, 0),
+				     sim(VIOMMU_HOST_TYPE1V1, 0) };
+
+	setup(&f);
+	for (int i = 0; i < 3; i++)
+		T_EQ(viommu_recon_attach(f.r, h[i]), 0);
+	T_EQ(viommu_recon_update_vaddr(f.r, H1, H1 + 2 * M1 - 1, H2), 9);
+	swap_regions(&f, true);
+	for (int i = 0; i < 3; i++) {
+		struct vcheck c = { H2, 0, 0 };
+
+		T_EQ(viommu_host_sim_mappings(h[i], check_vaddr, &c), 2);
+		T_EQ(c.bad, 0);
+		T_EQ(viommu_recon_check(f.r, h[i], NULL), 0);
+		T_EQ(viommu_recon_detach(f.r, h[i], true), 0);
+		viommu_host_free(h[i]);
+	}
+	teardown(&f);
+}
+
 /* iommufd has no per-mapping user address: refused with nothing done. */
 static void test_update_vaddr_iommufd(void)
 {
@@ -363,6 +394,7 @@ int main(void)
 	test_dirty_untracked();
 	test_dirty_iommu_path();
 	test_update_vaddr();
+	test_update_vaddr_three();
 	test_update_vaddr_iommufd();
 	return t_done();
 }

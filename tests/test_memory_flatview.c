@@ -511,6 +511,54 @@ static void test_accessors(void)
 	viommu_memory_free(m);
 }
 
+/*
+ * A windowed commit whose window overlaps more old sections (100) than the
+ * render's scratch holds at first (64): the scratch grows, the view is
+ * exact. Catches mutant render.c:925 `no + 1` => `no` (mutation round 1),
+ * which writes one section past the scratch array.
+ */
+static void test_window_over_many(void)
+{
+	struct viommu_memory *m = viommu_memory_new();
+	struct viommu_mr *root = viommu_mr_new_container(m, "system", 0), *top;
+	struct viommu_as *as;
+	struct viommu_flatview *v;
+
+	T_EQ(viommu_memory_begin(m), 0);
+	for (unsigned i = 0; i < 100; i++) {
+		struct viommu_mr *r = viommu_mr_new_ram(m, "r", 0x1000, (void *)(uintptr_t)(0x100000000 + i * 0x1000));
+
+		T_OK(r != NULL);
+		T_EQ(viommu_mr_add_subregion(root, 0x10000 + i * 0x2000, r, 0), 0);
+	}
+	T_EQ(viommu_memory_commit(m), 0);
+	as = viommu_as_new(m, "as", root);
+	T_OK(as != NULL);
+	top = viommu_mr_new_ram(m, "top", 200 * 0x1000, (void *)(uintptr_t)0x200000000);
+	T_OK(top != NULL);
+	/* top covers all 100 at a higher priority; enabling it again renders a window over all 100 */
+	T_EQ(viommu_memory_begin(m), 0);
+	T_EQ(viommu_mr_add_subregion(root, 0x10000, top, 1), 0);
+	T_EQ(viommu_memory_commit(m), 0);
+	for (unsigned k = 0; k < 3; k++) {
+		T_EQ(viommu_memory_begin(m), 0);
+		T_EQ(viommu_mr_set_enabled(top, false), 0);
+		T_EQ(viommu_memory_commit(m), 0);
+		T_EQ(viommu_memory_begin(m), 0);
+		T_EQ(viommu_mr_set_enabled(top, true), 0);
+		T_EQ(viommu_memory_commit(m), 0);
+	}
+	T_EQ(viommu_memory_begin(m), 0);
+	T_EQ(viommu_mr_set_enabled(top, false), 0);
+	T_EQ(viommu_memory_commit(m), 0);
+	v = viommu_as_get_flatview(as);
+	T_EQ(viommu_flatview_count(v), 100);
+	for (size_t i = 0; i < 100 && i < viommu_flatview_count(v); i++)
+		T_EQ_U64(viommu_flatview_section(v, i)->first, 0x10000 + i * 0x2000);
+	viommu_flatview_put(v);
+	viommu_memory_free(m);
+}
+
 int main(void)
 {
 	test_overlap_example(false);
@@ -522,5 +570,6 @@ int main(void)
 	test_api_edges();
 	test_depth_limit();
 	test_accessors();
+	test_window_over_many();
 	return t_done();
 }

@@ -553,8 +553,16 @@ static void test_window_over_many(void)
 	T_EQ(viommu_memory_commit(m), 0);
 	v = viommu_as_get_flatview(as);
 	T_EQ(viommu_flatview_count(v), 100);
-	for (size_t i = 0; i < 100 && i < viommu_flatview_count(v); i++)
-		T_EQ_U64(viommu_flatview_section(v, i)->first, 0x10000 + i * 0x2000);
+	for (size_t i = 0; i < 100 && i < viommu_flatview_count(v); i++) {
+		const struct viommu_mr_section *sec = viommu_flatview_section(v, i);
+
+		T_EQ_U64(sec->first, 0x10000 + i * 0x2000);
+		T_EQ_U64(sec->last, 0x10000 + i * 0x2000 + 0xfff);
+		T_EQ_U64(sec->offset, 0);
+		T_EQ_U64((uintptr_t)sec->host, 0x100000000 + i * 0x1000);
+		T_EQ(sec->kind, VIOMMU_MR_RAM);
+		T_EQ(sec->readonly, false);
+	}
 	viommu_flatview_put(v);
 	viommu_memory_free(m);
 }
